@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up everything from nothing (scripts/setup.sh), lints, and runs the whole test suite.
+# The tests start the services they need themselves (RabbitMQ, an S3 server, an HTTP API) on
+# 127.0.0.1. Extra arguments go to pytest, e.g. `scripts/test.sh -m "not slow"`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. .venv/bin/activate
+export YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false MPLBACKEND=Agg
+echo "test: ruff"
+ruff check .
+ruff format --check .
+echo "test: pytest"
+python -m pytest "$@"

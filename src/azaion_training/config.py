@@ -1,0 +1,387 @@
+"""The one configuration object, and the only reader of the environment.
+
+Sources, in rising priority (a later one overrides an earlier one, key by key):
+
+1. built-in defaults (the field defaults below);
+2. ``config.yaml`` (``--config PATH``, else ``$AZAION_CONFIG``, else ``./config.yaml`` if present);
+3. ``cdn.yaml`` (``$AZAION_CDN_CONFIG``, else ``cdn.yaml`` beside the config file or in the
+   working folder), which fills the ``cdn`` section;
+4. a ``.env`` file in the working folder, then the process environment (see `ENVIRONMENT`);
+5. command-line flags, passed as dotted keys (``{"training.epochs": 3}``).
+
+Secrets are `pydantic.SecretStr`: they print as ``**********`` in ``repr`` and logs. A setting that
+a command cannot run without is checked with `Settings.require`, which fails with one line naming
+the setting and the environment variable that sets it.
+
+Example:
+    >>> settings = load_settings(environ={"TRAINING_EPOCHS": "3"}, env_file=None, config_path=None)
+    >>> settings.training.epochs
+    3
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from azaion_training.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class LogSettings(_Section):
+    """Where logs go and in which form."""
+
+    level: str = "INFO"
+    json_lines: bool = False
+    file: Path | None = None
+    file_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    file_backups: int = Field(default=5, ge=0)
+
+
+class QueueSettings(_Section):
+    """The RabbitMQ stream the annotation platform publishes to."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5552, gt=0, lt=65536)
+    user: str | None = None
+    password: SecretStr | None = None
+    stream: str = "azaion-annotations"
+    vhost: str = "/"
+    commit_every: int = Field(default=200, gt=0)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    reconnect_initial_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class AugmentSettings(_Section):
+    """The augmentation daemon."""
+
+    variants: int = Field(default=7, ge=0)
+    min_box_area: float = Field(default=0.0001, ge=0, lt=1)
+    interval_s: float = Field(default=300.0, gt=0)
+    workers: int | None = Field(default=None, gt=0)
+    jpeg_quality: int = Field(default=95, ge=1, le=100)
+
+
+class DatasetSettings(_Section):
+    """Dataset formation: the split ratios (they must add up to 1)."""
+
+    train_ratio: float = Field(default=0.7, ge=0, le=1)
+    valid_ratio: float = Field(default=0.2, ge=0, le=1)
+    test_ratio: float = Field(default=0.1, ge=0, le=1)
+
+
+class TrainingSettings(_Section):
+    """Ultralytics training parameters."""
+
+    model: str = "yolo11m.yaml"
+    epochs: int = Field(default=120, gt=0)
+    batch: int = Field(default=11, gt=0)
+    imgsz: int = Field(default=1280, gt=0)
+    save_period: int = 1
+    device: str | None = None
+    workers: int = Field(default=8, ge=0)
+    patience: int = Field(default=100, ge=0)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExportSettings(_Section):
+    """Model export: ONNX, TensorRT and RKNN."""
+
+    imgsz: int = Field(default=1280, gt=0)
+    batch: int = Field(default=4, gt=0)
+    half: bool = True
+    int8: bool = False
+    workspace_fraction: float = Field(default=0.5, gt=0, le=1)
+    calibration_images: int = Field(default=200, gt=0)
+    rknn_venv: Path | None = None
+    rknn_platform: str = "rk3588"
+
+
+class InferSettings(_Section):
+    """Video inference."""
+
+    every: int = Field(default=4, gt=0)
+    batch: int = Field(default=4, gt=0)
+    conf: float = Field(default=0.3, ge=0, le=1)
+    iou: float = Field(default=0.3, ge=0, le=1)
+
+
+class ApiSettings(_Section):
+    """The Azaion REST API (model distribution). Without ``url`` the local store is used."""
+
+    url: str | None = None
+    email: str | None = None
+    password: SecretStr | None = None
+    ca_bundle: Path | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+
+
+class CdnSettings(_Section):
+    """The S3-compatible CDN; usually filled from ``cdn.yaml``."""
+
+    host: str | None = None
+    downloader_access_key: SecretStr | None = None
+    downloader_access_secret: SecretStr | None = None
+    uploader_access_key: SecretStr | None = None
+    uploader_access_secret: SecretStr | None = None
+    bucket: str = "models"
+    cache_dir: Path | None = None
+
+
+class SecuritySettings(_Section):
+    """Model key and hardware identity."""
+
+    model_key: SecretStr | None = None
+    model_key_file: Path | None = None
+    hardware_fingerprint: str | None = None
+
+
+class Settings(_Section):
+    """Every setting of the toolkit. Build it with `load_settings`."""
+
+    root_dir: Path = Path("/azaion")
+    data_dir: str = "data"
+    data_seed_dir: str = "data-seed"
+    data_deleted_dir: str = "data_deleted"
+    log: LogSettings = Field(default_factory=LogSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    augment: AugmentSettings = Field(default_factory=AugmentSettings)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
+    infer: InferSettings = Field(default_factory=InferSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    cdn: CdnSettings = Field(default_factory=CdnSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    def get(self, key: str) -> Any:
+        """The value of a dotted key such as ``"queue.password"``."""
+        value: Any = self
+        for part in key.split("."):
+            value = getattr(value, part)
+        return value
+
+    def require(self, *keys: str) -> None:
+        """Checks that every dotted key has a value.
+
+        Raises:
+            ConfigError: one line naming the first missing setting and how to set it.
+        """
+        for key in keys:
+            value = self.get(key)
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+                raise ConfigError(f"missing setting {key}: {how_to_set(key)}")
+
+    def secret_values(self) -> Iterator[str]:
+        """Every non-empty secret, for the log filter that scrubs them."""
+        yield from _secret_values(self)
+
+
+ENVIRONMENT: dict[str, str] = {
+    "AZAION_ROOT_DIR": "root_dir",
+    "AZAION_DATA_DIR": "data_dir",
+    "AZAION_DATA_SEED_DIR": "data_seed_dir",
+    "AZAION_DATA_DELETED_DIR": "data_deleted_dir",
+    "AZAION_LOG_LEVEL": "log.level",
+    "AZAION_LOG_JSON": "log.json_lines",
+    "AZAION_LOG_FILE": "log.file",
+    "RABBITMQ_HOST": "queue.host",
+    "RABBITMQ_PORT": "queue.port",
+    "RABBITMQ_USER": "queue.user",
+    "RABBITMQ_PASSWORD": "queue.password",
+    "RABBITMQ_QUEUE_NAME": "queue.stream",
+    "RABBITMQ_VHOST": "queue.vhost",
+    "AZAION_AUGMENT_INTERVAL": "augment.interval_s",
+    "AZAION_AUGMENT_WORKERS": "augment.workers",
+    "AZAION_MIN_BOX_AREA": "augment.min_box_area",
+    "TRAINING_MODEL": "training.model",
+    "TRAINING_EPOCHS": "training.epochs",
+    "TRAINING_BATCH_SIZE": "training.batch",
+    "TRAINING_IMGSZ": "training.imgsz",
+    "TRAINING_DEVICE": "training.device",
+    "TRAINING_WORKERS": "training.workers",
+    "EXPORT_IMGSZ": "export.imgsz",
+    "EXPORT_BATCH": "export.batch",
+    "AZAION_RKNN_VENV": "export.rknn_venv",
+    "INFER_EVERY": "infer.every",
+    "INFER_BATCH": "infer.batch",
+    "INFER_CONF": "infer.conf",
+    "INFER_IOU": "infer.iou",
+    "AZAION_API_URL": "api.url",
+    "AZAION_API_EMAIL": "api.email",
+    "AZAION_API_PASSWORD": "api.password",
+    "AZAION_API_CA_BUNDLE": "api.ca_bundle",
+    "AZAION_CDN_HOST": "cdn.host",
+    "AZAION_CDN_BUCKET": "cdn.bucket",
+    "AZAION_CDN_DOWNLOADER_ACCESS_KEY": "cdn.downloader_access_key",
+    "AZAION_CDN_DOWNLOADER_ACCESS_SECRET": "cdn.downloader_access_secret",
+    "AZAION_CDN_UPLOADER_ACCESS_KEY": "cdn.uploader_access_key",
+    "AZAION_CDN_UPLOADER_ACCESS_SECRET": "cdn.uploader_access_secret",
+    "AZAION_CDN_CACHE_DIR": "cdn.cache_dir",
+    "AZAION_MODEL_KEY": "security.model_key",
+    "AZAION_MODEL_KEY_FILE": "security.model_key_file",
+    "AZAION_HARDWARE_FINGERPRINT": "security.hardware_fingerprint",
+}
+"""Environment variable -> dotted setting. The names of SPEC section 2 are kept as they are."""
+
+CONFIG_ENV = "AZAION_CONFIG"
+CDN_CONFIG_ENV = "AZAION_CDN_CONFIG"
+
+
+def env_name(key: str) -> str | None:
+    """The environment variable of a dotted setting, if it has one."""
+    return next((name for name, target in ENVIRONMENT.items() if target == key), None)
+
+
+def how_to_set(key: str) -> str:
+    """A short instruction for setting a dotted key."""
+    name = env_name(key)
+    in_file = f"'{key}' in config.yaml"
+    return f"set {name} (or {in_file})" if name else f"set {in_file}"
+
+
+def env_help(*sections: str) -> str:
+    """Lines for a command's ``--help`` listing the variables of the given sections."""
+    lines = ["environment:"]
+    for name, key in ENVIRONMENT.items():
+        section = key.split(".")[0] if "." in key else ""
+        if section in sections or (not section and "" in sections):
+            lines.append(f"  {name:<36} {key}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+    cdn_path: Path | None = None,
+) -> Settings:
+    """Builds the `Settings` from every source, in priority order.
+
+    Args:
+        config_path: ``config.yaml`` to read; ``None`` looks up ``$AZAION_CONFIG``, then
+            ``./config.yaml``. A path that is given but missing is an error.
+        overrides: dotted keys from command-line flags; ``None`` values are ignored.
+        environ: the environment to read; defaults to ``os.environ``.
+        env_file: a ``.env`` file whose variables sit below the real environment; ``None`` for
+            none. A missing file is skipped.
+        cdn_path: ``cdn.yaml`` to read; ``None`` looks up ``$AZAION_CDN_CONFIG``, then
+            ``cdn.yaml`` beside the config file or in the working folder.
+
+    Raises:
+        ConfigError: a file does not parse or a value is invalid (one line).
+    """
+    environ = dict(os.environ if environ is None else environ)
+    env = {**_read_env_file(env_file), **environ}
+    config_file = _config_file(config_path, env)
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        _deep_merge(merged, _read_yaml(config_file))
+    cdn_file = _cdn_file(cdn_path, config_file, env)
+    if cdn_file is not None:
+        _deep_merge(merged, {"cdn": _read_yaml(cdn_file)})
+    origins: dict[str, str] = {}
+    for name, key in ENVIRONMENT.items():
+        if env.get(name, "") != "":
+            _set_dotted(merged, key, env[name])
+            origins[key] = f"environment variable {name}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(merged, key, value)
+            origins[key] = "the command line"
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origins, config_file)) from None
+
+
+def _config_file(config_path: Path | None, env: Mapping[str, str]) -> Path | None:
+    if config_path is not None:
+        if not Path(config_path).is_file():
+            raise ConfigError(f"config file {config_path} does not exist")
+        return Path(config_path)
+    if env.get(CONFIG_ENV):
+        return _config_file(Path(env[CONFIG_ENV]), {})
+    default = Path("config.yaml")
+    return default if default.is_file() else None
+
+
+def _cdn_file(
+    cdn_path: Path | None, config_file: Path | None, env: Mapping[str, str]
+) -> Path | None:
+    if cdn_path is not None or env.get(CDN_CONFIG_ENV):
+        path = Path(cdn_path or env[CDN_CONFIG_ENV])
+        if not path.is_file():
+            raise ConfigError(f"CDN config file {path} does not exist")
+        return path
+    folder = config_file.parent if config_file is not None else Path()
+    candidate = folder / "cdn.yaml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read YAML: {' '.join(str(exc).split())}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+    return loaded
+
+
+def _read_env_file(path: Path | None) -> dict[str, str]:
+    if path is None or not Path(path).is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _deep_merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        else:
+            target[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _set_dotted(target: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        child = target.get(part)
+        if not isinstance(child, dict):
+            child = target[part] = {}
+        target = child
+    target[last] = value
+
+
+def _describe(exc: ValidationError, origins: Mapping[str, str], config_file: Path | None) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    key = ".".join(str(part) for part in first["loc"])
+    origin = origins.get(key) or (str(config_file) if config_file else "the defaults")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {key} from {origin}: {first['msg']}{more}"
+
+
+def _secret_values(model: BaseModel) -> Iterator[str]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            yield value.get_secret_value()
+        elif isinstance(value, BaseModel):
+            yield from _secret_values(value)

@@ -1,0 +1,305 @@
+"""The data tree on disk, and the only ways the toolkit writes into it.
+
+Every folder of SPEC section 3 is derived from one root by `DataTree`. Writes are atomic: the
+bytes go to a temporary file in the same folder (its name starts with a dot, so readers that skip
+dot-files never see it), are fsynced, and are renamed into place; the folder is then fsynced so the
+rename survives a power cut. Moves between folders are renames. Names from outside (queue
+messages, CLI arguments) pass `check_name` and paths pass `DataTree.inside` before anything is
+written, so nothing lands outside the root.
+
+    {root}/data/{images,labels}/            validated annotations
+    {root}/data-seed/{images,labels}/       unvalidated annotations
+    {root}/data_deleted/{images,labels}/    soft-deleted annotations
+    {root}/data-processed/{images,labels}/  augmented samples
+    {root}/data-corrupted/{images,labels}/  rejected images/labels with a reason
+    {root}/datasets/azaion-{date}/          formed datasets
+    {root}/models/                          training runs and the current model
+    {root}/queue-rejected/                  rejected queue messages
+    {root}/logs/                            rotating log files
+    {root}/offset.yaml                      the queue consumer's position
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from azaion_training.errors import UnsafePathError
+
+if TYPE_CHECKING:
+    from azaion_training.config import Settings
+
+MAX_NAME_LENGTH = 200
+"""Longest file stem accepted from outside."""
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def check_name(name: str, *, what: str = "name") -> str:
+    """Returns ``name`` if it is a plain, safe file name; raises otherwise.
+
+    A safe name is non-empty, at most 200 characters, has no path separator, no ``..``, no
+    leading dot and no control characters.
+
+    Raises:
+        UnsafePathError: saying which rule the name breaks.
+    """
+    if not isinstance(name, str) or not name:
+        raise UnsafePathError(f"{what} is empty or not a string")
+    if len(name) > MAX_NAME_LENGTH:
+        raise UnsafePathError(f"{what} is {len(name)} characters long (at most {MAX_NAME_LENGTH})")
+    if "/" in name or "\\" in name:
+        raise UnsafePathError(f"{what} {name[:60]!r} contains a path separator")
+    if ".." in name:
+        raise UnsafePathError(f"{what} {name[:60]!r} contains '..'")
+    if name.startswith("."):
+        raise UnsafePathError(f"{what} {name[:60]!r} starts with a dot")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise UnsafePathError(f"{what} {name[:60]!r} contains control characters")
+    return name
+
+
+def is_temporary(path: Path) -> bool:
+    """True for the dot-named files that atomic writes use before their rename."""
+    return path.name.startswith(".")
+
+
+def fsync_dir(path: Path) -> None:
+    """Flushes a folder's entries (renames, new files) to disk."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
+    """Opens a temporary file beside ``path`` for binary writing; renames it into place on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched. With ``durable``
+    the data and the folder entry are fsynced before returning.
+
+    Example:
+        >>> with atomic_writer(Path(tmp) / "model.bin") as f:  # doctest: +SKIP
+        ...     f.write(b"...")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+    try:
+        with open(temporary, "xb") as handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Writes ``data`` to ``path`` atomically."""
+    with atomic_writer(path, durable=durable) as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    """Writes UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def atomic_move(source: Path, target: Path, *, durable: bool = True) -> None:
+    """Moves a file by rename (replacing ``target``); copies atomically across filesystems."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        with open(source, "rb") as src, atomic_writer(target, durable=durable) as dst:
+            shutil.copyfileobj(src, dst, length=1 << 20)
+        source.unlink()
+    if durable:
+        fsync_dir(target.parent)
+        if source.parent != target.parent:
+            fsync_dir(source.parent)
+
+
+def link_or_copy(source: Path, target: Path) -> bool:
+    """Hard-links ``source`` at ``target``, or copies it where a link is impossible.
+
+    Returns:
+        True when a hard link was made, False when the file was copied.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+    shutil.copyfile(source, target)
+    return False
+
+
+@dataclass(frozen=True)
+class AnnotationDir:
+    """A folder of annotations: ``images/{name}{ext}`` beside ``labels/{name}.txt``."""
+
+    path: Path
+
+    @property
+    def images(self) -> Path:
+        return self.path / "images"
+
+    @property
+    def labels(self) -> Path:
+        return self.path / "labels"
+
+    def image_path(self, name: str, extension: str) -> Path:
+        """The image file of annotation ``name``; ``extension`` includes the dot."""
+        return self.images / f"{check_name(name)}{extension}"
+
+    def label_path(self, name: str) -> Path:
+        """The label file of annotation ``name``."""
+        return self.labels / f"{check_name(name)}.txt"
+
+    def find_image(self, name: str) -> Path | None:
+        """The image of annotation ``name`` whatever its extension, or ``None``."""
+        check_name(name)
+        for candidate in self.images.glob(f"{glob_escape(name)}.*"):
+            if candidate.stem == name and not is_temporary(candidate):
+                return candidate
+        return None
+
+    def create(self) -> None:
+        self.images.mkdir(parents=True, exist_ok=True)
+        self.labels.mkdir(parents=True, exist_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    """Escapes glob metacharacters in a plain name."""
+    return "".join(f"[{ch}]" if ch in "*?[]" else ch for ch in name)
+
+
+@dataclass(frozen=True)
+class DataTree:
+    """Every folder of the data tree, derived from one root.
+
+    Build it from the settings with `DataTree.from_settings` and pass it down; nothing else in
+    the toolkit joins folder names onto the root.
+    """
+
+    root: Path
+    data_name: str = "data"
+    data_seed_name: str = "data-seed"
+    data_deleted_name: str = "data_deleted"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DataTree:
+        return cls(
+            root=Path(settings.root_dir),
+            data_name=check_name(settings.data_dir, what="data_dir"),
+            data_seed_name=check_name(settings.data_seed_dir, what="data_seed_dir"),
+            data_deleted_name=check_name(settings.data_deleted_dir, what="data_deleted_dir"),
+        )
+
+    @property
+    def data(self) -> AnnotationDir:
+        return AnnotationDir(self.root / self.data_name)
+
+    @property
+    def data_seed(self) -> AnnotationDir:
+        return AnnotationDir(self.root / self.data_seed_name)
+
+    @property
+    def data_deleted(self) -> AnnotationDir:
+        return AnnotationDir(self.root / self.data_deleted_name)
+
+    @property
+    def data_processed(self) -> AnnotationDir:
+        return AnnotationDir(self.root / "data-processed")
+
+    @property
+    def data_corrupted(self) -> AnnotationDir:
+        return AnnotationDir(self.root / "data-corrupted")
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def current_model_pt(self) -> Path:
+        return self.models / "azaion.pt"
+
+    @property
+    def current_model_onnx(self) -> Path:
+        return self.models / "azaion.onnx"
+
+    @property
+    def queue_rejected(self) -> Path:
+        return self.root / "queue-rejected"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def offset_file(self) -> Path:
+        return self.root / "offset.yaml"
+
+    def annotation_dirs(self) -> tuple[AnnotationDir, ...]:
+        return (
+            self.data,
+            self.data_seed,
+            self.data_deleted,
+            self.data_processed,
+            self.data_corrupted,
+        )
+
+    def dataset_dir(self, date: dt.date) -> Path:
+        """``datasets/azaion-{YYYY-MM-DD}``."""
+        return self.datasets / f"azaion-{date.isoformat()}"
+
+    def run_dir(self, date: dt.date) -> Path:
+        """``models/azaion-{YYYY-MM-DD}``: one training run."""
+        return self.models / f"azaion-{date.isoformat()}"
+
+    def create(self) -> DataTree:
+        """Creates every folder of the tree (idempotent) and returns ``self``."""
+        for folder in self.annotation_dirs():
+            folder.create()
+        for path in (self.datasets, self.models, self.queue_rejected, self.logs):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def inside(self, path: Path) -> Path:
+        """Returns ``path`` resolved if it lies inside the root; raises otherwise.
+
+        Symbolic links are followed, so a link that points out of the tree is refused too.
+
+        Raises:
+            UnsafePathError: the path resolves outside the root.
+        """
+        root = self.root.resolve()
+        resolved = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
+        if resolved != root and root not in resolved.parents:
+            raise UnsafePathError(f"{path} resolves outside the data root {root}")
+        return resolved

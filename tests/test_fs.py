@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from azaion_training.errors import UnsafePathError
+from azaion_training.fs import (
+    DataTree,
+    atomic_move,
+    atomic_write_bytes,
+    atomic_writer,
+    check_name,
+    link_or_copy,
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "frame_000123",
+        "video.mp4_0042",  # dots inside are fine
+        "Кадр-1",  # non-ASCII letters are fine
+        "a" * 200,  # the longest allowed
+    ],
+)
+def test_safe_names_pass(name: str) -> None:
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        ("../../x", "separator"),
+        ("/etc/passwd", "separator"),
+        ("a/b", "separator"),
+        ("a\\b", "separator"),
+        ("..", "'..'"),
+        ("x..y", "'..'"),
+        (".hidden", "starts with a dot"),
+        ("a\x00b", "control"),
+        ("line\nbreak", "control"),
+        ("a" * 201, "characters long"),
+        ("a" * 10_000, "characters long"),
+    ],
+)
+def test_unsafe_names_are_refused(name: str, reason: str) -> None:
+    with pytest.raises(UnsafePathError, match=reason):
+        check_name(name)
+
+
+def test_tree_layout(tmp_path: Path) -> None:
+    tree = DataTree(root=tmp_path).create()
+    expected = {
+        "data", "data-seed", "data_deleted", "data-processed", "data-corrupted",
+        "datasets", "models", "queue-rejected", "logs",
+    }  # fmt: skip
+    assert {p.name for p in tmp_path.iterdir()} == expected
+    for folder in tree.annotation_dirs():
+        assert folder.images.is_dir() and folder.labels.is_dir()
+    assert tree.data.label_path("a") == tmp_path / "data" / "labels" / "a.txt"
+    assert tree.data_seed.image_path("a", ".jpg") == tmp_path / "data-seed" / "images" / "a.jpg"
+    assert tree.offset_file == tmp_path / "offset.yaml"
+    assert tree.current_model_onnx == tmp_path / "models" / "azaion.onnx"
+
+
+def test_tree_paths_refuse_unsafe_names(tree: DataTree) -> None:
+    with pytest.raises(UnsafePathError):
+        tree.data.label_path("../../etc/passwd")
+    with pytest.raises(UnsafePathError):
+        tree.data.find_image("../x")
+
+
+def test_inside_refuses_escapes(tree: DataTree, tmp_path: Path) -> None:
+    assert tree.inside(Path("data/images")) == (tree.root / "data" / "images").resolve()
+    for escape in (Path("../outside"), Path("data/../../x"), Path("/etc/passwd")):
+        with pytest.raises(UnsafePathError):
+            tree.inside(escape)
+    (tree.root / "link").symlink_to(tmp_path)
+    with pytest.raises(UnsafePathError):
+        tree.inside(Path("link/file"))
+
+
+def test_find_image_any_extension(tree: DataTree) -> None:
+    atomic_write_bytes(tree.data.images / "a.png", b"png")
+    atomic_write_bytes(tree.data.images / "a_1.jpg", b"jpg")
+    assert tree.data.find_image("a") == tree.data.images / "a.png"
+    assert tree.data.find_image("b") is None
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"one")
+    atomic_write_bytes(path, b"two")
+    assert path.read_bytes() == b"two"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_atomic_writer_failure_keeps_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"old")
+    with pytest.raises(RuntimeError), atomic_writer(path) as handle:
+        handle.write(b"half of the new")
+        raise RuntimeError("writer died")
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+_SLOW_WRITER = """
+import sys, time
+from pathlib import Path
+from azaion_training.fs import atomic_writer
+with atomic_writer(Path(sys.argv[1])) as f:
+    for _ in range(10_000):
+        f.write(b"x" * 1024)
+        f.flush()
+        print("wrote", flush=True)
+        time.sleep(0.001)
+"""
+
+
+def test_atomic_write_killed_mid_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    path = tmp_path / "image.jpg"
+    atomic_write_bytes(path, b"complete old image")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None
+    for _ in range(50):  # let it write about 50 KiB into its temporary file
+        writer.stdout.readline()
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=10)
+    assert path.read_bytes() == b"complete old image"
+    leftovers = [p for p in tmp_path.iterdir() if p != path]
+    assert leftovers and all(p.name.startswith(".image.jpg.") for p in leftovers)
+
+
+def test_atomic_move(tmp_path: Path) -> None:
+    source = tmp_path / "a" / "x.txt"
+    atomic_write_bytes(source, b"x")
+    target = tmp_path / "b" / "x.txt"
+    atomic_move(source, target)
+    assert not source.exists() and target.read_bytes() == b"x"
+
+
+def test_link_or_copy_links_on_one_filesystem(tmp_path: Path) -> None:
+    source = tmp_path / "s.txt"
+    source.write_bytes(b"s")
+    target = tmp_path / "d" / "s.txt"
+    assert link_or_copy(source, target) is True
+    assert target.stat().st_ino == source.stat().st_ino
