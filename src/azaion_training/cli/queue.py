@@ -21,3 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     build_parser().parse_args(argv)
     return not_implemented(PROG, 3)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
