@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -115,6 +115,13 @@ class InferSettings(_Section):
     iou: float = Field(default=0.3, ge=0, le=1)
 
 
+class ConvertSettings(_Section):
+    """``azaion-convert``: what happens to boxes whose class the class map does not know."""
+
+    unknown_classes: Literal["skip", "error"] = "skip"
+    edge_tolerance_px: float = Field(default=0.5, ge=0)
+
+
 class ApiSettings(_Section):
     """The Azaion REST API (model distribution). Without ``url`` the local store is used."""
 
@@ -160,6 +167,7 @@ class Settings(_Section):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     infer: InferSettings = Field(default_factory=InferSettings)
+    convert: ConvertSettings = Field(default_factory=ConvertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
@@ -217,6 +225,7 @@ ENVIRONMENT: dict[str, str] = {
     "INFER_BATCH": "infer.batch",
     "INFER_CONF": "infer.conf",
     "INFER_IOU": "infer.iou",
+    "AZAION_CONVERT_UNKNOWN": "convert.unknown_classes",
     "AZAION_API_URL": "api.url",
     "AZAION_API_EMAIL": "api.email",
     "AZAION_API_PASSWORD": "api.password",

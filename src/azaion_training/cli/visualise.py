@@ -4,21 +4,145 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
-from azaion_training.cli._common import command_parser, not_implemented
+from azaion_training.classes import ClassTable
+from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.fs import AnnotationDir, DataTree
+from azaion_training.visualise import (
+    LabelledImage,
+    browse,
+    class_ids,
+    collect_stats,
+    grid_figure,
+    list_images,
+    open_model_graph,
+    pick,
+    plot_box_sizes,
+    plot_boxes_per_image,
+    plot_class_counts,
+    resolve_folders,
+    save_figure,
+    stats_table,
+    with_class,
+)
+from azaion_training.visualise.source import SOURCES, SPLITS
 
 PROG = "azaion-visualise"
 
+DESCRIPTION = """\
+Draw a dataset's images with their boxes, and its statistics.
+
+sources (folders under the data root):
+  data        {root}/data              validated annotations (the default)
+  seed        {root}/data-seed         unvalidated annotations
+  processed   {root}/data-processed    augmented samples
+  deleted     {root}/data_deleted      soft-deleted annotations
+  corrupted   {root}/data-corrupted    rejected annotations
+  dataset [PATH]  a formed dataset (train/valid/test) or any folder with images/ and labels/;
+              the newest {root}/datasets/azaion-* when PATH is left out
+
+modes:
+  (default)   a grid of --n images picked with --seed, saved to --out
+  --stats     class counts per split (weather modes apart), box sizes and boxes per image:
+              three PNGs beside --out (NAME-classes.png, NAME-box-sizes.png,
+              NAME-boxes-per-image.png) and a table on stdout
+  --browse    a window, one image at a time (right/n next, left/p previous, q quit)
+  --model F   open the model file F in netron (needs the viz extra); Ctrl-C stops it
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(
-        PROG, "Draw a dataset's images with their boxes, and its statistics.", env_sections=()
+    parser = command_parser(PROG, DESCRIPTION)
+    parser.add_argument(
+        "source", nargs="?", default="data", choices=SOURCES, help="what to draw (default data)"
     )
+    parser.add_argument("path", nargs="?", type=Path, metavar="PATH", help="dataset folder")
+    parser.add_argument("--split", choices=SPLITS, help="only this split of a dataset")
+    parser.add_argument("--n", type=int, default=16, metavar="N", help="images in the grid (16)")
+    parser.add_argument(
+        "--class",
+        dest="class_name",
+        metavar="NAME",
+        help="only images with a box of this class (Truck: every weather mode; Truck(Wint) or 21: "
+        "that slot only); grid and browse",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random pick (0)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("azaion-visualise.png"),
+        metavar="FILE.png",
+        help="where the grid goes; --stats names its plots after it (default azaion-visualise.png)",
+    )
+    parser.add_argument("--columns", type=int, metavar="C", help="images per grid row")
+    parser.add_argument(
+        "--cell", type=int, default=320, metavar="PX", help="grid cell size in pixels (320)"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--stats", action="store_true", help="dataset statistics: plots and a table")
+    mode.add_argument("--browse", action="store_true", help="browse the images in a window")
+    mode.add_argument("--model", type=Path, metavar="FILE", help="open a model graph in netron")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return not_implemented(PROG, 9)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.cell < 16 or (args.columns is not None and args.columns < 1):
+        parser.error("--n and --columns must be at least 1, --cell at least 16")
+
+    def body() -> int:
+        settings = start(args)
+        if args.model is not None:
+            host, port = open_model_graph(args.model, browse=True, wait=True)
+            print(f"netron served {args.model} at http://{host}:{port}")
+            return EXIT_OK
+        table = ClassTable.default()
+        folders = resolve_folders(
+            DataTree.from_settings(settings), args.source, path=args.path, split=args.split
+        )
+        splits = {name: list_images(folder) for name, folder in folders.items()}
+        if args.stats:
+            return _stats(splits, table, out=args.out)
+        items = [item for split_items in splits.values() for item in split_items]
+        label = _label(args.source, folders)
+        if args.class_name:
+            items = with_class(items, class_ids(args.class_name, table))
+            label += f" · class {args.class_name}"
+        if args.browse:
+            browse(items, table)
+            return EXIT_OK
+        chosen = pick(items, n=args.n, seed=args.seed)
+        title = f"{label} · {len(chosen)} of {len(items)} images · seed {args.seed}"
+        figure = grid_figure(chosen, table, cell_px=args.cell, columns=args.columns, title=title)
+        print(f"grid of {len(chosen)} images: {save_figure(figure, args.out)}")
+        return EXIT_OK
+
+    return run_command(PROG, body)
+
+
+def _label(source: str, folders: dict[str, AnnotationDir]) -> str:
+    if source != "dataset":
+        return source
+    first = next(iter(folders.values())).path
+    if set(folders) <= set(SPLITS):
+        return f"{first.parent.name} {' + '.join(folders)}"
+    return first.name
+
+
+def _stats(splits: dict[str, list[LabelledImage]], table: ClassTable, *, out: Path) -> int:
+    stats = collect_stats(splits)
+    print(stats_table(stats, table))
+    stem = out.with_suffix("")
+    plots = {
+        "classes": plot_class_counts(stats, table),
+        "box-sizes": plot_box_sizes(stats),
+        "boxes-per-image": plot_boxes_per_image(stats),
+    }
+    for name, figure in plots.items():
+        print(f"{name}: {save_figure(figure, Path(f'{stem}-{name}.png'))}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,0 +1,378 @@
+"""The file side of a conversion: find annotations and images, write images and YOLO labels.
+
+``DEST`` receives ``images/{name}{ext}`` (copied, or hard-linked with ``link=True``) and
+``labels/{name}.txt`` (written through `azaion_training.labels.write_label`, atomically). An image
+is written only together with its label; an annotation whose image is missing or unreadable, whose
+recorded size differs from the image, or whose name is unsafe or already used is skipped whole.
+Boxes with an unknown class, outside the image or without area are left out of the label. Every
+skip is counted in the returned `ConversionReport`.
+
+Where the sources are looked for:
+
+- ``voc``: every ``*.xml`` under ``SRC``; each image by ``<filename>`` anywhere under ``SRC``
+  (preferring the XML's own folder), else by the XML's stem.
+- ``oriented``: every ``*.txt`` under ``SRC``; each image by the text file's stem.
+- ``coco``: ``SRC`` is a JSON file, or a folder whose ``*.json`` files are all read; images by
+  ``file_name`` under ``images`` (default: the JSON's folder), else by their file name alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Literal
+
+from azaion_training.convert.classmap import ClassMap
+from azaion_training.convert.coco import parse_coco
+from azaion_training.convert.oriented import CornerOrder, parse_oriented
+from azaion_training.convert.records import DEFAULT_EDGE_TOLERANCE_PX, SourceAnnotation, to_yolo
+from azaion_training.convert.report import ConversionReport, Skip, SkipReason
+from azaion_training.convert.voc import parse_voc
+from azaion_training.errors import DatasetError, UnsafePathError
+from azaion_training.fs import AnnotationDir, atomic_writer, check_name, link_or_copy
+from azaion_training.labels import write_label
+
+logger = logging.getLogger(__name__)
+
+Format = Literal["voc", "oriented", "coco"]
+FORMATS: tuple[Format, ...] = ("voc", "oriented", "coco")
+UnknownPolicy = Literal["skip", "error"]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True)
+class _Sources:
+    annotations: list[SourceAnnotation]
+    skips: list[Skip]
+    images: ImageIndex
+
+
+def convert(
+    fmt: Format,
+    source: Path,
+    dest: Path,
+    *,
+    class_map: ClassMap | None = None,
+    link: bool = False,
+    unknown_classes: UnknownPolicy = "skip",
+    edge_tolerance_px: float = DEFAULT_EDGE_TOLERANCE_PX,
+    corner_order: CornerOrder = "xxxxyyyy",
+    images: Path | None = None,
+    progress: bool = False,
+) -> ConversionReport:
+    """Converts the annotations at ``source`` into ``dest/images`` and ``dest/labels``.
+
+    Args:
+        fmt: ``voc``, ``oriented`` or ``coco``.
+        source: a folder (``voc``, ``oriented``), or a JSON file or folder of them (``coco``).
+        dest: the folder that receives ``images/`` and ``labels/``.
+        class_map: foreign class names -> our slots; `ClassMap.default` when ``None``.
+        link: hard-link images instead of copying them (copies across filesystems).
+        unknown_classes: ``skip`` reports boxes of unknown classes and leaves them out;
+            ``error`` stops before anything is written and names every unknown class.
+        edge_tolerance_px: how far a box may cross the border and be clipped, not skipped.
+        corner_order: column layout of the oriented format (see `convert.oriented`).
+        images: the image folder for ``coco`` (default: the JSON file's folder).
+        progress: show a progress bar.
+
+    Raises:
+        DatasetError: ``source`` is missing or holds no annotations of the format, a COCO file
+            does not parse, or ``unknown_classes="error"`` and some class is unknown.
+    """
+    class_map = class_map or ClassMap.default()
+    dest_dir = AnnotationDir(Path(dest))
+    sources = _read_sources(
+        fmt, Path(source), exclude=dest_dir, corner_order=corner_order, images=images
+    )
+    if unknown_classes == "error":
+        _refuse_unknown(sources.annotations, class_map)
+    report = ConversionReport()
+    for skip in sources.skips:
+        if _is_box_reason(skip):
+            report.add_box_skips([skip])
+        else:
+            report.add_image_skip(skip)
+    dest_dir.create()
+    written: set[str] = set()
+    for annotation in _progress(sources.annotations, enabled=progress, fmt=fmt):
+        _convert_one(
+            annotation,
+            dest=dest_dir,
+            images=sources.images,
+            class_map=class_map,
+            link=link,
+            edge_tolerance_px=edge_tolerance_px,
+            written=written,
+            report=report,
+        )
+    for skip in (*report.skipped_images, *report.skipped_boxes):
+        logger.debug("skipped %s", skip)
+    return report
+
+
+def _convert_one(
+    annotation: SourceAnnotation,
+    *,
+    dest: AnnotationDir,
+    images: ImageIndex,
+    class_map: ClassMap,
+    link: bool,
+    edge_tolerance_px: float,
+    written: set[str],
+    report: ConversionReport,
+) -> None:
+    problem = _check_name(annotation, written)
+    image_path = None
+    if problem is None:
+        image_path = images.find(annotation.image, stem=annotation.name, near=annotation.source)
+        if image_path is None:
+            wanted = annotation.image or f"{annotation.name}.*"
+            problem = Skip(SkipReason.IMAGE_MISSING, annotation.source, wanted)
+    size = None
+    if problem is None and image_path is not None:
+        size, problem = _image_size(image_path, annotation)
+    if problem is not None or image_path is None or size is None:
+        report.add_image_skip(problem or Skip(SkipReason.IMAGE_MISSING, annotation.source))
+        return
+    boxes, skips = to_yolo(
+        annotation,
+        width=size[0],
+        height=size[1],
+        class_map=class_map,
+        edge_tolerance_px=edge_tolerance_px,
+    )
+    report.add_box_skips(skips)
+    target = dest.image_path(annotation.name, image_path.suffix)
+    report.linked += _place_image(image_path, target, link=link)
+    write_label(dest.label_path(annotation.name), boxes)
+    written.add(annotation.name)
+    report.images += 1
+    report.boxes += len(boxes)
+
+
+def _check_name(annotation: SourceAnnotation, written: set[str]) -> Skip | None:
+    try:
+        check_name(annotation.name, what="output name")
+    except UnsafePathError as exc:
+        return Skip(SkipReason.BAD_NAME, annotation.source, str(exc))
+    if annotation.name in written:
+        return Skip(SkipReason.DUPLICATE_NAME, annotation.source, annotation.name)
+    return None
+
+
+def _image_size(
+    path: Path, annotation: SourceAnnotation
+) -> tuple[tuple[int, int] | None, Skip | None]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            size = (int(image.width), int(image.height))
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        return None, Skip(SkipReason.IMAGE_UNREADABLE, str(path), str(exc))
+    if annotation.size is not None and annotation.size != size:
+        recorded = f"{annotation.size[0]}x{annotation.size[1]}"
+        detail = f"annotation says {recorded}, {path.name} is {size[0]}x{size[1]}"
+        return None, Skip(SkipReason.SIZE_MISMATCH, annotation.source, detail)
+    return size, None
+
+
+def _place_image(source: Path, target: Path, *, link: bool) -> bool:
+    """Puts ``source`` at ``target`` atomically; True when it was hard-linked."""
+    if target.exists() and os.path.samefile(source, target):
+        return link
+    if not link:
+        with open(source, "rb") as src, atomic_writer(target) as dst:
+            shutil.copyfileobj(src, dst, length=1 << 20)
+        return False
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        linked = link_or_copy(source, temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return linked
+
+
+def _refuse_unknown(annotations: Iterable[SourceAnnotation], class_map: ClassMap) -> None:
+    unknown: dict[str, int] = defaultdict(int)
+    for annotation in annotations:
+        for box in annotation.boxes:
+            if class_map.resolve(box.label) is SkipReason.UNKNOWN_CLASS:
+                unknown[box.label] += 1
+    if unknown:
+        listed = ", ".join(f"{name!r} x{count}" for name, count in sorted(unknown.items()))
+        raise DatasetError(
+            f"unknown class names: {listed}; map them with --map NAME=ID or leave them out with "
+            "--skip NAME (nothing was written)"
+        )
+
+
+def _is_box_reason(skip: Skip) -> bool:
+    return skip.reason in (SkipReason.BAD_BOX, SkipReason.CROWD)
+
+
+def _progress(
+    annotations: list[SourceAnnotation], *, enabled: bool, fmt: str
+) -> Iterable[SourceAnnotation]:
+    if not enabled:
+        return annotations
+    from tqdm import tqdm
+
+    return tqdm(annotations, desc=f"convert {fmt}", unit="image")
+
+
+# Reading the sources -------------------------------------------------------------------------
+
+
+def _read_sources(
+    fmt: Format,
+    source: Path,
+    *,
+    exclude: AnnotationDir,
+    corner_order: CornerOrder,
+    images: Path | None,
+) -> _Sources:
+    if not source.exists():
+        raise DatasetError(f"source {source} does not exist")
+    excluded = (exclude.images.resolve(), exclude.labels.resolve())
+    if fmt == "voc":
+        return _read_voc(source, excluded)
+    if fmt == "oriented":
+        return _read_oriented(source, excluded, corner_order)
+    if fmt == "coco":
+        return _read_coco(source, images)
+    raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _read_voc(source: Path, excluded: tuple[Path, ...]) -> _Sources:
+    files = _files(source, "*.xml", excluded, what="Pascal VOC XML")
+    annotations, skips = [], []
+    for path in files:
+        try:
+            annotations.append(parse_voc(path.read_bytes(), source=str(path)))
+        except (DatasetError, OSError) as exc:
+            skips.append(Skip(SkipReason.BAD_ANNOTATION, str(path), str(exc)))
+    return _Sources(annotations, skips, ImageIndex(source, excluded=excluded))
+
+
+def _read_oriented(source: Path, excluded: tuple[Path, ...], corner_order: CornerOrder) -> _Sources:
+    files = _files(source, "*.txt", excluded, what="oriented-box text")
+    annotations, skips = [], []
+    for path in files:
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            skips.append(Skip(SkipReason.BAD_ANNOTATION, str(path), str(exc)))
+            continue
+        annotations.append(
+            parse_oriented(text, name=path.stem, source=str(path), corner_order=corner_order)
+        )
+    return _Sources(annotations, skips, ImageIndex(source, excluded=excluded))
+
+
+def _read_coco(source: Path, images: Path | None) -> _Sources:
+    files = [source] if source.is_file() else sorted(source.glob("*.json"))
+    if not files:
+        raise DatasetError(f"no COCO JSON files in {source}")
+    annotations, skips = [], []
+    for path in files:
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read COCO JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise DatasetError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        parsed, orphans = parse_coco(data, source=str(path))
+        annotations.extend(parsed)
+        skips.extend(orphans)
+    image_root = images if images is not None else files[0].parent
+    if not image_root.is_dir():
+        raise DatasetError(f"image folder {image_root} does not exist")
+    return _Sources(annotations, skips, ImageIndex(image_root))
+
+
+def _files(source: Path, pattern: str, excluded: tuple[Path, ...], *, what: str) -> list[Path]:
+    if not source.is_dir():
+        raise DatasetError(f"source {source} is not a folder")
+    files = [
+        path
+        for path in sorted(source.rglob(pattern))
+        if path.is_file() and not _is_hidden(path, source) and not _under(path, excluded)
+    ]
+    if not files:
+        raise DatasetError(f"no {what} files ({pattern}) under {source}")
+    return files
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _under(path: Path, folders: tuple[Path, ...]) -> bool:
+    resolved = path.resolve()
+    return any(folder == resolved or folder in resolved.parents for folder in folders)
+
+
+class ImageIndex:
+    """Every image file under a folder, found by relative path, file name or stem.
+
+    Lookups never build a path from the annotation's text, so a ``file_name`` such as
+    ``../../etc/x.jpg`` can only ever match a file that really is under the folder.
+    """
+
+    def __init__(self, root: Path, *, excluded: tuple[Path, ...] = ()) -> None:
+        self.root = root
+        self._by_relative: dict[str, Path] = {}
+        self._by_name: dict[str, list[Path]] = defaultdict(list)
+        self._by_stem: dict[str, list[Path]] = defaultdict(list)
+        for path in self._walk(excluded):
+            self._by_relative[path.relative_to(root).as_posix()] = path
+            self._by_name[path.name].append(path)
+            self._by_stem[path.stem].append(path)
+
+    def _walk(self, excluded: tuple[Path, ...]) -> Iterator[Path]:
+        for path in sorted(self.root.rglob("*")):
+            if (
+                path.suffix.lower() in IMAGE_SUFFIXES
+                and path.is_file()
+                and not _is_hidden(path, self.root)
+                and not _under(path, excluded)
+            ):
+                yield path
+
+    def find(self, recorded: str | None, *, stem: str, near: str | None = None) -> Path | None:
+        """The image an annotation means.
+
+        Args:
+            recorded: the file name the annotation records (may hold sub-folders), or ``None``.
+            stem: the stem to fall back on.
+            near: the annotation file; among several candidates, one in its folder wins, else
+                the first in sorted order.
+        """
+        if recorded:
+            relative = PurePath(recorded.replace("\\", "/")).as_posix()
+            if relative in self._by_relative:
+                return self._by_relative[relative]
+            candidates = self._by_name.get(PurePath(relative).name)
+            if candidates:
+                return _prefer_near(candidates, near)
+        candidates = self._by_stem.get(stem)
+        return _prefer_near(candidates, near) if candidates else None
+
+
+def _prefer_near(candidates: list[Path], near: str | None) -> Path:
+    if near is not None:
+        folder = Path(near).parent
+        for candidate in candidates:
+            if candidate.parent == folder:
+                return candidate
+    return candidates[0]
