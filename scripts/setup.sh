@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the toolkit and its tests need on a Debian/Ubuntu machine with Python 3.10+:
 #   - system packages: RabbitMQ (stream plugin, started by the tests), openssl, OpenCV's libraries;
-#   - a virtual environment in .venv holding this package with its `dev` extra.
+#   - a virtual environment in .venv holding this package with its `dev` and `viz` extras.
 # Safe to run again: each step is skipped when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +33,7 @@ stamp="$VENV/.azaion-installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "setup: installing the package and its dev extra into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    "$VENV/bin/python" -m pip install -q -e '.[dev,viz]'
     rm -f "$VENV"/.azaion-installed-*
     touch "$stamp"
 fi
