@@ -1,0 +1,35 @@
+"""Fixtures of the security and distribution tests: the API server and settings for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from azaion_training.config import ApiSettings, SecuritySettings
+from tests.services.azaion_api import AzaionApiServer
+
+EMAIL = "trainer@azaion.test"
+PASSWORD = "correct horse battery staple"
+FINGERPRINT = "CPU: Test CPU. GPU: Test GPU. Memory: 64. DriveSerial: TEST-SERIAL-1"
+
+
+@pytest.fixture
+def api_server() -> Iterator[AzaionApiServer]:
+    """The Azaion API on loopback with one user."""
+    with AzaionApiServer(users={EMAIL: PASSWORD}) as server:
+        yield server
+
+
+@pytest.fixture
+def api_settings(api_server: AzaionApiServer) -> ApiSettings:
+    """Client settings for `api_server`, with quick retries."""
+    return ApiSettings(
+        url=api_server.url, email=EMAIL, password=PASSWORD, timeout_s=5, retries=2, backoff_s=0.01
+    )
+
+
+@pytest.fixture
+def security_settings() -> SecuritySettings:
+    """A fixed hardware fingerprint and model secret."""
+    return SecuritySettings(hardware_fingerprint=FINGERPRINT, model_key="test model secret")
