@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from azaion_training.config import ApiSettings, SecuritySettings
+from azaion_training.config import ApiSettings, CdnSettings, SecuritySettings
 from tests.services.azaion_api import AzaionApiServer
+from tests.services.s3 import S3Server
 
 EMAIL = "trainer@azaion.test"
 PASSWORD = "correct horse battery staple"
@@ -33,3 +34,16 @@ def api_settings(api_server: AzaionApiServer) -> ApiSettings:
 def security_settings() -> SecuritySettings:
     """A fixed hardware fingerprint and model secret."""
     return SecuritySettings(hardware_fingerprint=FINGERPRINT, model_key="test model secret")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on loopback, shared by the session (use a fresh bucket per test)."""
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def cdn_settings(s3_server: S3Server) -> CdnSettings:
+    """CDN settings for a fresh bucket on `s3_server`."""
+    return s3_server.cdn_settings(bucket=s3_server.create_bucket())
