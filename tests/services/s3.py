@@ -29,6 +29,7 @@ class S3Server:
         from moto.server import ThreadedMotoServer
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._admin: Any = None
         self.url = ""
 
     def start(self) -> S3Server:
@@ -52,16 +53,18 @@ class S3Server:
         self.stop()
 
     def admin(self) -> Any:
-        """A boto3 client with full rights, for test setup and tampering."""
+        """A boto3 client with full rights, for test setup and tampering (made once)."""
         import boto3
 
-        return boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.url,
-            aws_access_key_id="admin",
-            aws_secret_access_key="admin-secret",
-            region_name=REGION,
-        )
+        if self._admin is None:
+            self._admin = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.url,
+                aws_access_key_id="admin",
+                aws_secret_access_key="admin-secret",
+                region_name=REGION,
+            )
+        return self._admin
 
     def create_bucket(self, name: str | None = None) -> str:
         """Creates a bucket (a fresh unique one by default) and returns its name."""
