@@ -15,7 +15,7 @@ import pytest
 
 from azaion_training import security
 from azaion_training.config import Settings, load_settings
-from azaion_training.errors import CdnError, IntegrityError, StoreError
+from azaion_training.errors import CdnError, ConfigError, IntegrityError, StoreError
 from azaion_training.fs import DataTree
 from azaion_training.model_store import (
     LocalStore,
@@ -440,3 +440,12 @@ def test_no_secret_in_logs(
     assert any(r.name.startswith("botocore") for r in caplog.records)  # DEBUG really captured
     for secret in secrets:
         assert secret not in text, "a secret was logged"
+
+
+def test_remote_without_a_model_key_names_the_setting(
+    tree: DataTree, tmp_path: Path, api_server: AzaionApiServer, s3_server: S3Server, bucket: str
+) -> None:
+    settings = remote_settings(tree, api_server, s3_server, bucket, AZAION_MODEL_KEY="")
+    with open_store(settings, tree) as store, pytest.raises(ConfigError, match="AZAION_MODEL_KEY"):
+        store.publish(model_file(tmp_path, 100))
+    assert api_server.resources == {}
