@@ -131,6 +131,10 @@ class ApiSettings(_Section):
     ca_bundle: Path | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     retries: int = Field(default=3, ge=0)
+    backoff_s: float = Field(default=0.5, ge=0)
+    models_folder: str = "models"
+    cdn_config: str | None = None
+    """``folder/name`` of an encrypted ``cdn.yaml`` on the API; when set it fills ``cdn``."""
 
 
 class CdnSettings(_Section):
@@ -143,6 +147,10 @@ class CdnSettings(_Section):
     uploader_access_secret: SecretStr | None = None
     bucket: str = "models"
     cache_dir: Path | None = None
+    region: str = "us-east-1"
+    ca_bundle: Path | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=3, ge=0)
 
 
 class SecuritySettings(_Section):
@@ -230,6 +238,7 @@ ENVIRONMENT: dict[str, str] = {
     "AZAION_API_EMAIL": "api.email",
     "AZAION_API_PASSWORD": "api.password",
     "AZAION_API_CA_BUNDLE": "api.ca_bundle",
+    "AZAION_API_CDN_CONFIG": "api.cdn_config",
     "AZAION_CDN_HOST": "cdn.host",
     "AZAION_CDN_BUCKET": "cdn.bucket",
     "AZAION_CDN_DOWNLOADER_ACCESS_KEY": "cdn.downloader_access_key",
@@ -237,6 +246,8 @@ ENVIRONMENT: dict[str, str] = {
     "AZAION_CDN_UPLOADER_ACCESS_KEY": "cdn.uploader_access_key",
     "AZAION_CDN_UPLOADER_ACCESS_SECRET": "cdn.uploader_access_secret",
     "AZAION_CDN_CACHE_DIR": "cdn.cache_dir",
+    "AZAION_CDN_REGION": "cdn.region",
+    "AZAION_CDN_CA_BUNDLE": "cdn.ca_bundle",
     "AZAION_MODEL_KEY": "security.model_key",
     "AZAION_MODEL_KEY_FILE": "security.model_key_file",
     "AZAION_HARDWARE_FINGERPRINT": "security.hardware_fingerprint",
