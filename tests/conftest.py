@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -84,6 +85,22 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name in ENVIRONMENT or name.startswith(_OUR_PREFIXES):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Undoes `setup_logging` done by in-process CLI calls, so handlers never leak between tests."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    quietened = ("botocore", "boto3", "urllib3", "s3transfer", "matplotlib", "PIL")
+    levels = {name: logging.getLogger(name).level for name in quietened}
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture

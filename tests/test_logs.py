@@ -5,23 +5,9 @@ import json
 import logging
 from pathlib import Path
 
-import pytest
-
 from azaion_training.logs import setup_logging
 
 SECRET = "hunter2-very-secret"
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
 
 
 def test_text_console_and_secret_scrubbing() -> None:

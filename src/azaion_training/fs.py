@@ -16,6 +16,8 @@ written, so nothing lands outside the root.
     {root}/models/                          training runs and the current model
     {root}/queue-rejected/                  rejected queue messages
     {root}/logs/                            rotating log files
+    {root}/model-store/                     the embedded local model store (no API configured)
+    {root}/model-cache/                     big parts of models downloaded from the CDN
     {root}/offset.yaml                      the queue consumer's position
 """
 
@@ -260,6 +262,16 @@ class DataTree:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def model_store(self) -> Path:
+        """The embedded local model store (used when no API is configured)."""
+        return self.root / "model-store"
+
+    @property
+    def model_cache(self) -> Path:
+        """Downloaded big parts of models from the CDN."""
+        return self.root / "model-cache"
 
     @property
     def offset_file(self) -> Path:

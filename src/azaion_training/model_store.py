@@ -64,12 +64,6 @@ DIGEST_FIELD = "sha256"
 SIZE_FIELD = "plaintext-size"
 """S3 metadata key of the plaintext's size in bytes."""
 
-LOCAL_STORE_DIR = "model-store"
-"""The local store's folder under the data root."""
-
-CACHE_DIR = "model-cache"
-"""The default cache of big parts under the data root (``cdn.cache_dir`` overrides it)."""
-
 
 @dataclass(frozen=True)
 class PublishedModel:
@@ -146,7 +140,7 @@ def open_store(settings: Settings, tree: DataTree) -> ModelStore:
         ApiError: the ``cdn.yaml`` cannot be fetched.
     """
     if not settings.api.url:
-        return LocalStore(folder=tree.root / LOCAL_STORE_DIR, security_settings=settings.security)
+        return LocalStore(folder=tree.model_store, security_settings=settings.security)
     api = AzaionApi.from_settings(settings.api, settings.security)
     cdn_settings = settings.cdn
     if settings.api.cdn_config:
@@ -157,7 +151,7 @@ def open_store(settings: Settings, tree: DataTree) -> ModelStore:
         cdn=Cdn.from_settings(cdn_settings),
         security_settings=settings.security,
         folder=settings.api.models_folder,
-        cache_dir=settings.cdn.cache_dir or tree.root / CACHE_DIR,
+        cache_dir=settings.cdn.cache_dir or tree.model_cache,
     )
 
 

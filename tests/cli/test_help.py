@@ -16,6 +16,7 @@ COMMANDS = [
     "azaion-infer",
     "azaion-visualise",
     "azaion-convert",
+    "azaion-model",
 ]
 BIN = Path(sys.executable).parent
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,22 +19,6 @@ def model(tmp_path: Path) -> Path:
     path = tmp_path / "azaion.onnx"
     path.write_bytes(bytes(range(256)) * 300)
     return path
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI configures logging (handlers on stale capture streams, quieter botocore); undo it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    names = ("botocore", "boto3", "urllib3", "s3transfer")
-    levels = {name: logging.getLogger(name).level for name in names}
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture(autouse=True)
