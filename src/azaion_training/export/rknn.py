@@ -254,8 +254,13 @@ def convert_onnx_to_rknn(
         inputs, outputs = out.with_suffix(".inputs.npy"), out.with_suffix(".outputs.npy")
         np.save(inputs, simulate)
         request["simulate"] = {"inputs": str(inputs), "outputs": str(outputs)}
-    result = run_worker(python, request, timeout_s=timeout_s)
-    simulated = np.load(outputs) if simulate is not None else None
+    try:
+        result = run_worker(python, request, timeout_s=timeout_s)
+        simulated = np.load(outputs) if simulate is not None else None
+    finally:
+        if simulate is not None:
+            inputs.unlink(missing_ok=True)
+            outputs.unlink(missing_ok=True)
     return Converted(path=out, toolkit=str(result.get("toolkit", "")), simulated=simulated)
 
 
