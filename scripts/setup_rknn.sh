@@ -8,13 +8,13 @@
 #   - torch: the CPU wheel in /opt/wheels when this machine has one (2.13.0+cpu imports and converts
 #     with the toolkit), otherwise torch 2.4.* CPU from the PyTorch index (the toolkit's own pin);
 #   - only the packages the toolkit imports while loading, converting and simulating a model.
-# Usage: scripts/setup_rknn.sh [VENV_DIR]   (default: $RKNN_VENV, else .venv-rknn at the repo root)
+# Usage: scripts/setup_rknn.sh [VENV_DIR]   (default: $AZAION_RKNN_VENV, else .venv-rknn at the repo root)
 # Safe to run again: a stamp file records a finished install of exactly these pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
-VENV=${1:-${RKNN_VENV:-.venv-rknn}}
+VENV=${1:-${AZAION_RKNN_VENV:-.venv-rknn}}
 TOOLKIT="rknn-toolkit2==2.3.2"
 TORCH_WHEEL=/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
 TORCH_INDEX=https://download.pytorch.org/whl/cpu
