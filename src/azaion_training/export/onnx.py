@@ -29,6 +29,7 @@ def export_onnx(
     batch: int,
     nms: bool = True,
     device: str | None = None,
+    opset: int | None = None,
 ) -> Path:
     """Exports a trained ``.pt`` to ONNX at ``out`` (written atomically).
 
@@ -39,6 +40,7 @@ def export_onnx(
         batch: fixed batch size of the graph.
         nms: put NMS inside the graph (output ``[batch, 300, 6]``); without it the raw head.
         device: where to trace (``"cpu"``, ``"0"``); Ultralytics picks when ``None``.
+        opset: the ONNX opset; Ultralytics picks the newest its torch supports when ``None``.
 
     Raises:
         ExportError: the checkpoint cannot be loaded or Ultralytics' export fails.
@@ -54,7 +56,13 @@ def export_onnx(
         try:
             model = YOLO(str(staged))
             exported = model.export(
-                format="onnx", imgsz=imgsz, batch=batch, nms=nms, device=device, verbose=False
+                format="onnx",
+                imgsz=imgsz,
+                batch=batch,
+                nms=nms,
+                device=device,
+                opset=opset,
+                verbose=False,
             )
         except Exception as exc:  # Ultralytics raises bare Exceptions of many kinds
             raise ExportError(f"ONNX export of {weights} failed: {exc}") from exc
