@@ -155,6 +155,22 @@ def open_store(settings: Settings, tree: DataTree) -> ModelStore:
     )
 
 
+def publish_file(
+    settings: Settings, tree: DataTree, path: Path, name: str | None = None
+) -> PublishedModel:
+    """Publishes one model file to the store the settings name (what train and export call)."""
+    with open_store(settings, tree) as store:
+        published = store.publish(path, name)
+    logger.info("published %s to %s", published.name, published.location)
+    return published
+
+
+def fetch_model(settings: Settings, tree: DataTree, name: str) -> bytes:
+    """Fetches, decrypts in memory and verifies one model from the store the settings name."""
+    with open_store(settings, tree) as store:
+        return store.fetch(name)
+
+
 class _StoreBase:
     """What both stores share: the model key, naming, splitting and checked decryption."""
 

@@ -10,6 +10,7 @@ import pytest
 from azaion_training.cli.export import main
 from azaion_training.config import Settings
 from azaion_training.fs import DataTree
+from azaion_training.model_store import open_store
 from tests.cli.test_export import run_cli
 from tests.export.conftest import IMGSZ, TinyModel
 
@@ -20,11 +21,14 @@ def test_onnx_then_publish_lands_beside_the_current_model(
 ) -> None:
     args = [str(tiny_model.weights), "--root", str(tree.root), "--format", "onnx"]
     code = main([*args, "--imgsz", str(IMGSZ), "--batch", "2", "--publish"])
-    assert (tree.models / "azaion.onnx").is_file()
-    assert code == 1  # the export is done; publishing waits for the model store
+    assert code == 0
+    onnx = tree.models / "azaion.onnx"
+    assert onnx.is_file()
     captured = capsys.readouterr()
-    assert f"wrote {tree.models / 'azaion.onnx'}" in captured.out
-    assert "model store not available yet" in captured.err
+    assert f"wrote {onnx}" in captured.out
+    assert "published azaion.onnx" in captured.out
+    with open_store(settings, tree) as store:  # the local store: no API is configured
+        assert store.fetch("azaion.onnx") == onnx.read_bytes()
 
 
 @pytest.mark.slow

@@ -114,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         size = result.path.stat().st_size / 1e6
         print(f"{PROG}: wrote {result.path} ({size:.1f} MB): {result.summary}")
         if args.publish:
-            publish_export(settings, tree, result.path)
-            print(f"{PROG}: published {result.path.name}")
+            published = publish_export(settings, tree, result.path)
+            print(f"{PROG}: published {published.name} to {published.location}")
         return EXIT_OK
 
     return run_command(PROG, body)

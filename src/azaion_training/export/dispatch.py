@@ -12,10 +12,14 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from azaion_training.config import ExportSettings, Settings
-from azaion_training.errors import ExportError, StoreError
+from azaion_training.errors import ExportError
 from azaion_training.fs import DataTree
+
+if TYPE_CHECKING:
+    from azaion_training.model_store import PublishedModel
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +73,15 @@ def export_model(
     return _export_rknn(weights, folder, settings, tree=tree, data=data, verify=verify)
 
 
-def publish_export(settings: Settings, tree: DataTree, path: Path) -> None:
-    """Hands an exported model to the model store.
+def publish_export(settings: Settings, tree: DataTree, path: Path) -> PublishedModel:
+    """Hands an exported model to the model store, under its file name.
 
     Raises:
-        StoreError: always, until the model store lands (the integrator wires it here).
+        StoreError, ApiError, CdnError: the store refused or could not be reached.
     """
-    raise StoreError(f"model store not available yet: cannot publish {path.name}")
+    from azaion_training.model_store import publish_file
+
+    return publish_file(settings, tree, path)
 
 
 def newest_dataset(tree: DataTree) -> Path | None:
