@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from azaion_training.config import QueueSettings
+from azaion_training.errors import QueueError
 from azaion_training.fs import DataTree
 from azaion_training.labels import Box
 from azaion_training.queue import (
@@ -81,6 +83,20 @@ def edited(
 
 def bulk(status: AnnotationStatus, *names: str) -> BulkAnnotations:
     return BulkAnnotations(status=status, names=names, email="validator@example.com")
+
+
+def wait_until_publishable(settings: QueueSettings, *, timeout: float = 60.0) -> None:
+    """Waits until the stream accepts publishers (after a broker restart its leader needs a
+    moment after the ports open)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            asyncio.run(publish([], settings=settings))
+            return
+        except QueueError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def publish_entries(entries: Iterable[bytes], settings: QueueSettings) -> int:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rstream import ConfirmationStatus, Producer
+from rstream.exceptions import ClientError, ServerError
 
 from azaion_training.config import QueueSettings
 from azaion_training.errors import QueueError
@@ -128,7 +129,7 @@ async def publish(
     """
     try:
         return await _publish(entries, settings=settings, create_stream=create_stream)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (OSError, asyncio.TimeoutError, ServerError, ClientError) as exc:
         raise QueueError(
             f"cannot publish to {settings.host}:{settings.port}: {type(exc).__name__} {exc}"
         ) from exc
