@@ -59,13 +59,13 @@ class WriteBatch:
         self._files.add(target)
         self._folders.update((source.parent, target.parent))
 
-    def remove(self, path: Path) -> bool:
+    def remove(self, path: Path | str) -> bool:
         """Removes ``path`` if it exists; returns whether it did."""
         try:
-            path.unlink()
+            os.unlink(path)
         except FileNotFoundError:
             return False
-        self._folders.add(path.parent)
+        self._folders.add(Path(path).parent)
         return True
 
     def flush(self) -> None:

@@ -27,6 +27,7 @@ before the label, so a reader that pairs images with labels never sees an image 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,11 @@ class AnnotationRouter:
     ) -> int:
         """Puts annotation ``name`` into ``target`` (label first, then image) and removes it
         from the other annotation folders; returns the number of file changes."""
-        written = self._write_if_changed(target.label_path(name), format_label(boxes).encode())
+        label_path = target.label_path(name)
+        had_data = target == self.tree.data and (
+            label_path.exists() or _find_image(target, name) is not None
+        )
+        written = self._write_if_changed(label_path, format_label(boxes).encode())
         image_path = target.image_path(name, extension)
         if isinstance(image, Path):
             if image != image_path:
@@ -146,9 +151,8 @@ class AnnotationRouter:
         written += self._remove_images(target, name, keep=image_path)
         left = self._remove(self._other_live(target), name)
         changes = written + left + self._remove(self.tree.data_deleted, name)
-        changed_data = written if target == self.tree.data else left
-        if changed_data:
-            changes += self.drop_samples(name)
+        if (had_data and written) or (target != self.tree.data and left):
+            changes += self.drop_samples(name)  # samples exist only for what was in data/
         return changes
 
     def _validate(self, name: str) -> int:
@@ -191,12 +195,12 @@ class AnnotationRouter:
 
     def drop_samples(self, name: str) -> int:
         """Removes the augmented samples of annotation ``name``; returns how many files went."""
-        processed = self.tree.data_processed
+        images, labels = str(self.tree.data_processed.images), str(self.tree.data_processed.labels)
         removed = 0
         for sample in sample_names(name, variants=self.variants):
             for extension in _CANDIDATE_EXTENSIONS:
-                removed += self.writes.remove(processed.images / f"{sample}{extension}")
-            removed += self.writes.remove(processed.labels / f"{sample}.txt")
+                removed += self.writes.remove(f"{images}/{sample}{extension}")
+            removed += self.writes.remove(f"{labels}/{sample}.txt")
         if removed:
             logger.debug("dropped %d stale sample files of %s", removed, name)
         return removed
@@ -208,10 +212,11 @@ class AnnotationRouter:
         return changes
 
     def _remove_images(self, folder: AnnotationDir, name: str, *, keep: Path | None) -> int:
+        images, kept = str(folder.images), str(keep)
         removed = 0
         for extension in _CANDIDATE_EXTENSIONS:
-            path = folder.images / f"{name}{extension}"
-            if path != keep:
+            path = f"{images}/{name}{extension}"
+            if path != kept:
                 removed += self.writes.remove(path)
         return removed
 
@@ -291,10 +296,11 @@ def _find_image(folder: AnnotationDir, name: str) -> Path | None:
 
     Tries the few possible names instead of listing the folder, which may hold millions.
     """
+    images = str(folder.images)
     for extension in _CANDIDATE_EXTENSIONS:
-        path = folder.images / f"{name}{extension}"
-        if path.is_file():
-            return path
+        path = f"{images}/{name}{extension}"
+        if os.path.isfile(path):
+            return Path(path)
     return None
 
 
