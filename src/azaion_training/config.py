@@ -50,15 +50,31 @@ class QueueSettings(_Section):
     """The RabbitMQ stream the annotation platform publishes to."""
 
     host: str = "127.0.0.1"
+    """RabbitMQ host."""
     port: int = Field(default=5552, gt=0, lt=65536)
+    """RabbitMQ streams port (the stream protocol, not AMQP 0-9-1)."""
     user: str | None = None
+    """RabbitMQ user."""
     password: SecretStr | None = None
+    """RabbitMQ password."""
     stream: str = "azaion-annotations"
+    """The stream of annotation events."""
     vhost: str = "/"
+    """RabbitMQ virtual host."""
     commit_every: int = Field(default=200, gt=0)
+    """Persist the position after at most this many messages (fsync of their files first)."""
     commit_interval_s: float = Field(default=1.0, gt=0)
+    """... and at least this often, in seconds, while messages arrive."""
     reconnect_initial_s: float = Field(default=1.0, gt=0)
+    """First wait before reconnecting after the connection is lost; doubles per failure."""
     reconnect_max_s: float = Field(default=30.0, gt=0)
+    """Longest wait between reconnection attempts."""
+    heartbeat_s: int = Field(default=60, ge=0)
+    """Stream protocol heartbeat asked of the server, in seconds (0: none)."""
+    probe_interval_s: float = Field(default=30.0, gt=0)
+    """While no message arrives, check the connection this often, in seconds."""
+    frame_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024 * 1024)
+    """Largest frame asked of the server; the server's own limit wins when smaller."""
 
 
 class AugmentSettings(_Section):
@@ -217,6 +233,8 @@ ENVIRONMENT: dict[str, str] = {
     "RABBITMQ_PASSWORD": "queue.password",
     "RABBITMQ_QUEUE_NAME": "queue.stream",
     "RABBITMQ_VHOST": "queue.vhost",
+    "AZAION_QUEUE_COMMIT_EVERY": "queue.commit_every",
+    "AZAION_QUEUE_COMMIT_INTERVAL": "queue.commit_interval_s",
     "AZAION_AUGMENT_INTERVAL": "augment.interval_s",
     "AZAION_AUGMENT_WORKERS": "augment.workers",
     "AZAION_MIN_BOX_AREA": "augment.min_box_area",

@@ -17,6 +17,7 @@ COMMANDS = [
     "azaion-visualise",
     "azaion-convert",
     "azaion-model",
+    "azaion-queue-publish",
 ]
 BIN = Path(sys.executable).parent
 

@@ -1,0 +1,337 @@
+"""The annotation stream consumer: RabbitMQ stream in, data tree out (SPEC 5).
+
+`AnnotationConsumer.handle` is the whole life of one stream entry: decode, route and apply, or
+reject with a reason, then advance the position. `AnnotationConsumer.run` feeds it from the
+stream through ``rstream`` and keeps going for months:
+
+- it resumes after the last committed offset (``offset.yaml``), and after a lost connection
+  from the last applied one;
+- a lost connection (RabbitMQ restarted, network gone, stream deleted) is noticed through the
+  client's close callback or a periodic probe, and it reconnects with exponential backoff
+  (``reconnect_initial_s`` doubling up to ``reconnect_max_s``);
+- `AnnotationConsumer.stop` (SIGTERM/SIGINT through `run_until_signalled`) finishes the message
+  in hand, commits the position and returns;
+- bad input never stops it; only a failure of the data tree itself (disk full, permissions)
+  does, after committing what is durable, as a `QueueError`.
+
+Messages are applied one at a time on the event loop, in stream order: a message touches a few
+small files, so there is nothing to gain from threads and much to lose in ordering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+from rstream import AMQPMessage, Consumer, ConsumerOffsetSpecification, MessageContext, OffsetType
+from rstream import exceptions as rstream_errors
+from rstream.recovery import BackOffRecoveryStrategy
+
+from azaion_training.config import QueueSettings
+from azaion_training.errors import MessageError, QueueError
+from azaion_training.fs import DataTree
+from azaion_training.queue.durability import WriteBatch
+from azaion_training.queue.handlers import AnnotationRouter
+from azaion_training.queue.messages import decode_message
+from azaion_training.queue.offsets import Checkpointer
+from azaion_training.queue.rejects import one_line, reject
+from azaion_training.samples import DEFAULT_VARIANTS
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 30.0
+"""How often a running consumer logs its counts."""
+
+_REQUEST_TIMEOUT_S = 15.0
+_FATAL_SERVER_ERRORS = (
+    rstream_errors.AuthenticationFailure,
+    rstream_errors.SASLAuthenticationFailureLoopback,
+    rstream_errors.VirtualHostAccessFailure,
+    rstream_errors.AccessRefused,
+)
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    ConnectionError,
+    rstream_errors.ServerError,
+    rstream_errors.ClientError,
+)
+
+
+@dataclass
+class ConsumeStats:
+    """Counts of one run of the consumer."""
+
+    applied: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    missing: int = 0
+    connections: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def summary(self, position: int | None) -> str:
+        """One readable line of counts."""
+        handled = self.applied + self.rejected
+        rate = handled / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.applied} applied, {self.rejected} rejected, {self.duplicates} duplicate "
+            f"deliveries skipped, {self.missing} names not found, {self.connections} connections, "
+            f"{self.seconds:.1f} s ({rate:.0f} messages/s), position {position}"
+        )
+
+
+class AnnotationConsumer:
+    """Consumes the annotation stream into a data tree.
+
+    Args:
+        settings: the ``queue`` settings (server, stream, commit batching, backoff).
+        tree: the data tree; its folders are created.
+        variants: augmented variants per annotation (to drop stale samples).
+    """
+
+    def __init__(
+        self, settings: QueueSettings, tree: DataTree, *, variants: int = DEFAULT_VARIANTS
+    ) -> None:
+        self.settings = settings
+        self.tree = tree.create()
+        self.writes = WriteBatch()
+        self.router = AnnotationRouter(tree, self.writes, variants=variants)
+        self.checkpoint = Checkpointer(
+            tree.offset_file,
+            stream=settings.stream,
+            writes=self.writes,
+            every=settings.commit_every,
+            interval_s=settings.commit_interval_s,
+        )
+        self.stats = ConsumeStats()
+        self._stop = asyncio.Event()
+        self._failure: OSError | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Asks the consumer to stop after the message in hand (safe to call more than once)."""
+        if not self._stop.is_set():
+            logger.info("stopping: finishing the message in hand, then saving the position")
+        self._stop.set()
+
+    def handle(self, raw: bytes, offset: int) -> None:
+        """Applies (or rejects) one stream entry and advances the position.
+
+        A message at or before the last applied offset is a duplicate delivery and is skipped.
+
+        Raises:
+            OSError: the data tree cannot be written; the position stays before this message.
+        """
+        applied = self.checkpoint.applied
+        if applied is not None and offset <= applied:
+            self.stats.duplicates += 1
+            return
+        try:
+            result = self.router.apply(decode_message(raw))
+        except MessageError as exc:
+            self._reject(raw, offset, str(exc))
+        except OSError:
+            raise
+        except Exception as exc:  # a bug must not stop the stream; the message is kept whole
+            logger.exception("offset %d: unexpected error while applying", offset)
+            self._reject(raw, offset, f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            self.stats.applied += 1
+            self.stats.missing += len(result.missing)
+            logger.debug(
+                "offset %d: %s %d name(s), %d change(s)",
+                offset,
+                result.status.wire_name,
+                len(result.names),
+                result.changes,
+            )
+        self.checkpoint.advance(offset)
+
+    def _reject(self, raw: bytes, offset: int, reason: str) -> None:
+        reject(self.tree, self.writes, offset=offset, raw=raw, reason=reason)
+        self.stats.rejected += 1
+        logger.warning("offset %d rejected: %s", offset, one_line(reason))
+
+    async def run(self) -> ConsumeStats:
+        """Consumes until `stop`; reconnects with backoff whenever the connection is lost.
+
+        Raises:
+            QueueError: the credentials were refused, or the data tree cannot be written.
+        """
+        backoff = self.settings.reconnect_initial_s
+        logger.info(
+            "consuming stream %r at %s:%d into %s, resuming after offset %s",
+            self.settings.stream,
+            self.settings.host,
+            self.settings.port,
+            self.tree.root,
+            self.checkpoint.committed,
+        )
+        try:
+            while not self._stop.is_set():
+                if await self._session():
+                    backoff = self.settings.reconnect_initial_s
+                if self._stop.is_set() or self._failure is not None:
+                    break
+                logger.warning("reconnecting in %.1f s", backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.settings.reconnect_max_s)
+        finally:
+            self.checkpoint.commit()
+            logger.info("stopped: %s", self.stats.summary(self.checkpoint.committed))
+        if self._failure is not None:
+            raise QueueError(f"cannot write the data tree: {self._failure}") from self._failure
+        return self.stats
+
+    async def _session(self) -> bool:
+        """One connection: subscribe and consume until stopped or lost; True if it subscribed."""
+        lost = asyncio.Event()
+
+        async def on_close(info: object) -> None:
+            logger.warning("connection lost: %s", getattr(info, "reason", info))
+            lost.set()
+
+        consumer = Consumer(
+            self.settings.host,
+            self.settings.port,
+            username=self.settings.user or "",
+            password=self.settings.password.get_secret_value() if self.settings.password else "",
+            vhost=self.settings.vhost,
+            heartbeat=self.settings.heartbeat_s,
+            frame_max=self.settings.frame_max_bytes,
+            connection_name="azaion-queue",
+            on_close_handler=on_close,
+            recovery_strategy=BackOffRecoveryStrategy(False),  # we reconnect ourselves
+        )
+        subscribed = False
+        try:
+            await asyncio.wait_for(self._subscribe(consumer, lost), _REQUEST_TIMEOUT_S)
+            subscribed = True
+            self.stats.connections += 1
+            await self._watch(consumer, lost)
+        except _FATAL_SERVER_ERRORS as exc:
+            raise QueueError(f"RabbitMQ refused the connection: {type(exc).__name__}") from exc
+        except rstream_errors.StreamDoesNotExist:
+            logger.warning("stream %r does not exist (yet)", self.settings.stream)
+        except _CONNECTION_ERRORS as exc:
+            logger.warning(
+                "cannot reach RabbitMQ at %s:%d: %s",
+                self.settings.host,
+                self.settings.port,
+                one_line(f"{type(exc).__name__} {exc}"),
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.close(), _REQUEST_TIMEOUT_S)
+        return subscribed
+
+    async def _subscribe(self, consumer: Consumer, lost: asyncio.Event) -> None:
+        await consumer.start()
+        applied = self.checkpoint.applied
+        if applied is None:
+            offset = ConsumerOffsetSpecification(OffsetType.FIRST, None)
+        else:
+            offset = ConsumerOffsetSpecification(OffsetType.OFFSET, applied + 1)
+
+        async def on_message(raw: bytes | AMQPMessage, context: MessageContext) -> None:
+            if self._stop.is_set() or lost.is_set():
+                return  # not applied, so the position stays before it
+            try:
+                self.handle(bytes(raw), context.offset)
+            except OSError as exc:
+                logger.error("offset %d: cannot write the data tree: %s", context.offset, exc)
+                self._failure = exc
+                self._stop.set()
+
+        await consumer.subscribe(self.settings.stream, on_message, offset_specification=offset)
+        logger.info(
+            "subscribed to %r from %s",
+            self.settings.stream,
+            "the beginning" if applied is None else f"offset {applied + 1}",
+        )
+
+    async def _watch(self, consumer: Consumer, lost: asyncio.Event) -> None:
+        """Commits on time, logs progress and probes the connection until stopped or lost."""
+        tick = min(self.settings.commit_interval_s, self.settings.probe_interval_s, 1.0)
+        last_probe = last_progress = time.monotonic()
+        seen = self.stats.applied + self.stats.rejected
+        while not (self._stop.is_set() or lost.is_set()):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_first_of(self._stop, lost), tick)
+            self.checkpoint.commit_if_due()
+            now = time.monotonic()
+            handled = self.stats.applied + self.stats.rejected
+            if handled != seen:
+                seen, last_probe = handled, now
+            elif now - last_probe >= self.settings.probe_interval_s:
+                last_probe = now
+                await self._probe(consumer, lost)
+            if now - last_progress >= PROGRESS_INTERVAL_S:
+                last_progress = now
+                logger.info("progress: %s", self.stats.summary(self.checkpoint.committed))
+
+    async def _probe(self, consumer: Consumer, lost: asyncio.Event) -> None:
+        try:
+            exists = await asyncio.wait_for(
+                consumer.stream_exists(self.settings.stream), _REQUEST_TIMEOUT_S
+            )
+        except Exception as exc:  # any failure of the probe means the connection is unusable
+            logger.warning("connection probe failed: %s", one_line(f"{type(exc).__name__} {exc}"))
+            lost.set()
+            return
+        if not exists:
+            logger.warning("stream %r is gone", self.settings.stream)
+            lost.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def run_until_signalled(consumer: AnnotationConsumer) -> ConsumeStats:
+    """Runs the consumer on a new event loop; SIGTERM or SIGINT stop it warmly (`stop`).
+
+    A second signal while stopping cancels the run; the position on disk is still consistent.
+    """
+
+    async def main() -> ConsumeStats:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_signal(signum: int) -> None:
+            if consumer.stopping and task is not None:
+                logger.warning("second %s: stopping now", signal.Signals(signum).name)
+                task.cancel()
+                return
+            logger.info("%s received", signal.Signals(signum).name)
+            consumer.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            return await consumer.run()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(main())

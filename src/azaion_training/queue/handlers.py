@@ -1,0 +1,313 @@
+"""Applying annotation messages to the data tree (SPEC 5.3), idempotently.
+
+Routing:
+
+    Created   by a validator role -> data/        else -> data-seed/
+    Edited    by a validator role -> data/        else -> data-seed/ (no longer validated)
+              (the new label; the image comes with the message or is moved from where it is)
+    Validated each name: data-seed/ -> data/
+    Deleted   each name: data/ or data-seed/ -> data_deleted/
+
+Validator roles are Validator, Admin and ApiAdmin. An annotation lives in exactly one of
+``data/``, ``data-seed/`` and ``data_deleted/``: placing it in one removes it from the others.
+Whenever an annotation's files in ``data/`` change or leave, its augmented samples in
+``data-processed/`` are dropped, so stale boxes never reach the next dataset.
+
+Everything is checked before the first write: names (`azaion_training.fs.check_name`), the image
+extension (`IMAGE_EXTENSIONS`, any case), that the image decodes, and the boxes (the label rules
+of `azaion_training.labels`; boxes reaching past the edge are clipped). A message that fails is
+refused with `MessageError` and changes nothing.
+
+Idempotence: a file whose content is already what the message says is not rewritten, and moves
+of files that are already in place do nothing, so a replayed message leaves the tree as it was.
+Order for readers: into ``data/`` the label goes before the image, out of it the image leaves
+before the label, so a reader that pairs images with labels never sees an image without one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from azaion_training.errors import LabelError, MessageError, UnsafePathError
+from azaion_training.fs import AnnotationDir, DataTree, check_name
+from azaion_training.labels import Box, clip_boxes, format_label, parse_label
+from azaion_training.queue.durability import WriteBatch
+from azaion_training.queue.messages import (
+    Annotation,
+    AnnotationStatus,
+    BulkAnnotations,
+    Message,
+)
+from azaion_training.samples import DEFAULT_VARIANTS, sample_names
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+"""Image extensions accepted from the queue, compared without case; written in lower case."""
+
+_CANDIDATE_EXTENSIONS = tuple(
+    dict.fromkeys(ext for e in IMAGE_EXTENSIONS for ext in (e, e.upper()))
+)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one message did.
+
+    Attributes:
+        status: the message kind.
+        names: the annotations it named.
+        changes: files written, moved or removed (0 for a replay of an applied message).
+        missing: named annotations that were not found (nothing to validate, edit or delete).
+    """
+
+    status: AnnotationStatus
+    names: tuple[str, ...]
+    changes: int
+    missing: tuple[str, ...] = ()
+
+
+class AnnotationRouter:
+    """Applies messages to a data tree through a `WriteBatch`.
+
+    Args:
+        tree: the data tree (its folders must exist: `DataTree.create`).
+        writes: where writes go; the caller flushes it before persisting its position.
+        variants: augmented variants per annotation, to find the samples to drop.
+    """
+
+    def __init__(
+        self, tree: DataTree, writes: WriteBatch, *, variants: int = DEFAULT_VARIANTS
+    ) -> None:
+        self.tree = tree
+        self.writes = writes
+        self.variants = variants
+
+    def apply(self, message: Message) -> Applied:
+        """Checks and applies one message.
+
+        Raises:
+            MessageError: the message is unsafe or invalid; nothing was written.
+        """
+        if isinstance(message, BulkAnnotations):
+            names = tuple(_safe_name(name) for name in message.names)
+            if message.status is AnnotationStatus.VALIDATED:
+                return self._bulk(message.status, names, self._validate)
+            return self._bulk(message.status, names, self._delete)
+        name = _safe_name(message.name)
+        extension = image_extension(message.image_extension)
+        boxes = label_boxes(message)
+        if message.image is not None:
+            check_image(message.image, what=f"image of {name}")
+        target = self.tree.data if message.role.validates else self.tree.data_seed
+        if message.image is not None:
+            changes = self._place(
+                name, target, image=message.image, extension=extension, boxes=boxes
+            )
+            return Applied(message.status, (name,), changes)
+        return self._relabel(message.status, name, target, boxes=boxes)
+
+    def _relabel(
+        self, status: AnnotationStatus, name: str, target: AnnotationDir, *, boxes: list[Box]
+    ) -> Applied:
+        """An Edited message without an image: the new label, and the image moved to it."""
+        existing = _find_image(target, name) or _find_image(self._other_live(target), name)
+        if existing is None:
+            logger.warning("Edited %s: no image in %s or %s; skipped", name, *self._live_names())
+            return Applied(status, (name,), 0, missing=(name,))
+        changes = self._place(name, target, image=existing, extension=existing.suffix, boxes=boxes)
+        return Applied(status, (name,), changes)
+
+    def _place(
+        self,
+        name: str,
+        target: AnnotationDir,
+        *,
+        image: bytes | Path,
+        extension: str,
+        boxes: list[Box],
+    ) -> int:
+        """Puts annotation ``name`` into ``target`` (label first, then image) and removes it
+        from the other annotation folders; returns the number of file changes."""
+        label_path = target.label_path(name)
+        had_data = target == self.tree.data and (
+            label_path.exists() or _find_image(target, name) is not None
+        )
+        written = self._write_if_changed(label_path, format_label(boxes).encode())
+        image_path = target.image_path(name, extension)
+        if isinstance(image, Path):
+            if image != image_path:
+                self.writes.move(image, image_path)
+                written += 1
+        else:
+            written += self._write_if_changed(image_path, image)
+        written += self._remove_images(target, name, keep=image_path)
+        left = self._remove(self._other_live(target), name)
+        changes = written + left + self._remove(self.tree.data_deleted, name)
+        if (had_data and written) or (target != self.tree.data and left):
+            changes += self.drop_samples(name)  # samples exist only for what was in data/
+        return changes
+
+    def _validate(self, name: str) -> int:
+        moved = self._move(name, source=self.tree.data_seed, target=self.tree.data)
+        return moved + self.drop_samples(name) if moved else 0
+
+    def _delete(self, name: str) -> int:
+        deleted = self.tree.data_deleted
+        moved = self._move(name, source=self.tree.data_seed, target=deleted)
+        left_data = self._move(name, source=self.tree.data, target=deleted)  # data/ wins
+        return moved + left_data + (self.drop_samples(name) if left_data else 0)
+
+    def _move(self, name: str, *, source: AnnotationDir, target: AnnotationDir) -> int:
+        """Moves annotation ``name`` from ``source`` to ``target``; returns the files moved."""
+        label, image = source.label_path(name), _find_image(source, name)
+        moves = [(label, target.label_path(name))] if label.exists() else []
+        image_target = None if image is None else target.image_path(name, image.suffix)
+        if image is not None and image_target is not None:
+            moves.append((image, image_target))
+        if target != self.tree.data:
+            moves.reverse()  # out of data/: the image leaves before its label
+        for origin, destination in moves:
+            self.writes.move(origin, destination)
+        if image_target is None:
+            return len(moves)
+        return len(moves) + self._remove_images(target, name, keep=image_target)
+
+    def _bulk(
+        self, status: AnnotationStatus, names: tuple[str, ...], apply_one: Callable[[str], int]
+    ) -> Applied:
+        changes, missing = 0, []
+        for name in names:
+            done = apply_one(name)
+            changes += done
+            if done == 0 and not self._anywhere(name):
+                missing.append(name)
+        if missing:
+            logger.info("%s: %d of %d names not found", status.wire_name, len(missing), len(names))
+        return Applied(status, names, changes, missing=tuple(missing))
+
+    def drop_samples(self, name: str) -> int:
+        """Removes the augmented samples of annotation ``name``; returns how many files went."""
+        images, labels = str(self.tree.data_processed.images), str(self.tree.data_processed.labels)
+        removed = 0
+        for sample in sample_names(name, variants=self.variants):
+            for extension in _CANDIDATE_EXTENSIONS:
+                removed += self.writes.remove(f"{images}/{sample}{extension}")
+            removed += self.writes.remove(f"{labels}/{sample}.txt")
+        if removed:
+            logger.debug("dropped %d stale sample files of %s", removed, name)
+        return removed
+
+    def _remove(self, folder: AnnotationDir, name: str) -> int:
+        """Removes annotation ``name`` from ``folder``: images first, then the label."""
+        changes = self._remove_images(folder, name, keep=None)
+        changes += self.writes.remove(folder.label_path(name))
+        return changes
+
+    def _remove_images(self, folder: AnnotationDir, name: str, *, keep: Path | None) -> int:
+        images, kept = str(folder.images), str(keep)
+        removed = 0
+        for extension in _CANDIDATE_EXTENSIONS:
+            path = f"{images}/{name}{extension}"
+            if path != kept:
+                removed += self.writes.remove(path)
+        return removed
+
+    def _write_if_changed(self, path: Path, data: bytes) -> int:
+        if _has_content(path, data):
+            return 0
+        self.writes.write_bytes(path, data)
+        return 1
+
+    def _other_live(self, folder: AnnotationDir) -> AnnotationDir:
+        return self.tree.data_seed if folder == self.tree.data else self.tree.data
+
+    def _anywhere(self, name: str) -> bool:
+        folders = (self.tree.data, self.tree.data_seed, self.tree.data_deleted)
+        return any(_find_image(f, name) or f.label_path(name).exists() for f in folders)
+
+    def _live_names(self) -> tuple[str, str]:
+        return self.tree.data_name, self.tree.data_seed_name
+
+
+def image_extension(extension: str) -> str:
+    """The lower-case image extension with its dot, if it is allowed.
+
+    Raises:
+        MessageError: the extension is not one of `IMAGE_EXTENSIONS`.
+    """
+    normalised = extension.strip().lower()
+    if normalised and not normalised.startswith("."):
+        normalised = f".{normalised}"
+    if normalised not in IMAGE_EXTENSIONS:
+        shown = extension[:20] + ("..." if len(extension) > 20 else "")
+        raise MessageError(f"image extension {shown!r} is not one of {', '.join(IMAGE_EXTENSIONS)}")
+    return normalised
+
+
+def check_image(data: bytes, *, what: str = "image") -> None:
+    """Checks that ``data`` decodes as an image (OpenCV).
+
+    JPEGs are decoded at 1/8 scale, which still reads every compressed block but is several
+    times faster than a full decode.
+
+    Raises:
+        MessageError: the bytes do not decode.
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error as exc:
+        raise MessageError(f"{what} does not decode ({len(data)} bytes)") from exc
+    if image is None or image.size == 0:
+        raise MessageError(f"{what} does not decode ({len(data)} bytes)")
+
+
+def label_boxes(message: Annotation) -> list[Box]:
+    """The boxes of ``message`` checked by the label rules and clipped to the image.
+
+    Raises:
+        MessageError: a box breaks the label rules (class outside 0..79, a value outside [0, 1]).
+    """
+    boxes = message.boxes
+    try:
+        checked = parse_label(format_label(boxes), source=f"detections of {message.name[:60]}")
+    except LabelError as exc:
+        raise MessageError(str(exc)) from exc
+    return clip_boxes(checked, min_area=0.0)
+
+
+def _safe_name(name: str) -> str:
+    try:
+        return check_name(name, what="annotation name")
+    except UnsafePathError as exc:
+        raise MessageError(str(exc)) from exc
+
+
+def _find_image(folder: AnnotationDir, name: str) -> Path | None:
+    """The image of ``name`` in ``folder`` with an allowed extension (any case), or ``None``.
+
+    Tries the few possible names instead of listing the folder, which may hold millions.
+    """
+    images = str(folder.images)
+    for extension in _CANDIDATE_EXTENSIONS:
+        path = f"{images}/{name}{extension}"
+        if os.path.isfile(path):
+            return Path(path)
+    return None
+
+
+def _has_content(path: Path, data: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,191 @@
+"""Publishing annotation messages in the platform's format (for operators, tests and benchmarks).
+
+The annotation platform is the real producer of the stream; this module does what it does, from
+a folder of images and YOLO labels, so that a tree can be seeded, an event replayed or the
+consumer tested against a real RabbitMQ.
+
+A folder is either an annotation folder (``images/`` beside ``labels/``) or a flat folder with
+each image next to its ``.txt`` label. An image without a label has no boxes.
+
+Example:
+    >>> messages = annotations_from_folder(Path("shots"), role=Role.VALIDATOR)  # doctest: +SKIP
+    >>> asyncio.run(publish([encode_message(m) for m in messages], settings=settings.queue))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from rstream import ConfirmationStatus, Producer
+from rstream.exceptions import ClientError, ServerError
+
+from azaion_training.config import QueueSettings
+from azaion_training.errors import QueueError
+from azaion_training.labels import read_label
+from azaion_training.queue.handlers import IMAGE_EXTENSIONS
+from azaion_training.queue.messages import (
+    Annotation,
+    AnnotationStatus,
+    BulkAnnotations,
+    Detection,
+    Role,
+    Source,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_UNCONFIRMED = 1000
+"""Messages in flight before `publish` waits for the broker's confirmations."""
+
+_CONFIRM_TIMEOUT_S = 60.0
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images of a folder (its ``images/`` if there is one), sorted by name."""
+    images = folder / "images" if (folder / "images").is_dir() else folder
+    return sorted(
+        path
+        for path in images.iterdir()
+        if path.is_file()
+        and path.suffix.lower() in IMAGE_EXTENSIONS
+        and not path.name.startswith(".")
+    )
+
+
+def annotations_from_folder(
+    folder: Path,
+    *,
+    status: AnnotationStatus = AnnotationStatus.CREATED,
+    role: Role = Role.VALIDATOR,
+    email: str | None = None,
+    with_image: bool | None = None,
+) -> Iterator[Annotation]:
+    """One Created or Edited message per image of ``folder``.
+
+    Args:
+        folder: an annotation folder or a flat folder of images and labels.
+        status: Created or Edited.
+        role: the author's role (decides ``data/`` or ``data-seed/``).
+        email: the author's e-mail.
+        with_image: send the image bytes; by default for Created only.
+
+    Raises:
+        LabelError: a label file is invalid.
+    """
+    if status not in (AnnotationStatus.CREATED, AnnotationStatus.EDITED):
+        raise ValueError(f"{status.wire_name} is a bulk message: use bulk_from_folder")
+    send_image = status is AnnotationStatus.CREATED if with_image is None else with_image
+    labels = folder / "labels" if (folder / "labels").is_dir() else None
+    for image in image_files(folder):
+        label = (labels or image.parent) / f"{image.stem}.txt"
+        boxes = read_label(label) if label.is_file() else []
+        yield Annotation(
+            status=status,
+            name=image.stem,
+            image_extension=image.suffix.lower(),
+            detections=tuple(Detection(box=box) for box in boxes),
+            role=role,
+            image=image.read_bytes() if send_image else None,
+            created_date=utc_now(),
+            original_media_name=image.name,
+            time_ticks=0,
+            email=email,
+            source=Source.MANUAL,
+        )
+
+
+def bulk_from_folder(
+    folder: Path, *, status: AnnotationStatus, email: str | None = None
+) -> BulkAnnotations:
+    """One Validated or Deleted message naming every image of ``folder``."""
+    if status not in (AnnotationStatus.VALIDATED, AnnotationStatus.DELETED):
+        raise ValueError(f"{status.wire_name} is not a bulk message: use annotations_from_folder")
+    names = tuple(image.stem for image in image_files(folder))
+    return BulkAnnotations(status=status, names=names, email=email, created_date=utc_now())
+
+
+async def publish(
+    entries: Iterable[bytes], *, settings: QueueSettings, create_stream: bool = True
+) -> int:
+    """Publishes raw AMQP entries (see `encode_message`) and waits for the broker to confirm.
+
+    Entries go out in batches that fit a frame; at most `MAX_UNCONFIRMED` wait for confirmation
+    at a time.
+
+    Args:
+        entries: raw AMQP 1.0 messages, sent byte for byte.
+        settings: the ``queue`` settings (server, credentials, stream).
+        create_stream: create the stream first if it does not exist.
+
+    Returns:
+        How many entries were published and confirmed.
+
+    Raises:
+        QueueError: the broker cannot be reached, or refused or did not confirm a message.
+    """
+    try:
+        return await _publish(entries, settings=settings, create_stream=create_stream)
+    except (OSError, asyncio.TimeoutError, ServerError, ClientError) as exc:
+        raise QueueError(
+            f"cannot publish to {settings.host}:{settings.port}: {type(exc).__name__} {exc}"
+        ) from exc
+
+
+async def _publish(
+    entries: Iterable[bytes], *, settings: QueueSettings, create_stream: bool
+) -> int:
+    confirmed = asyncio.Condition()
+    state = {"sent": 0, "confirmed": 0, "refused": 0}
+
+    async def on_confirm(status: ConfirmationStatus) -> None:
+        async with confirmed:
+            state["confirmed" if status.is_confirmed else "refused"] += 1
+            confirmed.notify_all()
+
+    async def wait_until(outstanding: int) -> None:
+        async with confirmed:
+            await asyncio.wait_for(
+                confirmed.wait_for(
+                    lambda: state["sent"] - state["confirmed"] - state["refused"] <= outstanding
+                ),
+                _CONFIRM_TIMEOUT_S,
+            )
+
+    async with Producer(
+        settings.host,
+        settings.port,
+        username=settings.user or "",
+        password=settings.password.get_secret_value() if settings.password else "",
+        vhost=settings.vhost,
+        frame_max=settings.frame_max_bytes,
+        connection_name="azaion-queue-publish",
+    ) as producer:
+        if create_stream:
+            await producer.create_stream(settings.stream, exists_ok=True)
+        limit = (await producer.default_client).frame_max // 2
+        for batch in _batches(entries, limit=limit):
+            await wait_until(MAX_UNCONFIRMED - len(batch))
+            state["sent"] += len(batch)
+            await producer.send_batch(settings.stream, batch, on_publish_confirm=on_confirm)
+        await wait_until(0)
+    if state["refused"]:
+        raise QueueError(f"the broker refused {state['refused']} of {state['sent']} messages")
+    logger.info("published %d messages to %r", state["confirmed"], settings.stream)
+    return state["confirmed"]
+
+
+def _batches(entries: Iterable[bytes], *, limit: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    size = 0
+    for entry in entries:
+        if batch and size + len(entry) > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(bytes(entry))
+        size += len(entry)
+    if batch:
+        yield batch

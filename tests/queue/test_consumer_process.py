@@ -1,0 +1,235 @@
+"""The `azaion-queue` process against a real RabbitMQ: kill -9 and restart, broker restart,
+SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from azaion_training.config import QueueSettings
+from azaion_training.fs import DataTree
+from azaion_training.queue import AnnotationConsumer, AnnotationStatus, Role, encode_message
+from azaion_training.queue.offsets import load_offset
+from tests.queue.helpers import (
+    bulk,
+    created,
+    edited,
+    publish_entries,
+    snapshot,
+    wait_until_publishable,
+)
+from tests.services.rabbitmq import RabbitMQNode
+
+pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+ROLES = [Role.VALIDATOR, Role.OPERATOR, Role.ADMIN, Role.COMPANION_PC, Role.API_ADMIN]
+
+
+def mixed_entries(count: int, *, seed: int = 0) -> list[bytes]:
+    """``count`` entries: mostly Created, with Edited, Validated, Deleted and a few bad ones."""
+    rng = np.random.default_rng(seed)
+    entries: list[bytes] = []
+    names: list[str] = []
+    for index in range(count):
+        if index % 50 == 49:
+            entries.append(rng.bytes(64))  # rejected
+        elif index % 10 == 9 and names:
+            name = names[int(rng.integers(len(names)))]
+            role = ROLES[int(rng.integers(len(ROLES)))]
+            boxes = created(name, seed=index % 20).boxes
+            entries.append(encode_message(edited(name, role=role, boxes=boxes)))
+        elif index % 25 == 24 and names:
+            chosen = rng.choice(names, size=min(5, len(names)), replace=False)
+            entries.append(encode_message(bulk(AnnotationStatus.VALIDATED, *map(str, chosen))))
+        elif index % 40 == 39 and names:
+            entries.append(encode_message(bulk(AnnotationStatus.DELETED, names[-3])))
+        else:
+            name = f"shot_{index:05d}"
+            names.append(name)
+            message = created(name, role=ROLES[index % len(ROLES)], seed=index % 20)
+            entries.append(encode_message(message, compress=index % 3 == 0))
+    return entries
+
+
+def reference_tree(entries: list[bytes], root: Path, stream: str) -> DataTree:
+    """The tree of an uninterrupted run: every entry applied once, in order, in this process."""
+    tree = DataTree(root=root)
+    consumer = AnnotationConsumer(QueueSettings(stream=stream), tree)
+    for offset, entry in enumerate(entries):
+        consumer.handle(entry, offset)
+    consumer.checkpoint.commit()
+    return tree
+
+
+@pytest.fixture
+def start_consumer(
+    queue_settings: QueueSettings, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts ``python -m azaion_training.cli.queue`` for the test's stream; kills leftovers."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(root: Path, **queue: object) -> subprocess.Popen[bytes]:
+        config = tmp_path / "config.yaml"
+        options = {
+            "commit_interval_s": 0.2,
+            "reconnect_initial_s": 0.2,
+            "reconnect_max_s": 1.0,
+            "probe_interval_s": 2.0,
+            **queue,
+        }
+        config.write_text(yaml.safe_dump({"queue": options}))
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+            "AZAION_ROOT_DIR": str(root),
+            "RABBITMQ_HOST": queue_settings.host,
+            "RABBITMQ_PORT": str(queue_settings.port),
+            "RABBITMQ_USER": str(queue_settings.user),
+            "RABBITMQ_PASSWORD": queue_settings.password.get_secret_value(),  # type: ignore[union-attr]
+            "RABBITMQ_QUEUE_NAME": queue_settings.stream,
+        }
+        log = open(tmp_path / f"consumer-{len(processes)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "azaion_training.cli.queue", "--config", str(config)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def logs(tmp_path: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("consumer-*.log")))
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, tmp_path: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{logs(tmp_path)[-3000:]}")
+        time.sleep(0.02)
+
+
+def position(tree: DataTree, settings: QueueSettings) -> int:
+    offset = load_offset(tree.offset_file, stream=settings.stream)
+    return -1 if offset is None else offset
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=60)
+
+
+def test_kill_9_mid_stream_then_restart_equals_an_uninterrupted_run(
+    queue_settings: QueueSettings, tmp_path: Path, start_consumer: Callable[..., subprocess.Popen]
+) -> None:
+    entries = mixed_entries(2000)
+    assert publish_entries(entries, queue_settings) == 2000
+    expected = snapshot(reference_tree(entries, tmp_path / "reference", queue_settings.stream))
+    tree = DataTree(root=tmp_path / "root")
+
+    first = start_consumer(tree.root, commit_every=25)
+    wait_for(
+        lambda: position(tree, queue_settings) >= 300,
+        timeout=120,
+        what="300 messages",
+        tmp_path=tmp_path,
+    )
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    killed_at = position(tree, queue_settings)
+    assert killed_at < 1999, "the consumer finished before it could be killed"
+
+    second = start_consumer(tree.root, commit_every=25)
+    wait_for(
+        lambda: position(tree, queue_settings) == 1999,
+        timeout=120,
+        what="the last message",
+        tmp_path=tmp_path,
+    )
+    assert stop(second) == 0
+    assert f"resuming after offset {killed_at}" in logs(tmp_path)
+    assert snapshot(tree) == expected
+    assert len([k for k in expected if k.startswith("queue-rejected/")]) == 2 * 40
+
+
+def test_sigterm_exits_zero_with_the_position_of_what_was_applied(
+    queue_settings: QueueSettings, tmp_path: Path, start_consumer: Callable[..., subprocess.Popen]
+) -> None:
+    count = 1500
+    entries = [encode_message(created(f"a_{i:05d}", seed=i % 10)) for i in range(count)]
+    assert publish_entries(entries, queue_settings) == count
+    tree = DataTree(root=tmp_path / "root")
+    # Commits only on shutdown, so the position on disk can only come from the SIGTERM path.
+    process = start_consumer(tree.root, commit_every=100_000, commit_interval_s=3600)
+    wait_for(
+        lambda: tree.data.labels.is_dir() and len(os.listdir(tree.data.labels)) >= 100,
+        timeout=60,
+        what="100 annotations",
+        tmp_path=tmp_path,
+    )
+    assert position(tree, queue_settings) == -1
+    assert stop(process) == 0
+    saved = position(tree, queue_settings)
+    labels = sorted(p.stem for p in tree.data.labels.iterdir() if not p.name.startswith("."))
+    assert saved >= 99
+    assert labels == [f"a_{i:05d}" for i in range(saved + 1)]  # exactly up to the position
+    assert "azaion-queue: " in logs(tmp_path) and f"position {saved}" in logs(tmp_path)
+
+
+def test_reconnects_when_rabbitmq_restarts(
+    rabbitmq: RabbitMQNode,
+    queue_settings: QueueSettings,
+    tmp_path: Path,
+    start_consumer: Callable[..., subprocess.Popen],
+) -> None:
+    before = [encode_message(created(f"before_{i:03d}", seed=i)) for i in range(50)]
+    after = [encode_message(created(f"after_{i:03d}", seed=i)) for i in range(50)]
+    assert publish_entries(before, queue_settings) == 50
+    tree = DataTree(root=tmp_path / "root")
+    process = start_consumer(tree.root)
+    wait_for(
+        lambda: position(tree, queue_settings) == 49, timeout=60, what="batch 1", tmp_path=tmp_path
+    )
+    try:
+        rabbitmq.stop()
+        wait_for(
+            lambda: logs(tmp_path).count("reconnecting in") >= 2,
+            timeout=60,
+            what="reconnection attempts",
+            tmp_path=tmp_path,
+        )
+        assert process.poll() is None
+    finally:
+        if not rabbitmq.running:
+            rabbitmq.start()
+    wait_until_publishable(queue_settings)
+    assert publish_entries(after, queue_settings) == 50
+    wait_for(
+        lambda: position(tree, queue_settings) == 99, timeout=90, what="batch 2", tmp_path=tmp_path
+    )
+    assert stop(process) == 0
+    assert len(list(tree.data.labels.glob("*.txt"))) == 100
+    text = logs(tmp_path)
+    assert text.count("subscribed to") >= 2
+    assert "from offset 50" in text
+    assert queue_settings.password.get_secret_value() not in text  # type: ignore[union-attr]

@@ -1,0 +1,79 @@
+"""Bad input (SPEC 5.4): over 1,000 generated malformed messages, all rejected with a reason,
+nothing written outside the root, the consumer going on."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from azaion_training.config import QueueSettings
+from azaion_training.fs import DataTree
+from azaion_training.queue import AnnotationConsumer, encode_message, rejected_messages
+from tests.queue.helpers import consume_until, created, files_under, publish_entries, snapshot
+from tests.queue.malformed import IMAGE_MARKER, malformed_entries
+
+ENTRIES = list(malformed_entries())
+
+
+def deep_tree(tmp_path: Path) -> DataTree:
+    """A tree two levels below ``tmp_path``, so that ``../../x`` would still land in it."""
+    return DataTree(root=tmp_path / "one" / "two" / "root").create()
+
+
+def test_there_are_over_a_thousand_in_many_categories() -> None:
+    assert len(ENTRIES) >= 1000
+    assert len(Counter(category for category, _ in ENTRIES)) >= 30
+
+
+def test_every_malformed_message_is_rejected_with_a_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree = deep_tree(tmp_path)
+    consumer = AnnotationConsumer(QueueSettings(stream="fuzz"), tree)
+    passwd = Path("/etc/passwd").stat().st_mtime_ns
+    with caplog.at_level(logging.DEBUG):
+        for offset, (_, entry) in enumerate(ENTRIES):
+            consumer.handle(entry, offset)
+        consumer.handle(encode_message(created("still_working")), len(ENTRIES))
+        consumer.checkpoint.commit()
+
+    rejected = list(rejected_messages(tree))
+    assert consumer.stats.rejected == len(ENTRIES) == len(rejected)
+    assert [r.offset for r in rejected] == list(range(len(ENTRIES)))
+    assert all(r.raw() == entry for r, (_, entry) in zip(rejected, ENTRIES, strict=True))
+    unexpected = [(ENTRIES[r.offset][0], r.reason) for r in rejected if "unexpected" in r.reason]
+    assert unexpected == []  # every reason is a deliberate one, not a caught bug
+    assert all(r.reason and len(r.reason) <= 500 for r in rejected)
+
+    # Nothing outside the root, nothing in the annotation folders but the valid message.
+    assert all(tree.root in path.parents for path in files_under(tmp_path))
+    assert sorted(
+        snapshot(tree).keys() - {f"queue-rejected/{r.message_path.name}" for r in rejected}
+    )[:2] == [
+        "data/images/still_working.jpg",
+        "data/labels/still_working.txt",
+    ]
+    assert Path("/etc/passwd").stat().st_mtime_ns == passwd
+    assert consumer.checkpoint.committed == len(ENTRIES)
+    assert IMAGE_MARKER.decode() not in caplog.text
+
+
+@pytest.mark.slow
+@pytest.mark.rabbitmq
+def test_malformed_messages_through_the_stream(
+    queue_settings: QueueSettings, tmp_path: Path
+) -> None:
+    sample = ENTRIES[:: len(ENTRIES) // 150][:150]
+    valid = encode_message(created("after_the_bad_ones"))
+    published = publish_entries([entry for _, entry in sample] + [valid], queue_settings)
+    assert published == len(sample) + 1
+
+    tree = deep_tree(tmp_path)
+    consumer = consume_until(queue_settings, tree, last_offset=len(sample))
+    assert consumer.stats.rejected == len(sample)
+    assert [r.raw() for r in rejected_messages(tree)] == [entry for _, entry in sample]
+    assert tree.data.label_path("after_the_bad_ones").is_file()
+    assert all(tree.root in path.parents for path in files_under(tmp_path))
