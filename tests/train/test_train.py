@@ -258,3 +258,15 @@ def test_form_only_forms_the_dataset_and_stops(settings: Settings, tree: DataTre
     assert "train 56 samples / 7 sources" in capsys.readouterr().out
     assert not list(tree.models.iterdir())
     assert os.environ["YOLO_OFFLINE"] == "1"
+
+
+def test_help_explains_every_option(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for option in (
+        "--model", "--epochs", "--batch", "--imgsz", "--device", "--workers", "--patience",
+        "--resume", "--dataset", "--form-only", "--no-publish", "TRAINING_EPOCHS",
+    ):  # fmt: skip
+        assert option in out
