@@ -200,9 +200,14 @@ def test_provide_plot_fonts_stops_the_font_download(
     before = len(network_guard)
     monkeypatch.setattr(ultralytics.utils, "USER_CONFIG_DIR", tmp_path)
     monkeypatch.setattr(ultralytics.utils.checks, "USER_CONFIG_DIR", tmp_path)
-    provide_plot_fonts()
-    assert check_font("Arial.ttf") == tmp_path / "Arial.ttf"
-    assert check_font("Arial.Unicode.ttf") == tmp_path / "Arial.Unicode.ttf"
+    cache = check_font.__wrapped__  # Ultralytics caches the answer per font name
+    cache.cache_clear()
+    try:
+        provide_plot_fonts()
+        assert check_font("Arial.ttf") == tmp_path / "Arial.ttf"
+        assert check_font("Arial.Unicode.ttf") == tmp_path / "Arial.Unicode.ttf"
+    finally:
+        cache.cache_clear()
     assert len(network_guard) == before
 
 
@@ -270,3 +275,69 @@ def test_help_explains_every_option(capsys) -> None:
         "--resume", "--dataset", "--form-only", "--no-publish", "TRAINING_EPOCHS",
     ):  # fmt: skip
         assert option in out
+
+
+@pytest.mark.slow
+def test_offline_trainer_can_be_rebuilt_in_a_ddp_worker(tmp_path: Path) -> None:
+    """Ultralytics' DDP launcher ships the trainer class with cloudpickle to fresh processes."""
+    import subprocess
+    import sys
+
+    import cloudpickle
+    import torch
+
+    from azaion_training.train import offline_trainer
+
+    state = tmp_path / "state.pt"
+    torch.save({"trainer": offline_trainer()}, state, pickle_module=cloudpickle)
+    code = (
+        "from ultralytics.utils.patches import torch_load\n"
+        f"cls = torch_load({str(state)!r}, map_location='cpu')['trainer']\n"
+        "print(cls.__name__, cls.__mro__[1].__name__, '_setup_train' in vars(cls))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=os.environ
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == ["OfflineDetectionTrainer", "DetectionTrainer", "True"]
+
+
+class _FakeModel:
+    """Just enough of a model for the AMP check: parameters on a device of some type."""
+
+    def __init__(self, device: str) -> None:
+        self._device = device
+
+    def parameters(self):  # type: ignore[no-untyped-def]
+        from types import SimpleNamespace
+
+        yield SimpleNamespace(device=SimpleNamespace(type=self._device))
+
+
+@pytest.mark.parametrize(
+    ("device", "weights_on_disk", "expected", "asks_ultralytics"),
+    [
+        ("cpu", False, False, True),  # CPU: Ultralytics answers False before any download
+        ("cuda", False, True, False),  # GPU, no yolo26n.pt: skip the download, keep AMP on
+        ("cuda", True, False, True),  # GPU, weights on disk: Ultralytics' own check decides
+    ],
+)
+def test_the_amp_check_never_downloads(
+    device: str,
+    weights_on_disk: bool,
+    expected: bool,
+    asks_ultralytics: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ultralytics.utils
+
+    from azaion_training.train import _offline_check_amp
+
+    monkeypatch.setattr(ultralytics.utils, "WEIGHTS_DIR", tmp_path)
+    if weights_on_disk:
+        (tmp_path / "yolo26n.pt").write_bytes(b"weights")
+    asked = []
+    check = _offline_check_amp(lambda model: asked.append(model) or False)
+    assert check(_FakeModel(device)) is expected
+    assert bool(asked) is asks_ultralytics
