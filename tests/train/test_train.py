@@ -86,6 +86,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, network_guard: list[str]) 
     base = tmp_path_factory.mktemp("train")
     tree = DataTree(root=base / "azaion").create()
     config = _config(tree, base / "config.yaml")
+    attempts_before = len(network_guard)  # the guard's list is session-wide
     with pytest.MonkeyPatch.context() as patch:
         for name in ENVIRONMENT:
             patch.delenv(name, raising=False)
@@ -116,7 +117,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, network_guard: list[str]) 
         exit_code=code,
         stdout=stdout.getvalue(),
         log=log.read_text(),
-        network_attempts=list(network_guard),
+        network_attempts=network_guard[attempts_before:],
     )
 
 
