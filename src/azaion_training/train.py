@@ -183,19 +183,15 @@ def train(
         ExportError: the ONNX export failed.
     """
     date = date or dt.date.today()
-    variants = settings.augment.variants
-    formed = None
     if resume:
         point = prepare_resume(latest_run(tree), epochs=resume_epochs)
-        data_yaml = _find_data_yaml(dataset or _trained_on(point))
+        formed, data_yaml = None, _find_data_yaml(dataset or _trained_on(point))
         arguments = _resume_arguments(settings, last=point.last, data_yaml=data_yaml)
         weights = str(point.last)
     else:
-        if dataset is not None:
-            data_yaml = _find_data_yaml(dataset)
-        else:
-            formed = form_dataset(settings, tree, date=date, progress=progress)
-            data_yaml = formed.data_yaml
+        formed, data_yaml = _dataset_for(
+            settings, tree, dataset=dataset, date=date, progress=progress
+        )
         run_dir = free_dir(tree.run_dir(date))
         arguments = training_arguments(settings, data_yaml=data_yaml, run_dir=run_dir)
         weights = settings.training.model
@@ -222,7 +218,9 @@ def train(
     return TrainResult(
         run_dir=run_dir,
         data_yaml=data_yaml,
-        counts=formed.counts if formed else count_dataset(data_yaml.parent, variants=variants),
+        counts=formed.counts
+        if formed
+        else count_dataset(data_yaml.parent, variants=settings.augment.variants),
         best=best,
         last=last,
         model_pt=tree.current_model_pt,
@@ -466,6 +464,16 @@ def _run_ultralytics(
     if trainer is None:
         raise TrainingError("Ultralytics returned without a trainer")
     return Path(trainer.save_dir)
+
+
+def _dataset_for(
+    settings: Settings, tree: DataTree, *, dataset: Path | None, date: dt.date, progress: bool
+) -> tuple[FormedDataset | None, Path]:
+    """The given dataset's ``data.yaml``, or a newly formed dataset and its ``data.yaml``."""
+    if dataset is not None:
+        return None, _find_data_yaml(dataset)
+    formed = form_dataset(settings, tree, date=date, progress=progress)
+    return formed, formed.data_yaml
 
 
 def _resume_arguments(settings: Settings, *, last: Path, data_yaml: Path) -> dict[str, Any]:

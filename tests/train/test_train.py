@@ -342,3 +342,37 @@ def test_the_amp_check_never_downloads(
     check = _offline_check_amp(lambda model: asked.append(model) or False)
     assert check(_FakeModel(device)) is expected
     assert bool(asked) is asks_ultralytics
+
+
+@pytest.mark.parametrize(
+    ("given", "found"),
+    [
+        ("datasets/azaion-2026-11-26", True),  # the dataset folder
+        ("datasets/azaion-2026-11-26/data.yaml", True),  # its data.yaml
+        ("datasets/azaion-2026-11-27", False),  # nothing there
+    ],
+)
+def test_dataset_option_takes_a_folder_or_its_data_yaml(
+    tmp_path: Path, given: str, found: bool
+) -> None:
+    from azaion_training.errors import DatasetError
+    from azaion_training.train import _find_data_yaml
+
+    data_yaml = tmp_path / "datasets" / "azaion-2026-11-26" / "data.yaml"
+    data_yaml.parent.mkdir(parents=True)
+    data_yaml.write_text("nc: 80\n")
+    if found:
+        assert _find_data_yaml(tmp_path / given) == data_yaml
+    else:
+        with pytest.raises(DatasetError, match="no dataset at"):
+            _find_data_yaml(tmp_path / given)
+
+
+def test_latest_run_is_the_one_written_last(tree: DataTree) -> None:
+    for index, name in enumerate(["azaion-2026-11-27", "azaion-2026-11-26.2", "azaion-2026-11-26"]):
+        last = tree.models / name / "weights" / "last.pt"
+        last.parent.mkdir(parents=True)
+        last.write_bytes(b"")
+        os.utime(last, (1_000_000 + index, 1_000_000 + index))
+    (tree.models / "azaion-2026-11-28").mkdir()  # no weights yet: not a candidate
+    assert latest_run(tree) == tree.models / "azaion-2026-11-26"
