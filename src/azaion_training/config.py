@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from azaion_training.errors import ConfigError
 
@@ -91,8 +91,15 @@ class DatasetSettings(_Section):
     """Dataset formation: the split ratios (they must add up to 1)."""
 
     train_ratio: float = Field(default=0.7, ge=0, le=1)
-    valid_ratio: float = Field(default=0.2, ge=0, le=1)
+    valid_ratio: float = Field(default=0.2, gt=0, le=1)
     test_ratio: float = Field(default=0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ratios_add_up(self) -> DatasetSettings:
+        total = self.train_ratio + self.valid_ratio + self.test_ratio
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train, valid and test ratios add up to {total:g}, not 1")
+        return self
 
 
 class TrainingSettings(_Section):
@@ -106,6 +113,8 @@ class TrainingSettings(_Section):
     device: str | None = None
     workers: int = Field(default=8, ge=0)
     patience: int = Field(default=100, ge=0)
+    amp: bool = True
+    plots: bool = True
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -244,6 +253,8 @@ ENVIRONMENT: dict[str, str] = {
     "TRAINING_IMGSZ": "training.imgsz",
     "TRAINING_DEVICE": "training.device",
     "TRAINING_WORKERS": "training.workers",
+    "TRAINING_PATIENCE": "training.patience",
+    "TRAINING_AMP": "training.amp",
     "EXPORT_IMGSZ": "export.imgsz",
     "EXPORT_BATCH": "export.batch",
     "AZAION_RKNN_VENV": "export.rknn_venv",

@@ -3,24 +3,93 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
-from azaion_training.cli._common import command_parser, not_implemented
+from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.fs import DataTree
 
 PROG = "azaion-train"
 
+# Set before Ultralytics is imported: no connectivity probe, telemetry or package installs.
+_OFFLINE_ENVIRONMENT = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
+
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(
+    parser = command_parser(
         PROG,
-        "Form a dated dataset, train YOLO, export ONNX and publish the model.",
+        "Form a dated dataset from data-processed/ (70/20/10 by source annotation), train YOLO "
+        "with Ultralytics into models/azaion-{date}, install best.pt as models/azaion.pt, export "
+        "models/azaion.onnx and publish the model. Never downloads anything.",
         env_sections=("training", "dataset", "export"),
     )
+    training = parser.add_argument_group("training (override the training.* settings)")
+    training.add_argument("--model", metavar="NAME", help="model config or weights (yolo11m.yaml)")
+    training.add_argument("--epochs", type=int, metavar="N", help="epochs to train (120)")
+    training.add_argument("--batch", type=int, metavar="N", help="images per batch (11)")
+    training.add_argument("--imgsz", type=int, metavar="PX", help="training image size (1280)")
+    training.add_argument(
+        "--device", metavar="DEV", help="'cpu', '0', or '0,1' for multi-GPU DDP (auto)"
+    )
+    training.add_argument("--workers", type=int, metavar="N", help="data loader workers (8)")
+    training.add_argument("--patience", type=int, metavar="N", help="early-stop patience (100)")
+    job = parser.add_argument_group("job")
+    job.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the latest run in models/ from its last.pt; with --epochs N it trains "
+        "up to N epochs in total, also past the run's own count or after it finished",
+    )
+    job.add_argument(
+        "--dataset",
+        type=Path,
+        metavar="PATH",
+        help="train on this existing dataset (its folder or data.yaml) instead of forming one",
+    )
+    job.add_argument("--form-only", action="store_true", help="only form the dataset, then stop")
+    job.add_argument("--no-publish", action="store_true", help="do not publish the model")
+    job.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return not_implemented(PROG, 5)
+    args = build_parser().parse_args(argv)
+    os.environ.update(_OFFLINE_ENVIRONMENT)
+    return run_command(PROG, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    overrides = {
+        "training.model": args.model,
+        "training.batch": args.batch,
+        "training.imgsz": args.imgsz,
+        "training.device": args.device,
+        "training.workers": args.workers,
+        "training.patience": args.patience,
+        "training.epochs": None if args.resume else args.epochs,
+    }
+    settings = start(args, overrides=overrides)
+    tree = DataTree.from_settings(settings).create()
+    if args.form_only:
+        from azaion_training.dataset import form_dataset
+
+        formed = form_dataset(settings, tree, progress=not args.no_progress)
+        print(formed.summary())
+        return EXIT_OK
+    from azaion_training.train import train
+
+    result = train(
+        settings,
+        tree,
+        dataset=args.dataset,
+        resume=args.resume,
+        resume_epochs=args.epochs if args.resume else None,
+        publish=not args.no_publish,
+        progress=not args.no_progress,
+    )
+    print(result.summary())
+    return EXIT_OK
 
 
 if __name__ == "__main__":
