@@ -208,7 +208,7 @@ def train(
         nms=True,
         device=_first_device(settings.training.device),
     )
-    published = publish_model(settings, tree, weights=tree.current_model_pt) if publish else False
+    published = publish_model(settings, tree, model=tree.current_model_onnx) if publish else False
     if not publish:
         logger.info("publishing skipped (--no-publish)")
     metrics = {
@@ -232,18 +232,24 @@ def train(
     )
 
 
-def publish_model(settings: Settings, tree: DataTree, *, weights: Path) -> bool:
-    """Publishes the trained model to the model store (SPEC section 10).
+def publish_model(settings: Settings, tree: DataTree, *, model: Path) -> bool:
+    """Publishes the exported model to the model store (SPEC section 10), under its file name.
 
-    INTEGRATION POINT: the model store lands with the distribution issue; wire it in here
-    (encrypt, split, upload ``weights``). Until then this logs that publishing is not configured.
+    The store is the API + CDN when ``api.url`` is set, else the embedded local store. What is
+    published is the ONNX, the form every inference machine starts from (TensorRT engines are
+    built from it on the machine that runs them).
 
     Returns:
-        True when the model was published.
+        True (the model was published); errors raise.
+
+    Raises:
+        StoreError, ApiError, CdnError: the store refused or could not be reached.
     """
-    del settings, tree
-    logger.warning("publishing not configured: %s stays local", weights)
-    return False
+    from azaion_training.model_store import publish_file
+
+    published = publish_file(settings, tree, model)
+    logger.info("published %s (%d bytes) to %s", published.name, published.size, published.location)
+    return True
 
 
 def training_arguments(settings: Settings, *, data_yaml: Path, run_dir: Path) -> dict[str, Any]:

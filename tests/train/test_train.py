@@ -24,6 +24,7 @@ from azaion_training.cli.train import main
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.errors import ConfigError, TrainingError
 from azaion_training.fs import DataTree
+from azaion_training.model_store import open_store
 from azaion_training.train import (
     latest_run,
     prepare_resume,
@@ -158,8 +159,15 @@ def test_summary_reports_counts_metrics_per_class_and_paths(trained: Trained) ->
     assert f"plots     {trained.run_dir}" in out
     assert (trained.run_dir / "results.png").is_file()
     assert (trained.run_dir / "valid").is_dir() and (trained.run_dir / "test").is_dir()
-    assert "published no" in out
-    assert "publishing not configured" in trained.log
+    assert "published yes" in out
+    assert "published azaion.onnx" in trained.log
+
+
+@pytest.mark.slow
+def test_the_onnx_was_published_to_the_local_store(trained: Trained) -> None:
+    settings = load_settings(environ={"AZAION_ROOT_DIR": str(trained.tree.root)}, env_file=None)
+    with open_store(settings, trained.tree) as store:
+        assert store.fetch("azaion.onnx") == trained.tree.current_model_onnx.read_bytes()
 
 
 @pytest.mark.slow
