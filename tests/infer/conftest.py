@@ -124,3 +124,13 @@ def video_100(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("videos") / "drift-100.mp4"
     write_video(path, frames=100, width=320, height=240, fps=25.0, classes=CLASSES)
     return path
+
+
+@pytest.fixture(scope="session")
+def onnx_engine(detector: Detector):  # type: ignore[no-untyped-def]
+    """The detector loaded in ONNX Runtime, shared by the tests of a session."""
+    from azaion_training.infer.onnx import OnnxEngine
+
+    engine = OnnxEngine(detector.onnx)
+    yield engine
+    engine.close()
