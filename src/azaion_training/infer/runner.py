@@ -94,7 +94,7 @@ def infer_video(
         out_dir: the output folder (created).
         settings: sampling, batch and thresholds.
         classes: colours and short names for drawing; the default table when ``None``.
-        show: also show the annotated frames in a window.
+        show: also show the annotated frames in a window (the caller checks for a display).
         progress: show a progress bar (frames/s) on stderr.
         on_result: called on the calling thread with each inferred frame's result.
 

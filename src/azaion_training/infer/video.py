@@ -408,9 +408,10 @@ class VideoFile:
 
 class PreviewWindow:
     """A live OpenCV window for ``--show``; it turns itself off, with one warning, where OpenCV
-    cannot open a window (a build without GUI support, no display).
+    raises instead of opening a window (a build without GUI support).
 
-    Call `show` and `close` from one thread (OpenCV's GUI is not thread-safe).
+    Call `show` and `close` from one thread (OpenCV's GUI is not thread-safe). Check for a display
+    before making one: OpenCV's Qt build aborts the process where there is none.
     """
 
     def __init__(self, title: str) -> None:
