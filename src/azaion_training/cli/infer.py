@@ -3,24 +3,128 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from azaion_training.cli._common import command_parser, not_implemented
+from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.fs import DataTree
 
 PROG = "azaion-infer"
 
+DESCRIPTION = """\
+Run a model over a video and write detections and an annotated video.
+
+Every --every-th frame is decoded, letterboxed and run through the model in batches of --batch;
+detections above --conf are kept and, of two boxes overlapping by more than --iou, the more
+confident one (equal: the lower class id). Writes into --out:
+
+  detections.jsonl  one line per inferred frame: frame, time_ms, detections (class id and name,
+                    confidence, box as normalised centre/size and in pixels)
+  annotated.mp4     the inferred frames with boxes in class colours, at fps / every
+  summary.json      frames read and inferred, detections per class, seconds, frames/s, engine
+
+The model is a .onnx (ONNX Runtime, CUDA when available), .engine (TensorRT) or .rknn (RK3588
+board) file, a model from the store (decrypted in memory), or by default the current model
+models/azaion.onnx under the data root."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(
-        PROG,
-        "Run a model over a video and write detections and an annotated video.",
-        env_sections=("infer",),
+    parser = command_parser(PROG, DESCRIPTION, env_sections=("infer",))
+    parser.add_argument("video", type=Path, metavar="VIDEO", help="the video file to run over")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE",
+        help="model file: .onnx, .engine or .rknn (default: models/azaion.onnx under the root)",
     )
+    model.add_argument(
+        "--from-store",
+        metavar="NAME",
+        help="model NAME from the model store, decrypted in memory and never written to disk",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default: ./VIDEO-NAME-detections)",
+    )
+    parser.add_argument(
+        "--every", type=int, metavar="N", help="infer every N-th frame (default 4; INFER_EVERY)"
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="frames per model call (default 4; a model built for a fixed batch uses its own)",
+    )
+    parser.add_argument(
+        "--conf", type=float, metavar="P", help="confidence threshold (default 0.3; INFER_CONF)"
+    )
+    parser.add_argument(
+        "--iou",
+        type=float,
+        metavar="R",
+        help="overlap above which the less confident box is removed (default 0.3; INFER_IOU)",
+    )
+    parser.add_argument(
+        "--show", action="store_true", help="show the annotated frames in a window as they come"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return not_implemented(PROG, 8)
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        from azaion_training.infer.runner import infer_video, open_engine
+
+        settings = start(
+            args,
+            overrides={
+                "infer.every": args.every,
+                "infer.batch": args.batch,
+                "infer.conf": args.conf,
+                "infer.iou": args.iou,
+            },
+        )
+        tree = DataTree.from_settings(settings)
+        out = args.out if args.out is not None else Path(f"{args.video.stem}-detections")
+        engine = open_engine(settings, tree, model=args.model, from_store=args.from_store)
+        with contextlib.closing(engine):
+            summary = infer_video(
+                args.video,
+                engine,
+                out,
+                settings=settings.infer,
+                show=args.show and _has_display(),
+                progress=not args.no_progress,
+            )
+        per_class = ", ".join(f"{k} {v}" for k, v in summary.detections_per_class.items())
+        print(
+            f"{summary.frames_read} frames read, {summary.frames_inferred} inferred, "
+            f"{summary.detections} detections ({per_class or 'none'}) in {summary.seconds:.1f} s "
+            f"({summary.fps:.1f} frames/s) on {summary.engine}; results in {out}"
+        )
+        return EXIT_OK
+
+    return run_command(PROG, body)
+
+
+def _has_display() -> bool:
+    """False on a Linux host without a display (a window would abort there); warns once."""
+    if (
+        not sys.platform.startswith("linux")
+        or os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return True
+    print(f"{PROG}: warning: no display (DISPLAY is not set); --show is ignored", file=sys.stderr)
+    return False
 
 
 if __name__ == "__main__":

@@ -1,0 +1,32 @@
+"""Video inference: engines behind one interface, letterboxing, overlap removal, the pipeline.
+
+engine.py       `Engine` (the interface), `load_engine` (by file type)
+onnx.py         ONNX Runtime         tensorrt.py   TensorRT         rknn.py   RKNN (board)
+preprocess.py   `Letterbox` as Ultralytics does it, and back       (pure)
+postprocess.py  `Detections`, confidence threshold, overlap removal (pure)
+video.py        frame sampling, reader / writer threads, `VideoDetection`
+annotate.py     drawing detections
+runner.py       `infer_video`: detections.jsonl, annotated.mp4, summary.json
+"""
+
+from azaion_training.infer.engine import Engine, engine_kind, load_engine
+from azaion_training.infer.postprocess import Detections, postprocess, remove_overlaps
+from azaion_training.infer.preprocess import Letterbox, to_input
+from azaion_training.infer.runner import InferSummary, infer_video, open_engine
+from azaion_training.infer.video import FrameResult, VideoDetection
+
+__all__ = [
+    "Detections",
+    "Engine",
+    "FrameResult",
+    "InferSummary",
+    "Letterbox",
+    "VideoDetection",
+    "engine_kind",
+    "infer_video",
+    "load_engine",
+    "open_engine",
+    "postprocess",
+    "remove_overlaps",
+    "to_input",
+]

@@ -1,0 +1,273 @@
+"""`infer_video`: a video and an engine in; detections, an annotated video and a summary out.
+
+Files written under the output folder (each atomically, so a failed run leaves none half-written):
+
+``detections.jsonl``
+    One JSON object per *inferred* frame, in frame order, also when it found nothing::
+
+        {"frame": 8, "time_ms": 320.0, "detections": [{"class_id": 15, "class_name": "Building",
+          "confidence": 0.9312, "box": {"cx": 0.41, "cy": 0.52, "w": 0.18, "h": 0.21},
+          "box_px": {"x1": 73.1, "y1": 74.3, "x2": 131.0, "y2": 124.7}}]}
+
+    ``box`` is the YOLO form (centre, width, height, normalised to the frame); ``box_px`` the
+    corners in frame pixels.
+``annotated.mp4``
+    The inferred frames only, with their detections drawn, at ``fps / every`` so that it plays at
+    the speed of the source. (Drawing on every frame would mean decoding every frame, which the
+    sampling exists to avoid.)
+``summary.json``
+    Frames read and inferred, detections per class name, wall-clock seconds, frames per second
+    (frames of the video read per second) and the engine that ran; see `InferSummary`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from azaion_training.classes import ClassTable
+from azaion_training.config import InferSettings, Settings
+from azaion_training.errors import StoreError
+from azaion_training.fs import DataTree, atomic_write_text, atomic_writer
+from azaion_training.infer.annotate import draw_detections
+from azaion_training.infer.engine import ENGINE_SUFFIXES, Engine, engine_kind, load_engine
+from azaion_training.infer.video import (
+    BackgroundWriter,
+    FrameResult,
+    PreviewWindow,
+    VideoDetection,
+    VideoFile,
+)
+from azaion_training.labels import Box
+
+logger = logging.getLogger(__name__)
+
+DETECTIONS_FILE = "detections.jsonl"
+ANNOTATED_FILE = "annotated.mp4"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(frozen=True)
+class InferSummary:
+    """What one run did; written as ``summary.json``."""
+
+    video: str
+    engine: str
+    frames_read: int
+    frames_inferred: int
+    detections: int
+    detections_per_class: dict[str, int]
+    seconds: float
+    fps: float
+    every: int
+    batch: int
+    conf: float
+    iou: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def infer_video(
+    video: Path,
+    engine: Engine,
+    out_dir: Path,
+    *,
+    settings: InferSettings,
+    classes: ClassTable | None = None,
+    show: bool = False,
+    progress: bool = True,
+    on_result: Callable[[FrameResult], None] | None = None,
+) -> InferSummary:
+    """Runs ``engine`` over every ``settings.every``-th frame of ``video``; writes the three files.
+
+    Args:
+        video: the video file.
+        engine: a loaded engine; the caller closes it.
+        out_dir: the output folder (created).
+        settings: sampling, batch and thresholds.
+        classes: colours and short names for drawing; the default table when ``None``.
+        show: also show the annotated frames in a window (the caller checks for a display).
+        progress: show a progress bar (frames/s) on stderr.
+        on_result: called on the calling thread with each inferred frame's result.
+
+    Raises:
+        MediaError: the video cannot be read, or the annotated video cannot be written.
+        EngineError: the engine fails.
+    """
+    classes = classes or ClassTable.default()
+    if engine.batch_size is not None and engine.batch_size != settings.batch:
+        logger.info("the model takes batches of %d; using that", engine.batch_size)
+    window = PreviewWindow(f"azaion-infer: {video.name}") if show else None
+    per_class: Counter[str] = Counter()
+    started = time.perf_counter()
+    with VideoDetection(
+        video,
+        engine,
+        every=settings.every,
+        batch=settings.batch,
+        conf=settings.conf,
+        iou=settings.iou,
+    ) as detection:
+        info = detection.info
+        with (
+            atomic_writer(out_dir / DETECTIONS_FILE) as lines,
+            VideoFile(
+                out_dir / ANNOTATED_FILE,
+                fps=annotated_fps(info.fps, every=settings.every),
+                size_wh=(info.width, info.height),
+            ) as annotated,
+            BackgroundWriter(
+                _annotator(annotated, window, classes),
+                finish=window.close if window is not None else None,
+                name="video-writer",
+            ) as writer,
+            tqdm(
+                total=info.frame_count or None,
+                unit="frame",
+                desc=video.name,
+                disable=not progress,
+                dynamic_ncols=True,
+            ) as bar,
+        ):
+            for result in detection:
+                names = [
+                    _class_name(engine.class_names, int(c)) for c in result.detections.class_id
+                ]
+                lines.write(detection_line(result, names, width=info.width, height=info.height))
+                per_class.update(names)
+                writer.put(result)
+                if on_result is not None:
+                    on_result(result)
+                bar.update(detection.frames_read - bar.n)
+            bar.update(detection.frames_read - bar.n)
+    seconds = time.perf_counter() - started
+    summary = InferSummary(
+        video=str(video),
+        engine=engine.name,
+        frames_read=detection.frames_read,
+        frames_inferred=detection.frames_inferred,
+        detections=sum(per_class.values()),
+        detections_per_class=dict(sorted(per_class.items())),
+        seconds=round(seconds, 3),
+        fps=round(detection.frames_read / seconds, 2) if seconds > 0 else 0.0,
+        every=settings.every,
+        batch=detection.batch,
+        conf=settings.conf,
+        iou=settings.iou,
+    )
+    atomic_write_text(out_dir / SUMMARY_FILE, summary.to_json())
+    logger.info(
+        "%s: %d frames read, %d inferred, %d detections in %.1f s (%.1f frames/s) on %s",
+        video,
+        summary.frames_read,
+        summary.frames_inferred,
+        summary.detections,
+        summary.seconds,
+        summary.fps,
+        summary.engine,
+    )
+    return summary
+
+
+def detection_line(result: FrameResult, names: list[str], *, width: int, height: int) -> bytes:
+    """One ``detections.jsonl`` line (UTF-8, newline-terminated) for an inferred frame.
+
+    Args:
+        result: the frame and its detections in frame pixels.
+        names: the class name of each detection.
+        width, height: the frame size, to normalise the boxes.
+    """
+    detections = result.detections
+    items = []
+    for (x1, y1, x2, y2), confidence, class_id, name in zip(
+        detections.xyxy.tolist(),
+        detections.confidence.tolist(),
+        detections.class_id.tolist(),
+        names,
+        strict=True,
+    ):
+        box = Box.from_xyxy(class_id, x1 / width, y1 / height, x2 / width, y2 / height)
+        items.append(
+            {
+                "class_id": class_id,
+                "class_name": name,
+                "confidence": round(confidence, 4),
+                "box": {k: round(getattr(box, k), 6) for k in ("cx", "cy", "w", "h")},
+                "box_px": {
+                    "x1": round(x1, 2),
+                    "y1": round(y1, 2),
+                    "x2": round(x2, 2),
+                    "y2": round(y2, 2),
+                },
+            }
+        )
+    line = {
+        "frame": result.frame.index,
+        "time_ms": round(result.frame.time_ms, 3),
+        "detections": items,
+    }
+    return (json.dumps(line) + "\n").encode("utf-8")
+
+
+def annotated_fps(fps: float, *, every: int) -> float:
+    """Frame rate of the annotated video: the source's divided by ``every`` (25 when unknown)."""
+    return (fps if fps > 0 else 25.0) / every
+
+
+def _class_name(names: list[str], class_id: int) -> str:
+    return names[class_id] if 0 <= class_id < len(names) else f"Class-{class_id}"
+
+
+def _annotator(
+    video: VideoFile, window: PreviewWindow | None, classes: ClassTable
+) -> Callable[[FrameResult], None]:
+    def annotate(result: FrameResult) -> None:
+        image = draw_detections(result.frame.image, result.detections, classes=classes)
+        video.write(image)
+        if window is not None:
+            window.show(image)
+
+    return annotate
+
+
+def fetch_model_bytes(settings: Settings, tree: DataTree, name: str) -> bytes:
+    """The decrypted bytes of model ``name`` from the model store, held in memory only.
+
+    Raises:
+        StoreError: always, for now: the model store lands with its own issue and is wired here
+            by the integrator.
+    """
+    raise StoreError(
+        f"cannot fetch model {name!r}: the model store is not available yet; use --model FILE"
+    )
+
+
+def open_engine(
+    settings: Settings, tree: DataTree, *, model: Path | None = None, from_store: str | None = None
+) -> Engine:
+    """Loads the engine for a run: a model file, a model from the store, or the current model.
+
+    Args:
+        model: a ``.onnx``, ``.engine`` or ``.rknn`` file.
+        from_store: a model name in the store; its bytes are decrypted in memory and never
+            written to disk. The engine kind follows the name's suffix (``.onnx`` without one).
+        (neither): the current model, ``models/azaion.onnx`` under the data root.
+
+    Raises:
+        EngineError: unknown model type, missing file or runtime, or a model that does not load.
+        StoreError: the store cannot give the model.
+    """
+    if model is not None and from_store is not None:
+        raise ValueError("give a model file or a store name, not both")
+    if from_store is not None:
+        kind = engine_kind(from_store) if Path(from_store).suffix in ENGINE_SUFFIXES else "onnx"
+        return load_engine(fetch_model_bytes(settings, tree, from_store), kind=kind)
+    return load_engine(model if model is not None else tree.current_model_onnx)

@@ -1,0 +1,136 @@
+"""Fixtures for the inference tests: a small detector trained on synthetic scenes, and videos.
+
+The detector is a YOLO11n trained for a few epochs on 150 synthetic 160x120 images (three classes,
+one weather mode) and exported to ONNX with NMS inside (imgsz 128, batch 4). It detects the
+synthetic objects with high confidence, so the tests compare real detections. It takes about
+1.5 minutes on two CPU cores and is cached in pytest's cache folder under a version key
+(`MODEL_VERSION`); change the key when the recipe changes, or run ``pytest --cache-clear``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from azaion_training.classes import ClassTable, WeatherMode
+from azaion_training.fs import AnnotationDir
+from azaion_training.synthetic import write_annotations, write_video
+
+MODEL_VERSION = "infer-detector-v1"
+MODEL_IMGSZ = 128
+MODEL_BATCH = 4
+CLASSES = (0, 15)  # ArmorVehicle, Building: chunky shapes a short run learns well
+"""Base classes the detector learns; the videos draw the same ones."""
+
+
+@dataclass(frozen=True)
+class Detector:
+    """The trained test detector: its checkpoint and its ONNX export."""
+
+    weights: Path
+    onnx: Path
+
+
+def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Detector:
+    """Trains the test detector into ``folder`` (``detector.pt``, ``detector.onnx``).
+
+    The build happens in a temporary folder beside ``folder`` that is renamed into place, so an
+    interrupted build leaves nothing that looks finished.
+    """
+    from ultralytics import YOLO
+
+    from azaion_training.export.onnx import export_onnx
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    for split, count, seed in (("train", images, 0), ("val", 8, 1)):
+        write_annotations(
+            AnnotationDir(work / "data" / split),
+            count,
+            seed=seed,
+            width=160,  # 4:3 like the test videos, letterboxed into 128x128 as they are
+            height=120,
+            classes=CLASSES,
+            mode=WeatherMode.NORM,
+            objects=(2, 4),
+        )
+    data_yaml = work / "data" / "data.yaml"
+    data_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "path": str(work / "data"),
+                "train": "train/images",
+                "val": "val/images",
+                "nc": len(ClassTable.default()),
+                "names": ClassTable.default().names,
+            }
+        )
+    )
+    YOLO("yolo11n.yaml").train(
+        data=str(data_yaml),
+        epochs=epochs,
+        imgsz=MODEL_IMGSZ,
+        batch=8,
+        workers=0,
+        device="cpu",
+        project=str(work),
+        name="train",
+        exist_ok=True,
+        plots=False,
+        amp=False,
+        val=False,
+        verbose=False,
+        seed=0,
+        deterministic=True,
+        # A short run learns fastest without warm-up and with mild augmentation.
+        optimizer="AdamW",
+        lr0=0.003,
+        warmup_epochs=0,
+        mosaic=0.0,
+        scale=0.2,
+        translate=0.05,
+        hsv_h=0.0,
+        hsv_s=0.2,
+        hsv_v=0.2,
+    )
+    weights = work / "detector.pt"
+    shutil.copyfile(work / "train" / "weights" / "last.pt", weights)
+    export_onnx(weights, work / "detector.onnx", imgsz=MODEL_IMGSZ, batch=MODEL_BATCH)
+    for leftover in ("data", "train"):
+        shutil.rmtree(work / leftover)
+    work.rename(folder)
+    return Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
+
+
+@pytest.fixture(scope="session")
+def detector(request: pytest.FixtureRequest) -> Detector:
+    """The trained test detector, built once and kept in pytest's cache."""
+    folder = request.config.cache.mkdir(MODEL_VERSION) / "model"
+    found = Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
+    if found.weights.is_file() and found.onnx.is_file():
+        return found
+    shutil.rmtree(folder, ignore_errors=True)
+    return build_detector(folder)
+
+
+@pytest.fixture(scope="session")
+def video_100(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 100-frame, 320x240, 25 fps synthetic video with the detector's classes."""
+    path = tmp_path_factory.mktemp("videos") / "drift-100.mp4"
+    write_video(path, frames=100, width=320, height=240, fps=25.0, classes=CLASSES)
+    return path
+
+
+@pytest.fixture(scope="session")
+def onnx_engine(detector: Detector):  # type: ignore[no-untyped-def]
+    """The detector loaded in ONNX Runtime, shared by the tests of a session."""
+    from azaion_training.infer.onnx import OnnxEngine
+
+    engine = OnnxEngine(detector.onnx)
+    yield engine
+    engine.close()
