@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from azaion_training.cli.infer import main
+from azaion_training.config import load_settings
+from azaion_training.fs import DataTree
+from azaion_training.model_store import publish_file
 
 from .test_engine import tiny_onnx
 
@@ -128,11 +131,29 @@ def test_errors_are_one_line_and_exit_1(
     assert not (workdir / "out").exists() or list((workdir / "out").iterdir()) == []
 
 
-def test_from_store_is_a_clear_error_until_the_store_lands(
+def test_from_store_runs_the_model_decrypted_in_memory(
+    workdir: Path, detector, video_100: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = DataTree(root=workdir / "root").create()
+    settings = load_settings(environ={"AZAION_ROOT_DIR": str(tree.root)}, env_file=None)
+    publish_file(settings, tree, detector.onnx, "azaion.onnx")
+    args = [str(video_100), "--from-store", "azaion.onnx", "--root", str(tree.root)]
+    assert main([*args, "--out", "out", "--no-progress"]) == 0
+    summary = json.loads((workdir / "out" / "summary.json").read_text())
+    assert summary["frames_inferred"] == 25
+    plaintext = detector.onnx.read_bytes()
+    on_disk = [p for p in tree.root.rglob("*") if p.is_file() and p.read_bytes() == plaintext]
+    assert on_disk == []  # the decrypted model never touched the data root
+
+
+def test_from_store_with_an_unknown_name_is_one_clear_error(
     workdir: Path, video_100: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([str(video_100), "--from-store", "azaion", "--root", "root", "--no-progress"]) == 1
-    assert "model store is not available yet" in capsys.readouterr().err
+    assert (
+        main([str(video_100), "--from-store", "nope.onnx", "--root", "root", "--no-progress"]) == 1
+    )
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "nope.onnx" in errors[0]
 
 
 def test_invalid_setting_exits_1(workdir: Path, detector, video_100: Path) -> None:

@@ -7,12 +7,11 @@ import cv2
 import pytest
 
 from azaion_training.config import InferSettings
-from azaion_training.errors import EngineError, MediaError, StoreError
+from azaion_training.errors import EngineError, MediaError
 from azaion_training.infer.runner import (
     ANNOTATED_FILE,
     DETECTIONS_FILE,
     SUMMARY_FILE,
-    fetch_model_bytes,
     infer_video,
     open_engine,
 )
@@ -85,13 +84,6 @@ def test_an_unreadable_video_leaves_no_output_files(tmp_path: Path, onnx_engine)
     with pytest.raises(MediaError):
         infer_video(video, onnx_engine, tmp_path / "out", settings=InferSettings(), progress=False)
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
-
-
-def test_the_store_is_not_wired_yet(settings, tree) -> None:
-    with pytest.raises(StoreError, match="model store is not available yet"):
-        fetch_model_bytes(settings, tree, "azaion")
-    with pytest.raises(StoreError):
-        open_engine(settings, tree, from_store="azaion.onnx")
 
 
 def test_the_current_model_is_the_default(settings, tree, detector) -> None:

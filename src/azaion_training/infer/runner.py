@@ -34,7 +34,6 @@ from tqdm import tqdm
 
 from azaion_training.classes import ClassTable
 from azaion_training.config import InferSettings, Settings
-from azaion_training.errors import StoreError
 from azaion_training.fs import DataTree, atomic_write_text, atomic_writer
 from azaion_training.infer.annotate import draw_detections
 from azaion_training.infer.engine import ENGINE_SUFFIXES, Engine, engine_kind, load_engine
@@ -238,18 +237,6 @@ def _annotator(
     return annotate
 
 
-def fetch_model_bytes(settings: Settings, tree: DataTree, name: str) -> bytes:
-    """The decrypted bytes of model ``name`` from the model store, held in memory only.
-
-    Raises:
-        StoreError: always, for now: the model store lands with its own issue and is wired here
-            by the integrator.
-    """
-    raise StoreError(
-        f"cannot fetch model {name!r}: the model store is not available yet; use --model FILE"
-    )
-
-
 def open_engine(
     settings: Settings, tree: DataTree, *, model: Path | None = None, from_store: str | None = None
 ) -> Engine:
@@ -269,5 +256,7 @@ def open_engine(
         raise ValueError("give a model file or a store name, not both")
     if from_store is not None:
         kind = engine_kind(from_store) if Path(from_store).suffix in ENGINE_SUFFIXES else "onnx"
-        return load_engine(fetch_model_bytes(settings, tree, from_store), kind=kind)
+        from azaion_training.model_store import fetch_model
+
+        return load_engine(fetch_model(settings, tree, from_store), kind=kind)
     return load_engine(model if model is not None else tree.current_model_onnx)
