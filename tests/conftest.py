@@ -13,6 +13,7 @@ import pytest
 
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.fs import DataTree
+from tests.services.rabbitmq import RabbitMQNode, available
 
 # Ultralytics must never reach the network in tests (weights, fonts, datasets, telemetry).
 os.environ["YOLO_OFFLINE"] = "1"
@@ -114,3 +115,17 @@ def settings(tree: DataTree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     """Settings whose root is the temporary tree, read with no config file and no .env."""
     monkeypatch.chdir(tmp_path)
     yield load_settings(environ={"AZAION_ROOT_DIR": str(tree.root)}, env_file=None)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
+    """A private RabbitMQ node with the stream plugin on 127.0.0.1, for the whole session."""
+    reason = available()
+    if reason is not None:
+        pytest.skip(reason)
+    node = RabbitMQNode.create(tmp_path_factory.mktemp("rabbitmq"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.close()

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 
 from azaion_training.config import QueueSettings
 from tests.queue.helpers import node_settings
-from tests.services.rabbitmq import RabbitMQNode, available
+from tests.services.rabbitmq import RabbitMQNode
 
 _streams = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
-    """A RabbitMQ node with the stream plugin on 127.0.0.1, for the whole session."""
-    reason = available()
-    if reason is not None:
-        pytest.skip(reason)
-    node = RabbitMQNode.create(tmp_path_factory.mktemp("rabbitmq"))
-    node.start()
-    try:
-        yield node
-    finally:
-        node.close()
 
 
 @pytest.fixture
