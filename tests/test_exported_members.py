@@ -1,14 +1,23 @@
+import subprocess
+import sys
+
 import azaion_training
 
 
-def test_all_lists_exactly_the_public_names() -> None:
-    public = sorted(
-        name
-        for name in dir(azaion_training)
-        if not name.startswith("_")
-        and not isinstance(getattr(azaion_training, name), type(azaion_training))
-    )
-    assert sorted(azaion_training.__all__) == sorted([*public, "__version__"])
+def test_every_exported_name_resolves() -> None:
+    for name in azaion_training.__all__:
+        assert getattr(azaion_training, name) is not None, name
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert azaion_training.__all__ == sorted(set(azaion_training.__all__))
+
+
+def test_importing_the_package_loads_no_heavy_library() -> None:
+    heavy = "{'torch', 'ultralytics', 'boto3', 'rstream', 'cv2'}"
+    code = f"import sys, azaion_training; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_version_comes_from_the_installed_metadata() -> None:

@@ -1,94 +1,113 @@
 """Azaion AI Training: annotated aerial images in, encrypted deployable YOLO models out.
 
-The public API is re-exported here; import from ``azaion_training`` rather than from modules.
+The public API is re-exported here: import from ``azaion_training`` rather than from modules.
+Names are resolved on first use (PEP 562), so ``import azaion_training`` stays cheap and a console
+script pays only for the components it runs (boto3, rstream, torch, ... load when needed).
+
+Example:
+    >>> import azaion_training as az
+    >>> az.ClassTable.default()[21].name
+    'Truck(Wint)'
 """
 
-from importlib import metadata as _metadata
+from __future__ import annotations
 
-from azaion_training.classes import NUM_SLOTS, ClassInfo, ClassTable, WeatherMode
-from azaion_training.config import Settings, load_settings
-from azaion_training.errors import (
-    ApiError,
-    AuthError,
-    AzaionError,
-    CdnError,
-    ConfigError,
-    CryptoError,
-    DatasetError,
-    EngineError,
-    ExportError,
-    IntegrityError,
-    LabelError,
-    MediaError,
-    MessageError,
-    QueueError,
-    StoreError,
-    TrainingError,
-    UnsafePathError,
-)
-from azaion_training.fs import (
-    AnnotationDir,
-    DataTree,
-    atomic_move,
-    atomic_write_bytes,
-    atomic_write_text,
-    atomic_writer,
-    check_name,
-)
-from azaion_training.labels import (
-    Box,
-    clip_box,
-    clip_boxes,
-    format_label,
-    parse_label,
-    read_label,
-    write_label,
-)
-from azaion_training.logs import setup_logging
+import importlib
+from importlib import metadata as _metadata
+from typing import Any
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "augment": ("Augmenter", "PassSummary", "augment_tree"),
+    "classes": ("NUM_SLOTS", "ClassInfo", "ClassTable", "WeatherMode"),
+    "config": ("Settings", "load_settings"),
+    "convert": ("ClassMap", "ConversionReport", "SkipReason", "convert"),
+    "dataset": ("FormedDataset", "SplitCounts", "assign_splits", "form_dataset"),
+    "demo": ("DemoPlan", "DemoReport", "run_demo"),
+    "errors": (
+        "ApiError",
+        "AuthError",
+        "AzaionError",
+        "CdnError",
+        "ConfigError",
+        "CryptoError",
+        "DatasetError",
+        "EngineError",
+        "ExportError",
+        "IntegrityError",
+        "LabelError",
+        "MediaError",
+        "MessageError",
+        "QueueError",
+        "StoreError",
+        "TrainingError",
+        "UnsafePathError",
+    ),
+    "export.dispatch": ("ExportResult", "export_model"),
+    "export.onnx": ("export_onnx",),
+    "export.sample": ("form_data_sample",),
+    "fs": (
+        "AnnotationDir",
+        "DataTree",
+        "atomic_move",
+        "atomic_write_bytes",
+        "atomic_write_text",
+        "atomic_writer",
+        "check_name",
+    ),
+    "infer": ("Detections", "Engine", "InferSummary", "infer_video", "load_engine", "open_engine"),
+    "labels": (
+        "Box",
+        "clip_box",
+        "clip_boxes",
+        "format_label",
+        "parse_label",
+        "read_label",
+        "write_label",
+    ),
+    "logs": ("setup_logging",),
+    "model_store": (
+        "LocalStore",
+        "ModelStore",
+        "PublishedModel",
+        "RemoteStore",
+        "StoredModel",
+        "fetch_model",
+        "open_store",
+        "publish_file",
+    ),
+    "queue": (
+        "Annotation",
+        "AnnotationConsumer",
+        "AnnotationRouter",
+        "AnnotationStatus",
+        "BulkAnnotations",
+        "Detection",
+        "Role",
+        "decode_message",
+        "encode_message",
+    ),
+    "security": ("decrypt", "encrypt", "hash_text"),
+    "train": ("TrainResult", "train"),
+    "visualise": ("collect_stats", "grid_figure", "stats_table"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 try:
     __version__ = _metadata.version("azaion-training")
 except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = [
-    "NUM_SLOTS",
-    "AnnotationDir",
-    "ApiError",
-    "AuthError",
-    "AzaionError",
-    "Box",
-    "CdnError",
-    "ClassInfo",
-    "ClassTable",
-    "ConfigError",
-    "CryptoError",
-    "DataTree",
-    "DatasetError",
-    "EngineError",
-    "ExportError",
-    "IntegrityError",
-    "LabelError",
-    "MediaError",
-    "MessageError",
-    "QueueError",
-    "Settings",
-    "StoreError",
-    "TrainingError",
-    "UnsafePathError",
-    "WeatherMode",
-    "__version__",
-    "atomic_move",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "atomic_writer",
-    "check_name",
-    "clip_box",
-    "clip_boxes",
-    "format_label",
-    "load_settings",
-    "parse_label",
-    "read_label",
-    "setup_logging",
-    "write_label",
-]
+__all__ = sorted([*_MODULE_OF, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'azaion_training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"azaion_training.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
