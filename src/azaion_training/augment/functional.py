@@ -40,6 +40,8 @@ def boxes_to_arrays(boxes: Sequence[Box]) -> tuple[np.ndarray, list[int]]:
 
 def arrays_to_boxes(bboxes: np.ndarray, class_ids: Sequence[int]) -> list[Box]:
     """The inverse of `boxes_to_arrays`: ``(N, 4+)`` YOLO rows and ``N`` class ids to boxes."""
+    if len(class_ids) == 0:
+        return []
     rows = np.asarray(bboxes, dtype=np.float64).reshape(len(class_ids), -1)[:, :4]
     return [
         Box(int(class_id), float(cx), float(cy), float(w), float(h))

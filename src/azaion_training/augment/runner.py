@@ -34,7 +34,13 @@ from tqdm import tqdm
 
 from azaion_training.augment.corrupted import quarantine
 from azaion_training.augment.pipeline import PIPELINE_VERSION
-from azaion_training.augment.plan import Plan, Source, plan_pass
+from azaion_training.augment.plan import (
+    Plan,
+    Source,
+    output_image_names,
+    output_label_names,
+    plan_pass,
+)
 from azaion_training.augment.state import STATE_FILE, Stamp, StateStore, recipe
 from azaion_training.augment.worker import (
     Outcome,
@@ -276,8 +282,16 @@ class Augmenter:
             label=source.label,
             reason=reason,
         )
+        self._remove_samples(source)
         self._state.forget([source.name])
         self._state.commit()
+
+    def _remove_samples(self, source: Source) -> None:
+        output, variants = self.tree.data_processed, self.settings.variants
+        for name in output_image_names(source.name, source.extension, variants=variants):
+            (output.images / name).unlink(missing_ok=True)
+        for name in output_label_names(source.name, variants=variants):
+            (output.labels / name).unlink(missing_ok=True)
 
     def _flush(self) -> None:
         """Makes the finished samples durable, then records their stamps (in that order)."""
