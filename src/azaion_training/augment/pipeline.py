@@ -20,13 +20,43 @@ Example:
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import albumentations as A
 import numpy as np
 
 from azaion_training.augment.functional import arrays_to_boxes, boxes_to_arrays, child_seeds
 from azaion_training.labels import MIN_BOX_AREA, Box, clip_boxes
+
+if TYPE_CHECKING:
+    import albumentations as A
+
+
+def _import_albumentations() -> ModuleType:
+    """Imports Albumentations without the two things its ``__init__`` does on the side.
+
+    It asks PyPI for a newer version (a network call with a 2 s timeout, at every import, in every
+    worker: against SPEC section 7, and slow offline), unless ``NO_ALBUMENTATIONS_UPDATE`` is set;
+    and it imports its PyTorch helpers, and so torch (seconds per process), whenever torch is
+    installed. We use neither, so the first is switched off and the second skipped for this
+    import only (``albumentations.pytorch`` stays importable for whoever wants it later).
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    skip_torch = "albumentations" not in sys.modules and "albumentations.pytorch" not in sys.modules
+    if skip_torch:
+        sys.modules["albumentations.pytorch"] = None  # type: ignore[assignment]
+    try:
+        import albumentations
+    finally:
+        if skip_torch:
+            del sys.modules["albumentations.pytorch"]
+    return albumentations
+
+
+A = _import_albumentations()
 
 PIPELINE_VERSION = 1
 """Bump when the transforms change: every annotation's samples are then made again."""
@@ -47,11 +77,14 @@ def build_pipeline(transforms: Sequence[A.BasicTransform] | None = None) -> A.Co
     """A Compose over ``transforms`` (default: `default_transforms`) that carries YOLO boxes.
 
     Boxes go in and come out as YOLO ``cx, cy, w, h`` with a ``class_ids`` label field; they are
-    clipped to the image on the way in.
+    clipped to the image on the way in and filtered once, after the last transform (only the
+    flip and the affine move boxes, so checking after each transform would change nothing).
     """
     return A.Compose(
         list(transforms if transforms is not None else default_transforms()),
-        bbox_params=A.BboxParams(format="yolo", label_fields=["class_ids"], clip=True),
+        bbox_params=A.BboxParams(
+            format="yolo", label_fields=["class_ids"], clip=True, check_each_transform=False
+        ),
     )
 
 

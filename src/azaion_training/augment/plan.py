@@ -43,14 +43,21 @@ class Source:
     """One complete annotation in the source folder, as found by `scan_sources`."""
 
     name: str
-    image: Path
-    label: Path
+    folder: AnnotationDir
     stamp: Stamp
+
+    @property
+    def image(self) -> Path:
+        return self.folder.images / self.stamp.image
+
+    @property
+    def label(self) -> Path:
+        return self.folder.labels / f"{self.name}{LABEL_EXTENSION}"
 
     @property
     def extension(self) -> str:
         """The image's extension, with its dot (the original sample keeps it)."""
-        return self.image.suffix
+        return os.path.splitext(self.stamp.image)[1]
 
 
 @dataclass
@@ -105,7 +112,7 @@ def scan_sources(folder: AnnotationDir, *, recipe: str, variants: int, plan: Pla
             label_size=label_stat.st_size,
             recipe=recipe,
         )
-        plan.sources[name] = Source(name, Path(image.path), Path(label.path), stamp)
+        plan.sources[name] = Source(name=name, folder=folder, stamp=stamp)
     for name in list(plan.sources):
         owner = source_of(name, originals=plan.sources.keys(), variants=variants)
         if owner != name:
@@ -124,47 +131,34 @@ def plan_pass(
     """Compares the source folder, the output folder and the recorded stamps (see the module)."""
     plan = Plan()
     scan_sources(source, recipe=recipe, variants=variants, plan=plan)
-    present_images = _names(output.images, plan)
-    present_labels = _names(output.labels, plan)
+    # Each source claims its sample files from the listings; what nobody claims is stale.
+    unclaimed_images = _names(output.images, plan)
+    unclaimed_labels = _names(output.labels, plan)
     for name, found in plan.sources.items():
-        complete = all(
-            image in present_images
-            for image in output_image_names(name, found.extension, variants=variants)
-        ) and all(label in present_labels for label in output_label_names(name, variants=variants))
+        images = output_image_names(name, found.extension, variants=variants)
+        labels = output_label_names(name, variants=variants)
+        complete = _claim(unclaimed_images, images) & _claim(unclaimed_labels, labels)
         if complete and state.get(name) == found.stamp:
             plan.unchanged += 1
         else:
             plan.todo.append(found)
-    for file_name in present_images:
-        if not _is_sample_image(file_name, plan.sources, variants=variants):
-            plan.stale.append(output.images / file_name)
-    for file_name in present_labels:
-        if not _is_sample_label(file_name, plan.sources, variants=variants):
-            plan.stale.append(output.labels / file_name)
+    plan.stale.extend(output.images / file_name for file_name in sorted(unclaimed_images))
+    plan.stale.extend(output.labels / file_name for file_name in sorted(unclaimed_labels))
     return plan
 
 
-def _is_sample_image(file_name: str, sources: Mapping[str, Source], *, variants: int) -> bool:
-    stem, extension = os.path.splitext(file_name)
-    owner = source_of(stem, originals=sources.keys(), variants=variants)
-    if owner not in sources:
-        return False
-    return extension == (sources[owner].extension if owner == stem else VARIANT_EXTENSION)
-
-
-def _is_sample_label(file_name: str, sources: Mapping[str, Source], *, variants: int) -> bool:
-    if not file_name.endswith(LABEL_EXTENSION):
-        return False
-    stem = file_name[: -len(LABEL_EXTENSION)]
-    return source_of(stem, originals=sources.keys(), variants=variants) in sources
+def _claim(unclaimed: set[str], names: list[str]) -> bool:
+    """Removes ``names`` from ``unclaimed``; True when every one of them was there."""
+    before = len(unclaimed)
+    unclaimed.difference_update(names)
+    return before - len(unclaimed) == len(names)
 
 
 def _unusable(name: str, images: list[os.DirEntry[str]], *, variants: int) -> str | None:
     if len(images) > 1:
         return "several images share its name: " + ", ".join(sorted(e.name for e in images))
-    try:
-        check_name(name)
-        check_name(variant_name(name, variants))
+    try:  # the longest sample name contains the name: one check covers both
+        check_name(variant_name(name, variants), what="its last sample name")
     except UnsafePathError as exc:
         return str(exc)
     return None

@@ -24,10 +24,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, KeysView, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from typing import IO
 
 from tqdm import tqdm
@@ -130,6 +131,7 @@ class Augmenter:
             min_area=settings.min_box_area,
             jpeg_quality=settings.jpeg_quality,
         )
+        self._context = _context()
         self._pending: list[tuple[str, Stamp]] = []
         self._last_flush = time.monotonic()
 
@@ -149,16 +151,17 @@ class Augmenter:
         """
         started = time.perf_counter()
         stop = stop or threading.Event()
+        stamps = self._state.load()
         plan = plan_pass(
             self.tree.data,
             self.tree.data_processed,
-            self._state.load(),
+            stamps,
             recipe=self._recipe,
             variants=self.settings.variants,
         )
         for name, reason in plan.skipped.items():
             logger.warning("skipping annotation %s: %s", name, reason)
-        removed = self._remove_stale(plan)
+        removed = self._remove_stale(plan, recorded=stamps.keys())
         counts = {outcome: 0 for outcome in Outcome}
         samples = 0
         for source, result in self._make(plan.todo, stop=stop, progress=progress):
@@ -221,7 +224,7 @@ class Augmenter:
         pending: dict[Future[SampleResult], Source] = {}
         with (
             ProcessPoolExecutor(
-                max_workers=workers, mp_context=_context(), initializer=init_worker
+                max_workers=workers, mp_context=self._context, initializer=init_worker
             ) as pool,
             tqdm(
                 total=len(todo),
@@ -303,12 +306,12 @@ class Augmenter:
         self._state.commit()
         self._pending = []
 
-    def _remove_stale(self, plan: Plan) -> int:
+    def _remove_stale(self, plan: Plan, *, recorded: KeysView[str]) -> int:
+        """Deletes the stale files of ``plan`` and forgets the sources that are gone."""
         for path in plan.stale:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        known = set(self._state.load())
-        self._state.forget(known - plan.sources.keys())
+        self._state.forget(recorded - plan.sources.keys())
         self._state.commit()
         if plan.stale:
             logger.info("removed %d stale samples", len(plan.stale))
@@ -393,11 +396,18 @@ def _lock(path: os.PathLike[str]) -> IO[str]:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """Fork server where available: workers start fast, and without the parent's threads."""
+    """The start method of the workers: a fork server where there is one, else spawn.
+
+    Plain fork is unsafe here: a child forked from a process whose OpenCV thread pool has run
+    hangs in its first parallel OpenCV call. The fork server is a fresh process that imports the
+    worker module once and forks every worker from there; it is started now, so its imports
+    overlap with the planning of the first pass, and it serves every later pass.
+    """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["azaion_training.augment.worker"])
+    forkserver.ensure_running()
     return context
 
 
