@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,12 +22,33 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _daemon(root: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """The daemon in a process group of its own (as a service manager runs it)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(SRC.parent)])}
     command = [sys.executable, "-m", "azaion_training.cli.augment", "--root", str(root)]
     with open(log, "wb") as stderr:
         return subprocess.Popen(
-            [*command, "--workers", "2", *extra], env=env, stdout=stderr, stderr=stderr
+            [*command, "--workers", "2", *extra],
+            env=env,
+            stdout=stderr,
+            stderr=stderr,
+            start_new_session=True,
         )
+
+
+def _group_gone(daemon: subprocess.Popen[bytes]) -> bool:
+    """True when no process of the daemon's group (fork server, workers) is left."""
+    try:
+        os.killpg(daemon.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _signal(daemon: subprocess.Popen[bytes], signum: int, *, group: bool) -> None:
+    if group:
+        os.killpg(daemon.pid, signum)
+    else:
+        daemon.send_signal(signum)
 
 
 def _wait_for(condition, *, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -60,7 +82,14 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_mid_pass_finishes_cleanly(tree: DataTree, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "group",
+    [
+        False,  # SIGTERM to the daemon alone (docker stop, kill PID)
+        True,  # SIGTERM to its whole process group (systemd, Ctrl-C in a terminal)
+    ],
+)
+def test_sigterm_mid_pass_finishes_cleanly(tree: DataTree, tmp_path: Path, group: bool) -> None:
     names = write_annotations(tree.data, 60, width=WIDTH, height=HEIGHT, seed=3)
     log = tmp_path / "daemon.log"
     daemon = _daemon(tree.root, log, "--interval", "600")
@@ -68,11 +97,13 @@ def test_sigterm_mid_pass_finishes_cleanly(tree: DataTree, tmp_path: Path) -> No
         _wait_for(
             lambda: any(tree.data_processed.labels.iterdir()), timeout=120, what="first sample"
         )
-        daemon.send_signal(signal.SIGTERM)
+        _signal(daemon, signal.SIGTERM, group=group)
         assert daemon.wait(timeout=120) == 0, log.read_text()
+        _wait_for(lambda: _group_gone(daemon), timeout=30, what="workers to exit")
     finally:
         daemon.kill()
     assert "stopped early" in log.read_text()
+    assert "Traceback" not in log.read_text()
     present = set(files(tree.data_processed))
     assert not any(Path(path).name.startswith(".") for path in present)
     assert not [p for p in tree.data_processed.images.iterdir() if p.name.startswith(".")]
@@ -103,3 +134,24 @@ def test_signal_while_idle_exits_zero(
     finally:
         daemon.kill()
     assert "augment daemon stopped" in log.read_text()
+
+
+@pytest.mark.slow
+def test_killed_daemon_leaves_no_workers_behind(tree: DataTree, tmp_path: Path) -> None:
+    write_annotations(tree.data, 60, width=WIDTH, height=HEIGHT, seed=5)
+    log = tmp_path / "daemon.log"
+    daemon = _daemon(tree.root, log, "--interval", "600")
+    try:
+        _wait_for(
+            lambda: any(tree.data_processed.labels.iterdir()), timeout=120, what="first sample"
+        )
+        daemon.kill()  # SIGKILL: no chance to clean up
+        daemon.wait(timeout=30)
+        _wait_for(lambda: _group_gone(daemon), timeout=30, what="orphaned workers to exit")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(daemon.pid, signal.SIGKILL)
+    # A restart sweeps what the killed writes left and completes every annotation.
+    assert main(["--once", "--root", str(tree.root), "--workers", "2"]) == 0
+    assert not [p for p in tree.data_processed.images.iterdir() if p.name.startswith(".")]
+    assert len(list(tree.data_processed.labels.iterdir())) == 60 * 8

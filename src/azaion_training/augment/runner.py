@@ -406,7 +406,7 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["azaion_training.augment.worker"])
+    context.set_forkserver_preload(["azaion_training.augment._forkserver"])
     forkserver.ensure_running()
     return context
 

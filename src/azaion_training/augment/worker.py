@@ -15,7 +15,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import enum
+import multiprocessing
+import multiprocessing.connection
+import os
 import signal
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,22 +91,40 @@ def init_worker() -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    cv2.setNumThreads(1)
+    _exit_with_parent()
     _keep_freed_memory()
+    cv2.setNumThreads(1)
     _get_pipeline()
 
 
+def _exit_with_parent() -> None:
+    """Ends this worker when the daemon that started it is gone (kill -9, out of memory).
+
+    A pool worker otherwise waits for work forever, holding its fork server alive with it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _keep_freed_memory() -> None:
-    """Lets glibc reuse freed image buffers instead of returning them to the system.
+    """Lets glibc keep freed image buffers in the heap for the next variant.
 
     Every variant allocates and frees a few image-sized buffers (2.7 MB at 1280x720). A fresh
-    process serves each from a new ``mmap``, so every page of every buffer faults in again: some
-    40 MB of page faults per annotation, a third of a worker's CPU time. Serving them from the
-    heap and not trimming it removes that. Only where glibc is the C library; a no-op elsewhere.
+    process serves each from a new ``mmap``, so every page faults in again: some 40 MB of page
+    faults per annotation, a third of a worker's CPU time. A no-op where the C library is not
+    glibc.
     """
+    if not sys.platform.startswith("linux"):
+        return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
         return
     mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)
