@@ -5,20 +5,57 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from azaion_training.cli._common import command_parser, not_implemented
+from azaion_training.augment import augment_tree, stop_on_signals
+from azaion_training.cli._common import EXIT_ERROR, EXIT_OK, command_parser, run_command, start
+from azaion_training.fs import DataTree
 
 PROG = "azaion-augment"
+DESCRIPTION = """\
+Turn every validated annotation into 8 training samples.
+
+For each annotation in {root}/data/ (images/NAME.ext + labels/NAME.txt) writes the original and 7
+augmented variants NAME_1..NAME_7 (JPEG) with their labels into {root}/data-processed/. Unchanged
+annotations are skipped; samples whose annotation is gone are removed; an annotation whose image
+does not decode or whose label is invalid is moved to {root}/data-corrupted/ with a reason in
+data-corrupted/reasons/NAME.json. Without --once, a pass runs every interval until SIGTERM or
+Ctrl-C, which finish the annotations in hand and exit 0.
+
+exit codes: 0 done (or stopped), 1 an error (or, with --once, samples that could not be written)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return command_parser(
-        PROG, "Turn every validated annotation into 8 training samples.", env_sections=("augment",)
+    parser = command_parser(PROG, DESCRIPTION, env_sections=("augment",))
+    parser.add_argument("--once", action="store_true", help="run a single pass, then exit")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: the number of CPUs; AZAION_AUGMENT_WORKERS)",
     )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between passes without --once (default 300; AZAION_AUGMENT_INTERVAL)",
+    )
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return not_implemented(PROG, 4)
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        settings = start(
+            args,
+            overrides={"augment.workers": args.workers, "augment.interval_s": args.interval},
+        )
+        with stop_on_signals() as stop:
+            summary = augment_tree(
+                DataTree.from_settings(settings), settings.augment, once=args.once, stop=stop
+            )
+        return EXIT_ERROR if summary is not None and summary.failed else EXIT_OK
+
+    return run_command(PROG, body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,189 @@
+"""Change detection: which annotations need samples, and which samples have lost their source.
+
+A *source* is an annotation in ``data/``: ``images/{name}{ext}`` together with
+``labels/{name}.txt``. Its samples in ``data-processed/`` are the original ``images/{name}{ext}``
+(the source image, byte for byte) and the variants ``images/{name}_{i}.jpg``, each with
+``labels/{sample}.txt``.
+
+Rules of a pass (see `plan_pass`):
+
+- An image without a label, or a label without an image, is *incomplete*: the queue consumer may
+  be half-way through writing or moving it. It is left alone (neither augmented nor rejected) and
+  picked up by a later pass once complete; any samples it had are removed.
+- A name that cannot have samples (two images with the same name, a name that is also a variant
+  name of another annotation such as ``a_1`` beside ``a``, a name too long for its variants) is
+  *skipped* with a reason, every pass, until someone renames it.
+- A source is *to do* when it is new, its image or label changed (name, size or modification
+  time), the recipe changed, or any of its samples is missing; otherwise it is *unchanged*.
+- A file in ``data-processed/`` that is no sample of a current source is *stale* and removed,
+  as are temporary files left by an interrupted write.
+
+Only folder listings and ``stat`` are used here; no image or label is read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azaion_training.augment.state import Stamp
+from azaion_training.errors import UnsafePathError
+from azaion_training.fs import TEMPORARY_SUFFIX, AnnotationDir, check_name
+from azaion_training.samples import sample_names, source_of, variant_name
+
+VARIANT_EXTENSION = ".jpg"
+"""Variants are written as JPEG whatever the source's format."""
+LABEL_EXTENSION = ".txt"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One complete annotation in the source folder, as found by `scan_sources`."""
+
+    name: str
+    folder: AnnotationDir
+    stamp: Stamp
+
+    @property
+    def image(self) -> Path:
+        return self.folder.images / self.stamp.image
+
+    @property
+    def label(self) -> Path:
+        return self.folder.labels / f"{self.name}{LABEL_EXTENSION}"
+
+    @property
+    def extension(self) -> str:
+        """The image's extension, with its dot (the original sample keeps it)."""
+        return os.path.splitext(self.stamp.image)[1]
+
+
+@dataclass
+class Plan:
+    """What one pass has to do."""
+
+    sources: dict[str, Source] = field(default_factory=dict)
+    """Every complete, usable source, by name (to do and unchanged)."""
+    todo: list[Source] = field(default_factory=list)
+    unchanged: int = 0
+    stale: list[Path] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Source name -> why it cannot have samples."""
+
+
+def output_image_names(name: str, extension: str, *, variants: int) -> list[str]:
+    """File names of the sample images of annotation ``name``, the original first."""
+    return [f"{name}{extension}"] + [
+        f"{variant}{VARIANT_EXTENSION}" for variant in sample_names(name, variants=variants)[1:]
+    ]
+
+
+def output_label_names(name: str, *, variants: int) -> list[str]:
+    """File names of the sample labels of annotation ``name``, the original first."""
+    return [f"{sample}{LABEL_EXTENSION}" for sample in sample_names(name, variants=variants)]
+
+
+def scan_sources(folder: AnnotationDir, *, recipe: str, variants: int, plan: Plan) -> None:
+    """Fills ``plan.sources``, ``plan.incomplete`` and ``plan.skipped`` from ``folder``."""
+    images: dict[str, list[os.DirEntry[str]]] = {}
+    for entry in _files(folder.images):
+        images.setdefault(os.path.splitext(entry.name)[0], []).append(entry)
+    labels = {
+        entry.name[: -len(LABEL_EXTENSION)]: entry
+        for entry in _files(folder.labels)
+        if entry.name.endswith(LABEL_EXTENSION)
+    }
+    plan.incomplete = sorted(images.keys() ^ labels.keys())
+    for name in sorted(images.keys() & labels.keys()):
+        reason = _unusable(name, images[name], variants=variants)
+        if reason:
+            plan.skipped[name] = reason
+            continue
+        image, label = images[name][0], labels[name]
+        image_stat, label_stat = image.stat(), label.stat()
+        stamp = Stamp(
+            image=image.name,
+            image_mtime_ns=image_stat.st_mtime_ns,
+            image_size=image_stat.st_size,
+            label_mtime_ns=label_stat.st_mtime_ns,
+            label_size=label_stat.st_size,
+            recipe=recipe,
+        )
+        plan.sources[name] = Source(name=name, folder=folder, stamp=stamp)
+    for name in list(plan.sources):
+        owner = source_of(name, originals=plan.sources.keys(), variants=variants)
+        if owner != name:
+            plan.skipped[name] = f"its name is also a sample name of annotation {owner!r}"
+            del plan.sources[name]
+
+
+def plan_pass(
+    source: AnnotationDir,
+    output: AnnotationDir,
+    state: Mapping[str, Stamp],
+    *,
+    recipe: str,
+    variants: int,
+) -> Plan:
+    """Compares the source folder, the output folder and the recorded stamps (see the module)."""
+    plan = Plan()
+    scan_sources(source, recipe=recipe, variants=variants, plan=plan)
+    # Each source claims its sample files from the listings; what nobody claims is stale.
+    unclaimed_images = _names(output.images, plan)
+    unclaimed_labels = _names(output.labels, plan)
+    for name, found in plan.sources.items():
+        images = output_image_names(name, found.extension, variants=variants)
+        labels = output_label_names(name, variants=variants)
+        complete = _claim(unclaimed_images, images) & _claim(unclaimed_labels, labels)
+        if complete and state.get(name) == found.stamp:
+            plan.unchanged += 1
+        else:
+            plan.todo.append(found)
+    plan.stale.extend(output.images / file_name for file_name in sorted(unclaimed_images))
+    plan.stale.extend(output.labels / file_name for file_name in sorted(unclaimed_labels))
+    return plan
+
+
+def _claim(unclaimed: set[str], names: list[str]) -> bool:
+    """Removes ``names`` from ``unclaimed``; True when every one of them was there."""
+    before = len(unclaimed)
+    unclaimed.difference_update(names)
+    return before - len(unclaimed) == len(names)
+
+
+def _unusable(name: str, images: list[os.DirEntry[str]], *, variants: int) -> str | None:
+    if len(images) > 1:
+        return "several images share its name: " + ", ".join(sorted(e.name for e in images))
+    try:  # the longest sample name contains the name: one check covers both
+        check_name(variant_name(name, variants), what="its last sample name")
+    except UnsafePathError as exc:
+        return str(exc)
+    return None
+
+
+def _files(folder: Path) -> list[os.DirEntry[str]]:
+    """The regular, non-hidden files of ``folder`` (none when it does not exist)."""
+    try:
+        with os.scandir(folder) as entries:
+            return [e for e in entries if not e.name.startswith(".") and e.is_file()]
+    except FileNotFoundError:
+        return []
+
+
+def _names(folder: Path, plan: Plan) -> set[str]:
+    """Names of the sample files in an output folder; leftover temporaries go to ``plan.stale``."""
+    names = set()
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    if entry.name.endswith(TEMPORARY_SUFFIX):
+                        plan.stale.append(folder / entry.name)
+                elif entry.is_file():
+                    names.add(entry.name)
+    except FileNotFoundError:
+        pass
+    return names

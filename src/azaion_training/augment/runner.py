@@ -1,0 +1,424 @@
+"""The augmentation pass and the daemon loop around it.
+
+A pass (`Augmenter.run_pass`) plans the work (`plan.plan_pass`), removes stale samples, and
+hands each annotation to do to a pool of worker processes (`worker.make_samples`); finished
+annotations are flushed to disk and recorded in the state in batches. Rejected annotations are
+moved to ``data-corrupted/`` (`corrupted.quarantine`). Each pass ends with one summary line.
+
+Stopping: the caller passes a `threading.Event` (the CLI sets it on SIGTERM/SIGINT through
+`stop_on_signals`). Once it is set, no new annotation is handed out, the annotations in hand are
+finished and recorded, and the pass returns; the daemon loop then ends. Every output is written
+atomically, so a stop never leaves a partial sample visible.
+
+Only one augmenter may work on a tree at a time: `Augmenter` holds an exclusive lock on
+``data-processed/.augment.lock`` while it is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, KeysView, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import forkserver
+from typing import IO
+
+from tqdm import tqdm
+
+from azaion_training.augment.corrupted import quarantine
+from azaion_training.augment.pipeline import PIPELINE_VERSION
+from azaion_training.augment.plan import (
+    Plan,
+    Source,
+    output_image_names,
+    output_label_names,
+    plan_pass,
+)
+from azaion_training.augment.state import STATE_FILE, Stamp, StateStore, recipe
+from azaion_training.augment.worker import (
+    Outcome,
+    SampleJob,
+    SampleResult,
+    init_worker,
+    make_samples,
+)
+from azaion_training.config import AugmentSettings
+from azaion_training.errors import AzaionError, ConfigError
+from azaion_training.fs import DataTree
+
+logger = logging.getLogger(__name__)
+
+LOCK_FILE = ".augment.lock"
+COMMIT_INTERVAL_S = 2.0
+"""Longest time finished annotations wait before they are flushed and recorded."""
+_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class PassSummary:
+    """The counts of one pass.
+
+    ``sources`` counts usable annotations (made + unchanged + not reached before a stop);
+    ``samples`` counts image/label pairs written.
+    """
+
+    sources: int
+    made: int
+    unchanged: int
+    samples: int
+    removed: int
+    corrupted: int
+    incomplete: int
+    skipped: int
+    failed: int
+    seconds: float
+    stopped: bool = False
+
+    @property
+    def images_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """The one summary line of the pass."""
+        ending = ", stopped early" if self.stopped else ""
+        return (
+            f"augment pass: {self.sources} sources ({self.made} made, {self.unchanged} "
+            f"unchanged), {self.samples} samples, {self.removed} stale removed, "
+            f"{self.corrupted} corrupted, {self.incomplete} incomplete, {self.skipped} skipped, "
+            f"{self.failed} failed, {self.seconds:.1f} s, {self.images_per_s:.1f} images/s"
+            f"{ending}"
+        )
+
+
+class Augmenter:
+    """Makes the samples of a data tree; holds the tree's augment lock while open.
+
+    Example:
+        >>> with Augmenter(tree, settings.augment) as augmenter:  # doctest: +SKIP
+        ...     print(augmenter.run_pass().line())
+
+    Raises:
+        ConfigError: the source folder does not exist, or another augmenter holds the lock.
+    """
+
+    def __init__(self, tree: DataTree, settings: AugmentSettings) -> None:
+        if not tree.data.images.is_dir() or not tree.data.labels.is_dir():
+            raise ConfigError(
+                f"source folder {tree.data.path} has no images/ and labels/ "
+                "(check AZAION_ROOT_DIR and AZAION_DATA_DIR)"
+            )
+        self.tree = tree
+        self.settings = settings
+        tree.data_processed.create()
+        tree.data_corrupted.create()
+        self._lock = _lock(tree.data_processed.path / LOCK_FILE)
+        try:
+            self._state = StateStore(tree.data_processed.path / STATE_FILE)
+        except BaseException:
+            self._lock.close()
+            raise
+        self._recipe = recipe(
+            version=PIPELINE_VERSION,
+            variants=settings.variants,
+            min_area=settings.min_box_area,
+            jpeg_quality=settings.jpeg_quality,
+        )
+        self._context = _context()
+        self._pending: list[tuple[str, Stamp]] = []
+        self._last_flush = time.monotonic()
+
+    @property
+    def workers(self) -> int:
+        """Worker processes: the setting, else the CPUs this process may use."""
+        return self.settings.workers or _cpu_count()
+
+    def run_pass(
+        self, *, stop: threading.Event | None = None, progress: bool | None = None
+    ) -> PassSummary:
+        """One pass over the source folder (see the module); returns its summary.
+
+        Args:
+            stop: once set, the pass finishes the annotations in hand and returns.
+            progress: show a progress bar; ``None`` shows it only on a terminal.
+        """
+        started = time.perf_counter()
+        stop = stop or threading.Event()
+        stamps = self._state.load()
+        plan = plan_pass(
+            self.tree.data,
+            self.tree.data_processed,
+            stamps,
+            recipe=self._recipe,
+            variants=self.settings.variants,
+        )
+        for name, reason in plan.skipped.items():
+            logger.warning("skipping annotation %s: %s", name, reason)
+        removed = self._remove_stale(plan, recorded=stamps.keys())
+        counts = {outcome: 0 for outcome in Outcome}
+        samples = 0
+        for source, result in self._make(plan.todo, stop=stop, progress=progress):
+            counts[result.outcome] += 1
+            samples += result.samples
+            self._settle(source, result)
+        self._flush()
+        summary = PassSummary(
+            sources=len(plan.sources) - counts[Outcome.CORRUPTED] - counts[Outcome.VANISHED],
+            made=counts[Outcome.MADE],
+            unchanged=plan.unchanged,
+            samples=samples,
+            removed=removed,
+            corrupted=counts[Outcome.CORRUPTED],
+            incomplete=len(plan.incomplete),
+            skipped=len(plan.skipped),
+            failed=counts[Outcome.FAILED],
+            seconds=time.perf_counter() - started,
+            stopped=stop.is_set(),
+        )
+        logger.info("%s", summary.line())
+        return summary
+
+    def run_forever(self, *, stop: threading.Event, progress: bool | None = None) -> None:
+        """Runs a pass every ``interval_s`` seconds until ``stop`` is set.
+
+        A pass that fails (an unreadable folder, a full disk) is logged and tried again at the
+        next interval; the daemon does not exit for it.
+        """
+        while not stop.is_set():
+            try:
+                self.run_pass(stop=stop, progress=progress)
+            except (AzaionError, OSError):
+                logger.exception(
+                    "augment pass failed; next try in %.0f s", self.settings.interval_s
+                )
+            _sleep(self.settings.interval_s, stop=stop)
+        logger.info("augment daemon stopped")
+
+    def close(self) -> None:
+        """Records what is pending and releases the lock."""
+        self._flush()
+        self._state.close()
+        self._lock.close()
+
+    def __enter__(self) -> Augmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _make(
+        self, todo: Sequence[Source], *, stop: threading.Event, progress: bool | None
+    ) -> Iterator[tuple[Source, SampleResult]]:
+        """Runs the annotations of ``todo`` on the pool; yields each with its result."""
+        if not todo:
+            return
+        workers = min(self.workers, len(todo))
+        queue = iter(todo)
+        pending: dict[Future[SampleResult], Source] = {}
+        with (
+            ProcessPoolExecutor(
+                max_workers=workers, mp_context=self._context, initializer=init_worker
+            ) as pool,
+            tqdm(
+                total=len(todo),
+                unit="annotation",
+                desc="augment",
+                disable=None if progress is None else not progress,
+            ) as bar,
+        ):
+            while True:
+                while not stop.is_set() and len(pending) < 2 * workers:
+                    source = next(queue, None)
+                    if source is None:
+                        break
+                    pending[pool.submit(make_samples, self._job(source))] = source
+                if not pending:
+                    break
+                done, _ = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    source = pending.pop(future)
+                    bar.update()
+                    yield source, _result(future, source)
+        if stop.is_set():
+            logger.info("stopped: %d annotations left for the next pass", len(list(queue)))
+
+    def _job(self, source: Source) -> SampleJob:
+        return SampleJob(
+            name=source.name,
+            image=source.image,
+            label=source.label,
+            output=self.tree.data_processed,
+            variants=self.settings.variants,
+            min_area=self.settings.min_box_area,
+            jpeg_quality=self.settings.jpeg_quality,
+        )
+
+    def _settle(self, source: Source, result: SampleResult) -> None:
+        """Acts on one result in the main process: record it, or reject the annotation."""
+        if result.outcome is Outcome.MADE:
+            self._pending.append((source.name, source.stamp))
+            if time.monotonic() - self._last_flush >= COMMIT_INTERVAL_S:
+                self._flush()
+        elif result.outcome is Outcome.CORRUPTED:
+            self._reject(source, result.reason)
+        elif result.outcome is Outcome.FAILED:
+            logger.error("annotation %s: %s", source.name, result.reason)
+        else:
+            logger.info("annotation %s vanished while in the queue: %s", source.name, result.reason)
+
+    def _reject(self, source: Source, reason: str) -> None:
+        if not _still(source):
+            logger.info("annotation %s changed while being checked; retrying later", source.name)
+            return
+        logger.warning("annotation %s rejected: %s", source.name, reason)
+        quarantine(
+            self.tree.data_corrupted,
+            name=source.name,
+            image=source.image,
+            label=source.label,
+            reason=reason,
+        )
+        self._remove_samples(source)
+        self._state.forget([source.name])
+        self._state.commit()
+
+    def _remove_samples(self, source: Source) -> None:
+        output, variants = self.tree.data_processed, self.settings.variants
+        for name in output_image_names(source.name, source.extension, variants=variants):
+            (output.images / name).unlink(missing_ok=True)
+        for name in output_label_names(source.name, variants=variants):
+            (output.labels / name).unlink(missing_ok=True)
+
+    def _flush(self) -> None:
+        """Makes the finished samples durable, then records their stamps (in that order)."""
+        self._last_flush = time.monotonic()
+        if not self._pending:
+            return
+        os.sync()
+        self._state.record(self._pending)
+        self._state.commit()
+        self._pending = []
+
+    def _remove_stale(self, plan: Plan, *, recorded: KeysView[str]) -> int:
+        """Deletes the stale files of ``plan`` and forgets the sources that are gone."""
+        for path in plan.stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._state.forget(recorded - plan.sources.keys())
+        self._state.commit()
+        if plan.stale:
+            logger.info("removed %d stale samples", len(plan.stale))
+        return len(plan.stale)
+
+
+@contextlib.contextmanager
+def stop_on_signals(
+    signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
+) -> Iterator[threading.Event]:
+    """An event that SIGTERM or SIGINT sets, for the duration of the block (main thread only).
+
+    The handler only sets the event; whoever loops checks it and winds down (a warm stop).
+    """
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def augment_tree(
+    tree: DataTree,
+    settings: AugmentSettings,
+    *,
+    once: bool,
+    stop: threading.Event,
+    progress: bool | None = None,
+) -> PassSummary | None:
+    """Runs one pass (``once``) or the daemon loop on ``tree``.
+
+    Returns:
+        The summary of the pass with ``once``; ``None`` after the loop is stopped.
+    """
+    with Augmenter(tree, settings) as augmenter:
+        if once:
+            return augmenter.run_pass(stop=stop, progress=progress)
+        augmenter.run_forever(stop=stop, progress=progress)
+        return None
+
+
+def _result(future: Future[SampleResult], source: Source) -> SampleResult:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise AzaionError(
+            f"an augmentation worker process died while making {source.name}"
+        ) from exc
+
+
+def _still(source: Source) -> bool:
+    """True when the source's files are still those that were planned."""
+    try:
+        image, label = source.image.stat(), source.label.stat()
+    except FileNotFoundError:
+        return False
+    stamp = source.stamp
+    return (image.st_mtime_ns, image.st_size, label.st_mtime_ns, label.st_size) == (
+        stamp.image_mtime_ns,
+        stamp.image_size,
+        stamp.label_mtime_ns,
+        stamp.label_size,
+    )
+
+
+def _lock(path: os.PathLike[str]) -> IO[str]:
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the augmenter's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(
+            f"another azaion-augment is working on this data tree (lock {path} is held)"
+        ) from None
+    return handle
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """The start method of the workers: a fork server where there is one, else spawn.
+
+    Plain fork is unsafe here: a child forked from a process whose OpenCV thread pool has run
+    hangs in its first parallel OpenCV call. The fork server is a fresh process that imports the
+    worker module once and forks every worker from there; it is started now, so its imports
+    overlap with the planning of the first pass, and it serves every later pass.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["azaion_training.augment._forkserver"])
+    forkserver.ensure_running()
+    return context
+
+
+def _cpu_count() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _sleep(seconds: float, *, stop: threading.Event) -> None:
+    """Sleeps until ``seconds`` pass or ``stop`` is set (polling: safe with signal handlers)."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(_POLL_S, left))
