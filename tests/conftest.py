@@ -20,6 +20,7 @@ os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_AUTOINSTALL"] = "false"
 os.environ.setdefault("YOLO_VERBOSE", "false")
 os.environ["MPLBACKEND"] = "Agg"
+os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"  # its import-time version check calls PyPI
 
 _OUR_PREFIXES = ("AZAION_", "RABBITMQ_", "TRAINING_", "EXPORT_", "INFER_")
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 from pathlib import Path
@@ -174,7 +175,8 @@ def test_invalid_labels_go_to_data_corrupted_with_a_reason(
         assert (corrupted.images / f"{name}.jpg").is_file()
         assert (corrupted.labels / f"{name}.txt").is_file()
         assert not (processed.images / f"{name}.jpg").exists()
-        assert "invalid label" in (corrupted.path / "reasons" / f"{name}.txt").read_text()
+        reason = json.loads((corrupted.path / "reasons" / f"{name}.json").read_text())
+        assert reason["component"] == "azaion-train" and "invalid label" in reason["reason"]
     everything = set().union(*(split_names(formed.path, s) for s in SPLITS))
     assert hundred[0] not in everything and f"{hundred[1]}_3" not in everything
     assert (processed.images / "lonely.jpg").is_file() and "lonely" not in everything

@@ -33,7 +33,6 @@ from typing import IO
 
 from tqdm import tqdm
 
-from azaion_training.augment.corrupted import quarantine
 from azaion_training.augment.pipeline import PIPELINE_VERSION
 from azaion_training.augment.plan import (
     Plan,
@@ -51,6 +50,7 @@ from azaion_training.augment.worker import (
     make_samples,
 )
 from azaion_training.config import AugmentSettings
+from azaion_training.corrupted import quarantine
 from azaion_training.errors import AzaionError, ConfigError
 from azaion_training.fs import DataTree
 
@@ -284,6 +284,7 @@ class Augmenter:
             image=source.image,
             label=source.label,
             reason=reason,
+            component="azaion-augment",
         )
         self._remove_samples(source)
         self._state.forget([source.name])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -77,6 +78,8 @@ def start(
         "log.level": "DEBUG" if args.verbose else None,
     }
     flags.update(overrides or {})
+    # The process boundary is where third-party switches are set: nothing may phone home.
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     settings = load_settings(args.config, overrides=flags)
     setup_logging(
         level=settings.log.level,

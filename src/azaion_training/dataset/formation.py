@@ -45,11 +45,11 @@ import yaml
 
 from azaion_training.classes import ClassTable
 from azaion_training.config import Settings
+from azaion_training.corrupted import quarantine
 from azaion_training.errors import DatasetError, LabelError
 from azaion_training.fs import (
     AnnotationDir,
     DataTree,
-    atomic_move,
     atomic_write_text,
     is_temporary,
     link_or_copy,
@@ -63,7 +63,6 @@ SPLITS: tuple[str, str, str] = ("train", "valid", "test")
 """Split folder names, in the order of the ratios."""
 
 DATA_YAML = "data.yaml"
-REASONS_DIR = "reasons"
 """Folder of ``data-corrupted/`` that holds one ``{name}.txt`` reason per rejected sample."""
 
 
@@ -212,12 +211,16 @@ def find_samples(folder: AnnotationDir) -> tuple[dict[str, Sample], list[Path]]:
     return samples, sorted(unpaired)
 
 
-def quarantine(tree: DataTree, sample: Sample, reason: str) -> None:
-    """Moves a rejected sample to ``data-corrupted/`` and records why in ``reasons/{name}.txt``."""
-    corrupted = tree.data_corrupted
-    atomic_move(sample.image, corrupted.images / sample.image.name)
-    atomic_move(sample.label, corrupted.labels / sample.label.name)
-    atomic_write_text(corrupted.path / REASONS_DIR / f"{sample.name}.txt", f"{reason}\n")
+def reject_sample(tree: DataTree, sample: Sample, reason: str) -> None:
+    """Moves a rejected sample to ``data-corrupted/`` with its reason (`corrupted.quarantine`)."""
+    quarantine(
+        tree.data_corrupted,
+        name=sample.name,
+        image=sample.image,
+        label=sample.label,
+        reason=reason,
+        component="azaion-train",
+    )
     logger.warning("rejected %s: %s", sample.name, reason)
 
 
@@ -345,7 +348,7 @@ def _reject_invalid(tree: DataTree, samples: dict[str, Sample], *, progress: boo
         try:
             read_label(samples[name].label)
         except LabelError as exc:
-            quarantine(tree, samples.pop(name), f"azaion-train: invalid label: {exc}")
+            reject_sample(tree, samples.pop(name), f"invalid label: {exc}")
             rejected += 1
     return rejected
 

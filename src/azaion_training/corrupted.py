@@ -1,5 +1,7 @@
 """Moving a rejected annotation to ``data-corrupted/`` with the reason it was rejected.
 
+One convention for every component that rejects input (the augmenter, dataset formation):
+
 Layout (one annotation ``name``):
 
     data-corrupted/images/{name}{ext}      the image, moved (renamed) from the source folder
@@ -40,7 +42,7 @@ def quarantine(
     image: Path,
     label: Path,
     reason: str,
-    component: str = "azaion-augment",
+    component: str,
 ) -> Path:
     """Writes the reason, then moves ``image`` and ``label`` into ``corrupted``.
 
