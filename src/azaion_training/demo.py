@@ -11,7 +11,7 @@
    (`train`), which exports ONNX and publishes it to the embedded local model store;
 4. fetches the model back from the store, decrypted in memory only (`model_store`);
 5. runs `infer` on a generated video of the same kind of scene and scores the detections against
-   the video's known boxes.
+   the video's known boxes (recall and precision).
 
 The result is a `DemoReport`: counts, mAP on the held-out test split, the video's recall, timings
 and the paths of every artefact.
@@ -48,6 +48,7 @@ MODEL_NAME = "azaion.onnx"
 """The name the trained model is published under, and fetched back by."""
 
 _CONSUME_TIMEOUT_S = 300.0
+_KEY_PLOTS = ("results.png", "BoxPR_curve.png", "confusion_matrix_normalized.png")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class DemoReport:
     test_map50_95: float
     valid_map50: float
     video_recall: float
+    video_precision: float
     video_detections: int
     frames_inferred: int
     engine: str
@@ -121,8 +123,8 @@ class DemoReport:
                 f"  store      {MODEL_NAME} published and fetched back "
                 f"({self.store_size / 1e6:.1f} MB, decrypted in memory, SHA-256 verified)",
                 f"  inference  {self.frames_inferred} frames on {self.engine}: "
-                f"{self.video_detections} detections, recall {self.video_recall:.2f} "
-                "against the video's boxes",
+                f"{self.video_detections} detections, recall {self.video_recall:.2f}, "
+                f"precision {self.video_precision:.2f} against the video's true boxes",
                 f"  model      {self.model_pt}",
                 f"             {self.model_onnx}",
                 f"  video      {self.annotated_video}",
@@ -221,6 +223,7 @@ def run_demo(
         test_map50_95=_map(trained, "test", "map50_95"),
         valid_map50=_map(trained, "valid", "map50"),
         video_recall=inference["recall"],
+        video_precision=inference["precision"],
         video_detections=inference["summary"].detections,
         frames_inferred=inference["summary"].frames_inferred,
         engine=inference["summary"].engine,
@@ -229,7 +232,7 @@ def run_demo(
         store_size=len(model),
         annotated_video=inference["out"] / "annotated.mp4",
         detections=inference["out"] / "detections.jsonl",
-        plots=[p for p in trained.plots if p.parent == trained.run_dir],
+        plots=[p for p in trained.plots if p.name in _KEY_PLOTS and p.parent == trained.run_dir],
         samples_grid=grid,
         seconds=seconds,
     )
@@ -424,8 +427,8 @@ def _infer(
         )
     finally:
         engine.close()
-    recall = video_recall(found, truths, width=width, height=height)
-    return {"summary": summary, "recall": recall, "out": out}
+    recall, precision = video_scores(found, truths, width=width, height=height)
+    return {"summary": summary, "recall": recall, "precision": precision, "out": out}
 
 
 def _collector(found: list[tuple[int, np.ndarray, np.ndarray]]) -> Callable[[Any], None]:
@@ -437,31 +440,43 @@ def _collector(found: list[tuple[int, np.ndarray, np.ndarray]]) -> Callable[[Any
     return collect
 
 
-def video_recall(
+def video_scores(
     found: list[tuple[int, np.ndarray, np.ndarray]],
     truths: list[list[Box]],
     *,
     width: int,
     height: int,
     iou: float = 0.5,
-) -> float:
-    """Share of the true boxes of the inferred frames that a detection of the same class covers.
+) -> tuple[float, float]:
+    """Recall and precision of the detections against the video's true boxes.
+
+    A true box is found when a detection of the same class overlaps it with IoU >= ``iou``
+    (recall); a detection is right when it overlaps a true box of its class so (precision). Only
+    the inferred frames count.
 
     Args:
         found: per inferred frame, ``(frame index, (n, 4) xyxy pixels, (n,) class ids)``.
         truths: the true boxes of every frame of the video (normalised).
-        iou: the overlap a detection needs to count as finding a true box.
+
+    Returns:
+        ``(recall, precision)``, each 0 when there is nothing to count.
     """
-    hits = total = 0
+    found_truths = truths_total = right = detections = 0
     for index, xyxy, class_ids in found:
-        for box in truths[index]:
-            total += 1
-            x1, y1, x2, y2 = box.xyxy
-            truth = np.array([x1 * width, y1 * height, x2 * width, y2 * height], np.float32)
-            same = class_ids == box.class_id
-            if same.any() and _best_iou(truth, xyxy[same]) >= iou:
-                hits += 1
-    return hits / total if total else 0.0
+        scale = np.array([width, height, width, height], np.float32)
+        true_xyxy = np.array([box.xyxy for box in truths[index]], np.float32).reshape(-1, 4) * scale
+        true_ids = np.array([box.class_id for box in truths[index]], np.int64)
+        for box, class_id in zip(true_xyxy, true_ids, strict=True):
+            same = class_ids == class_id
+            found_truths += bool(same.any() and _best_iou(box, xyxy[same]) >= iou)
+        for box, class_id in zip(xyxy, class_ids, strict=True):
+            same = true_ids == class_id
+            right += bool(same.any() and _best_iou(box, true_xyxy[same]) >= iou)
+        truths_total += len(true_ids)
+        detections += len(class_ids)
+    recall = found_truths / truths_total if truths_total else 0.0
+    precision = right / detections if detections else 0.0
+    return recall, precision
 
 
 def _best_iou(box: np.ndarray, others: np.ndarray) -> float:

@@ -18,6 +18,7 @@ COMMANDS = [
     "azaion-convert",
     "azaion-model",
     "azaion-queue-publish",
+    "azaion-demo",
 ]
 BIN = Path(sys.executable).parent
 
