@@ -30,6 +30,15 @@ EXIT_INTERRUPTED = ExitCode(130)
 
 logger = logging.getLogger(__name__)
 
+OFFLINE_ENVIRONMENT = {
+    "YOLO_OFFLINE": "1",
+    "YOLO_AUTOINSTALL": "false",
+    "NO_ALBUMENTATIONS_UPDATE": "1",
+}
+"""Set at start-up, before Ultralytics or Albumentations is imported: no connectivity probe,
+telemetry, package install or version check. The process boundary is the one place that sets
+third-party switches in the environment."""
+
 
 def command_parser(
     prog: str, description: str, *, env_sections: Iterable[str] = ()
@@ -78,8 +87,7 @@ def start(
         "log.level": "DEBUG" if args.verbose else None,
     }
     flags.update(overrides or {})
-    # The process boundary is where third-party switches are set: nothing may phone home.
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    os.environ.update(OFFLINE_ENVIRONMENT)
     settings = load_settings(args.config, overrides=flags)
     setup_logging(
         level=settings.log.level,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,9 +10,6 @@ from azaion_training.cli._common import EXIT_OK, command_parser, run_command, st
 from azaion_training.fs import DataTree
 
 PROG = "azaion-train"
-
-# Set before Ultralytics is imported: no connectivity probe, telemetry or package installs.
-_OFFLINE_ENVIRONMENT = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    os.environ.update(_OFFLINE_ENVIRONMENT)
     return run_command(PROG, lambda: _run(args))
 
 
