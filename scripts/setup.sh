@@ -31,7 +31,7 @@ PY
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 stamp="$VENV/.azaion-installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    echo "setup: installing the package and its dev extra into $VENV"
+    echo "setup: installing the package with its dev and viz extras into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e '.[dev,viz]'
     rm -f "$VENV"/.azaion-installed-*

@@ -11,4 +11,4 @@ echo "test: ruff"
 ruff check .
 ruff format --check .
 echo "test: pytest"
-python -m pytest "$@"
+python -m pytest --durations=15 "$@"
