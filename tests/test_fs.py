@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -67,6 +68,13 @@ def test_tree_layout(tmp_path: Path) -> None:
     assert tree.data_seed.image_path("a", ".jpg") == tmp_path / "data-seed" / "images" / "a.jpg"
     assert tree.offset_file == tmp_path / "offset.yaml"
     assert tree.current_model_onnx == tmp_path / "models" / "azaion.onnx"
+
+
+def test_a_relative_root_becomes_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    tree = DataTree(root=Path("demo-root"))
+    assert tree.root == tmp_path / "demo-root"
+    assert tree.run_dir(dt.date(2026, 11, 26)).is_absolute()
 
 
 def test_tree_paths_refuse_unsafe_names(tree: DataTree) -> None:

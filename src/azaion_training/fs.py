@@ -210,6 +210,11 @@ class DataTree:
     data_seed_name: str = "data-seed"
     data_deleted_name: str = "data_deleted"
 
+    def __post_init__(self) -> None:
+        # Absolute from the start: tools we hand paths to (Ultralytics) resolve relative ones
+        # against folders of their own, which would put files outside the root.
+        object.__setattr__(self, "root", Path(self.root).absolute())
+
     @classmethod
     def from_settings(cls, settings: Settings) -> DataTree:
         return cls(
