@@ -49,9 +49,14 @@ class OnnxEngine:
         if providers is None:
             available = ort.get_available_providers()
             providers = [p for p in (CUDA_PROVIDER, CPU_PROVIDER) if p in available]
+        options = ort.SessionOptions()
+        # Worker threads sleep instead of spinning between runs, so the video reader and writer
+        # threads that overlap with inference get the CPU (measured in benchmarks/bench_infer.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             source = str(model) if isinstance(model, Path) else model
-            self._session = ort.InferenceSession(source, providers=providers)
+            self._session = ort.InferenceSession(source, options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped pybind errors
             raise EngineError(f"{self._source}: ONNX Runtime cannot load the model: {exc}") from exc
         self.name = f"onnxruntime/{self._session.get_providers()[0]}"
