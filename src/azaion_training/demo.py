@@ -53,7 +53,7 @@ _KEY_PLOTS = ("results.png", "BoxPR_curve.png", "confusion_matrix_normalized.png
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """How big the demo is. The defaults finish in about 10 minutes on 2 CPU cores.
+    """How big the demo is. The defaults finish in about 5 minutes on 2 CPU cores.
 
     Attributes:
         annotations: synthetic annotations sent through the queue.

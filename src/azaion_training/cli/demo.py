@@ -24,7 +24,7 @@ exported to ONNX, published encrypted to the embedded local model store, fetched
 memory, and run over a generated video. It ends with a report (also in ROOT/demo/report.txt):
 counts, mAP on the held-out test split, recall on the video, and the paths of every artefact.
 
-The defaults take about 10 minutes on 2 CPU cores and need no network.
+The defaults take about 5 minutes on 2 CPU cores and need no network.
 """
 
 
