@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from azaion_training.boxes import box_iou
 from azaion_training.config import QueueSettings, Settings
 from azaion_training.errors import QueueError, TrainingError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text
@@ -468,26 +469,15 @@ def video_scores(
         true_ids = np.array([box.class_id for box in truths[index]], np.int64)
         for box, class_id in zip(true_xyxy, true_ids, strict=True):
             same = class_ids == class_id
-            found_truths += bool(same.any() and _best_iou(box, xyxy[same]) >= iou)
+            found_truths += bool(same.any() and box_iou(box[None], xyxy[same]).max() >= iou)
         for box, class_id in zip(xyxy, class_ids, strict=True):
             same = true_ids == class_id
-            right += bool(same.any() and _best_iou(box, true_xyxy[same]) >= iou)
+            right += bool(same.any() and box_iou(box[None], true_xyxy[same]).max() >= iou)
         truths_total += len(true_ids)
         detections += len(class_ids)
     recall = found_truths / truths_total if truths_total else 0.0
     precision = right / detections if detections else 0.0
     return recall, precision
-
-
-def _best_iou(box: np.ndarray, others: np.ndarray) -> float:
-    x1 = np.maximum(box[0], others[:, 0])
-    y1 = np.maximum(box[1], others[:, 1])
-    x2 = np.minimum(box[2], others[:, 2])
-    y2 = np.minimum(box[3], others[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return float((inter / (area + areas - inter + 1e-9)).max())
 
 
 def _samples_grid(tree: DataTree, path: Path, *, seed: int) -> Path:

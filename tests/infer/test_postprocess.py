@@ -5,7 +5,8 @@ from contextlib import nullcontext as does_not_raise
 import numpy as np
 import pytest
 
-from azaion_training.infer.postprocess import Detections, box_iou, postprocess, remove_overlaps
+from azaion_training.boxes import box_iou
+from azaion_training.infer.postprocess import Detections, postprocess, remove_overlaps
 from azaion_training.infer.preprocess import Letterbox
 
 

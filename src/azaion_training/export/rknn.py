@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from azaion_training.boxes import box_iou
 from azaion_training.errors import ExportError
 from azaion_training.fs import atomic_move, atomic_write_bytes
 
@@ -410,7 +411,7 @@ def compare_detections(
             for box in mine[mine[:, 4] >= confident]:
                 boxes += 1
                 same = theirs[theirs[:, 5] == box[5]]
-                overlaps = _iou(box[:4], same[:, :4]) if len(same) else np.zeros(0)
+                overlaps = box_iou(box[None, :4], same[:, :4])[0] if len(same) else np.zeros(0)
                 if not len(overlaps) or overlaps.max() < match_iou:
                     unmatched += 1
                     continue
@@ -420,15 +421,6 @@ def compare_detections(
     return Agreement(boxes, unmatched, worst_iou, worst_confidence)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    top_left = np.maximum(box[:2], boxes[:, :2])
-    bottom_right = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def _nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, *, iou: float) -> np.ndarray:
     order = np.argsort(-scores, kind="stable")
     kept: list[int] = []
@@ -436,6 +428,6 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, *, iou: flo
         first, rest = order[0], order[1:]
         kept.append(int(first))
         same = classes[rest] == classes[first]
-        overlapping = _iou(boxes[first], boxes[rest]) > iou
+        overlapping = box_iou(boxes[first][None], boxes[rest])[0] > iou
         order = rest[~(same & overlapping)]
     return np.asarray(kept, dtype=np.int64)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from azaion_training.boxes import box_iou
 from azaion_training.infer.preprocess import Letterbox
 
 
@@ -113,14 +114,3 @@ def remove_overlaps(detections: Detections, *, iou: float) -> Detections:
         if not kept or overlaps[i, kept].max() <= iou:
             kept.append(i)
     return detections[order[kept]]
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every pair: ``(n, 4)`` x ``(m, 4)`` xyxy -> ``(n, m)``."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
