@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -287,19 +287,13 @@ def demo_messages(incoming: AnnotationDir, *, operator_share: int) -> list[bytes
     operators: list[str] = []
     for index, message in enumerate(by_validator):
         if operator_share and index % operator_share == operator_share - 1:
-            message = _as_role(message, Role.OPERATOR)
+            message = replace(message, role=Role.OPERATOR)
             operators.append(message.name)
         raws.append(encode_message(message, compress=index % 2 == 1))
     if operators:
         bulk = BulkAnnotations(status=AnnotationStatus.VALIDATED, names=tuple(operators))
         raws.append(encode_message(bulk))
     return raws
-
-
-def _as_role(message: Any, role: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(message, role=role)
 
 
 def _deliver(
@@ -339,7 +333,7 @@ def _stream_reachable(settings: QueueSettings) -> bool:
 
 async def _through_stream(settings: QueueSettings, tree: DataTree, raws: list[bytes]) -> None:
     """Publishes the entries to a new stream and consumes them until the last one is applied."""
-    from azaion_training.queue import AnnotationConsumer, publish
+    from azaion_training.queue import AnnotationConsumer, delete_stream, publish
 
     await publish(raws, settings=settings)
     consumer = AnnotationConsumer(settings, tree)
@@ -357,21 +351,10 @@ async def _through_stream(settings: QueueSettings, tree: DataTree, raws: list[by
     finally:
         consumer.stop()
         await task
-    await _delete_stream(settings)
-
-
-async def _delete_stream(settings: QueueSettings) -> None:
-    from rstream import Producer
-
-    with contextlib.suppress(Exception):
-        async with Producer(
-            settings.host,
-            settings.port,
-            username=settings.user or "",
-            password=settings.password.get_secret_value() if settings.password else "",
-            vhost=settings.vhost,
-        ) as producer:
-            await producer.delete_stream(settings.stream)
+    try:
+        await delete_stream(settings)
+    except QueueError as exc:  # the data is in; a leftover demo stream is only untidy
+        logger.warning("%s", exc)
 
 
 def _augment(settings: Settings, tree: DataTree, *, progress: bool) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+from rstream import Producer
 
 from azaion_training.cli.demo import main
-from azaion_training.config import Settings, load_settings
+from azaion_training.config import QueueSettings, Settings, load_settings
 from azaion_training.demo import (
     DemoPlan,
     DemoReport,
@@ -24,6 +26,7 @@ from azaion_training.fs import AnnotationDir, DataTree
 from azaion_training.labels import Box, read_label
 from azaion_training.model_store import open_store
 from azaion_training.queue import decode_message
+from azaion_training.queue.connection import connection_arguments
 from azaion_training.synthetic import write_annotations
 from tests.queue.helpers import node_settings
 from tests.services.rabbitmq import RabbitMQNode
@@ -45,7 +48,7 @@ def demo(
 @pytest.mark.slow
 @pytest.mark.rabbitmq
 def test_the_annotations_travel_through_the_stream(demo) -> None:
-    report, tree, _ = demo
+    report, tree, settings = demo
     assert report.transport.startswith("RabbitMQ stream 'azaion-demo-")
     assert report.annotations_sent == PLAN.annotations
     assert report.annotations_in_data == PLAN.annotations  # the Operator's ones were validated
@@ -53,6 +56,13 @@ def test_the_annotations_travel_through_the_stream(demo) -> None:
     assert not list(tree.queue_rejected.iterdir())
     offset = tree.offset_file.read_text()
     assert f"offset: {PLAN.annotations}" in offset  # 24 Created + 1 Validated, from 0
+    stream = report.transport.split("'")[1]
+    assert not asyncio.run(_stream_exists(settings.queue, stream))  # the demo removed its stream
+
+
+async def _stream_exists(settings: QueueSettings, stream: str) -> bool:
+    async with Producer(**connection_arguments(settings, name="test")) as producer:
+        return await producer.stream_exists(stream)
 
 
 @pytest.mark.slow

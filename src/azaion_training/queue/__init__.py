@@ -24,7 +24,12 @@ from azaion_training.queue.messages import (
     encode_message,
 )
 from azaion_training.queue.offsets import load_offset, save_offset
-from azaion_training.queue.producer import annotations_from_folder, bulk_from_folder, publish
+from azaion_training.queue.producer import (
+    annotations_from_folder,
+    bulk_from_folder,
+    delete_stream,
+    publish,
+)
 from azaion_training.queue.rejects import Rejected, rejected_messages
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "annotations_from_folder",
     "bulk_from_folder",
     "decode_message",
+    "delete_stream",
     "encode_message",
     "load_offset",
     "publish",

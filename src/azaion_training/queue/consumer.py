@@ -34,6 +34,7 @@ from rstream.recovery import BackOffRecoveryStrategy
 from azaion_training.config import QueueSettings
 from azaion_training.errors import MessageError, QueueError
 from azaion_training.fs import DataTree
+from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.handlers import AnnotationRouter
 from azaion_training.queue.messages import decode_message
@@ -203,14 +204,8 @@ class AnnotationConsumer:
             lost.set()
 
         consumer = Consumer(
-            self.settings.host,
-            self.settings.port,
-            username=self.settings.user or "",
-            password=self.settings.password.get_secret_value() if self.settings.password else "",
-            vhost=self.settings.vhost,
+            **connection_arguments(self.settings, name="azaion-queue"),
             heartbeat=self.settings.heartbeat_s,
-            frame_max=self.settings.frame_max_bytes,
-            connection_name="azaion-queue",
             on_close_handler=on_close,
             recovery_strategy=BackOffRecoveryStrategy(False),  # we reconnect ourselves
         )

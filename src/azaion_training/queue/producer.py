@@ -25,6 +25,7 @@ from rstream.exceptions import ClientError, ServerError
 from azaion_training.config import QueueSettings
 from azaion_training.errors import QueueError
 from azaion_training.labels import read_label
+from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.handlers import IMAGE_EXTENSIONS
 from azaion_training.queue.messages import (
     Annotation,
@@ -155,15 +156,7 @@ async def _publish(
                 _CONFIRM_TIMEOUT_S,
             )
 
-    async with Producer(
-        settings.host,
-        settings.port,
-        username=settings.user or "",
-        password=settings.password.get_secret_value() if settings.password else "",
-        vhost=settings.vhost,
-        frame_max=settings.frame_max_bytes,
-        connection_name="azaion-queue-publish",
-    ) as producer:
+    async with Producer(**connection_arguments(settings, name="azaion-queue-publish")) as producer:
         if create_stream:
             await producer.create_stream(settings.stream, exists_ok=True)
         limit = (await producer.default_client).frame_max // 2
@@ -176,6 +169,21 @@ async def _publish(
         raise QueueError(f"the broker refused {state['refused']} of {state['sent']} messages")
     logger.info("published %d messages to %r", state["confirmed"], settings.stream)
     return state["confirmed"]
+
+
+async def delete_stream(settings: QueueSettings) -> None:
+    """Deletes the stream ``settings.stream`` (for temporary streams, such as the demo's).
+
+    Raises:
+        QueueError: the broker cannot be reached or refused.
+    """
+    try:
+        async with Producer(**connection_arguments(settings, name="azaion-queue-admin")) as admin:
+            await admin.delete_stream(settings.stream)
+    except (OSError, asyncio.TimeoutError, ServerError, ClientError) as exc:
+        raise QueueError(
+            f"cannot delete stream {settings.stream!r}: {type(exc).__name__} {exc}"
+        ) from exc
 
 
 def _batches(entries: Iterable[bytes], *, limit: int) -> Iterator[list[bytes]]:
