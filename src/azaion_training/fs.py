@@ -157,6 +157,15 @@ def link_or_copy(source: Path, target: Path) -> bool:
     return False
 
 
+def free_dir(base: Path) -> Path:
+    """``base`` if it does not exist, else the first free ``base.2``, ``base.3``, ..."""
+    candidate, number = base, 1
+    while candidate.exists():
+        number += 1
+        candidate = base.with_name(f"{base.name}.{number}")
+    return candidate
+
+
 @dataclass(frozen=True)
 class AnnotationDir:
     """A folder of annotations: ``images/{name}{ext}`` beside ``labels/{name}.txt``."""

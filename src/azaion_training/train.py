@@ -45,11 +45,10 @@ from azaion_training.dataset.formation import (
     SplitCounts,
     count_dataset,
     form_dataset,
-    free_dir,
 )
 from azaion_training.errors import AzaionError, ConfigError, DatasetError, TrainingError
 from azaion_training.export.onnx import export_onnx
-from azaion_training.fs import DataTree, atomic_writer
+from azaion_training.fs import DataTree, atomic_writer, free_dir
 
 logger = logging.getLogger(__name__)
 

@@ -51,6 +51,7 @@ from azaion_training.fs import (
     AnnotationDir,
     DataTree,
     atomic_write_text,
+    free_dir,
     is_temporary,
     link_or_copy,
 )
@@ -222,15 +223,6 @@ def reject_sample(tree: DataTree, sample: Sample, reason: str) -> None:
         component="azaion-train",
     )
     logger.warning("rejected %s: %s", sample.name, reason)
-
-
-def free_dir(base: Path) -> Path:
-    """``base`` if it does not exist, else the first free ``base.2``, ``base.3``, ..."""
-    candidate, number = base, 1
-    while candidate.exists():
-        number += 1
-        candidate = base.with_name(f"{base.name}.{number}")
-    return candidate
 
 
 def data_yaml_text(path: Path, *, has_test: bool, names: Sequence[str]) -> str:
