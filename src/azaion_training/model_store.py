@@ -160,9 +160,7 @@ def publish_file(
 ) -> PublishedModel:
     """Publishes one model file to the store the settings name (what train and export call)."""
     with open_store(settings, tree) as store:
-        published = store.publish(path, name)
-    logger.info("published %s to %s", published.name, published.location)
-    return published
+        return store.publish(path, name)
 
 
 def fetch_model(settings: Settings, tree: DataTree, name: str) -> bytes:

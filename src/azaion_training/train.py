@@ -246,8 +246,7 @@ def publish_model(settings: Settings, tree: DataTree, *, model: Path) -> bool:
     """
     from azaion_training.model_store import publish_file
 
-    published = publish_file(settings, tree, model)
-    logger.info("published %s (%d bytes) to %s", published.name, published.size, published.location)
+    publish_file(settings, tree, model)  # the store logs what it published, and where
     return True
 
 

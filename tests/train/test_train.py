@@ -160,7 +160,7 @@ def test_summary_reports_counts_metrics_per_class_and_paths(trained: Trained) ->
     assert (trained.run_dir / "results.png").is_file()
     assert (trained.run_dir / "valid").is_dir() and (trained.run_dir / "test").is_dir()
     assert "published yes" in out
-    assert "published azaion.onnx" in trained.log
+    assert "published model azaion.onnx" in trained.log
 
 
 @pytest.mark.slow
