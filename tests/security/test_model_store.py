@@ -412,6 +412,8 @@ def test_no_secret_in_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # An earlier CLI run (even in a module-scoped fixture) may have quietened botocore.
+    caplog.set_level(logging.DEBUG, logger="botocore")
     path = model_file(tmp_path, 30_000)
     with open_store(remote, tree) as store:
         store.publish(path, name="m")
