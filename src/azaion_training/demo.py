@@ -309,13 +309,13 @@ def _deliver(
 
     raws = demo_messages(incoming, operator_share=plan.operator_share)
     use_stream = _stream_reachable(settings) if stream is None else stream
-    sent = len(raws) - (1 if plan.operator_share else 0)
+    sent = _count(incoming)
     if not use_stream:
         consumer = AnnotationConsumer(settings, tree)
         for offset, raw in enumerate(raws):
             consumer.handle(raw, offset)
         consumer.checkpoint.commit()
-        return "straight into the consumer's handler, no RabbitMQ reachable", sent
+        return "straight into the consumer's handler, without a stream", sent
     stream_settings = settings.model_copy(update={"stream": f"azaion-demo-{uuid.uuid4().hex[:8]}"})
     asyncio.run(_through_stream(stream_settings, tree, raws))
     return f"RabbitMQ stream {stream_settings.stream!r} at {settings.host}:{settings.port}", sent
