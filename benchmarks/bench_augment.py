@@ -38,9 +38,9 @@ from azaion_training.augment.pipeline import augment
 from azaion_training.augment.plan import output_image_names, output_label_names, plan_pass
 from azaion_training.augment.state import STATE_FILE, StateStore
 from azaion_training.config import AugmentSettings
+from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
 from azaion_training.labels import clip_boxes, format_label, read_label
-from azaion_training.synthetic import write_annotations
 
 _local = threading.local()
 

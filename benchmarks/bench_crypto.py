@@ -2,7 +2,7 @@
 
 On the same seeded file (200 MB by default), in the same run:
 
-- ``ours``: `azaion_training.security.encrypt_stream` / `decrypt_stream` between plain files
+- ``ours``: `azaion_training.store.security.encrypt_stream` / `decrypt_stream` between plain files
   (the ``IV ‖ ciphertext`` format), and the atomic, fsynced `encrypt_file` / `decrypt_file`;
 - ``openssl``: ``openssl enc -aes-256-cbc [-d] -K .. -iv ..`` on the same file, same key
   (a subprocess reading and writing files; no fsync, no IV prefix);
@@ -28,7 +28,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from azaion_training import security
+from azaion_training.store import security
 
 KEY = "benchmark key"
 CHUNK = 1 << 20

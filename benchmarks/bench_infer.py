@@ -34,11 +34,11 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 import cv2
 
 from azaion_training.config import InferSettings
+from azaion_training.demo.world import write_video
 from azaion_training.export.onnx import export_onnx
 from azaion_training.infer.engine import Engine, load_engine
 from azaion_training.infer.preprocess import Letterbox, to_input
 from azaion_training.infer.runner import infer_video
-from azaion_training.synthetic import write_video
 
 CACHE = Path(__file__).resolve().parent.parent / ".pytest_cache" / "d"
 

@@ -30,6 +30,7 @@ import yaml
 from tests.services.rabbitmq import RabbitMQNode
 
 from azaion_training.config import QueueSettings
+from azaion_training.demo.world import encode_jpeg, make_scene
 from azaion_training.fs import DataTree
 from azaion_training.labels import Box
 from azaion_training.queue import (
@@ -42,7 +43,6 @@ from azaion_training.queue import (
     publish,
 )
 from azaion_training.queue.offsets import Checkpointer
-from azaion_training.synthetic import encode_jpeg, make_scene
 
 TARGET_JPEG_BYTES = 100_000
 

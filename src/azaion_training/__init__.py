@@ -22,7 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "config": ("Settings", "load_settings"),
     "convert": ("ClassMap", "ConversionReport", "SkipReason", "convert"),
     "dataset": ("FormedDataset", "SplitCounts", "assign_splits", "form_dataset"),
-    "demo": ("DemoPlan", "DemoReport", "run_demo"),
+    "demo.run": ("DemoPlan", "DemoReport", "run_demo"),
     "errors": (
         "ApiError",
         "AuthError",
@@ -65,7 +65,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "write_label",
     ),
     "logs": ("setup_logging",),
-    "model_store": (
+    "store.models": (
         "LocalStore",
         "ModelStore",
         "PublishedModel",
@@ -86,8 +86,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "decode_message",
         "encode_message",
     ),
-    "security": ("decrypt", "encrypt", "hash_text"),
-    "train": ("TrainResult", "train"),
+    "store.security": ("decrypt", "encrypt", "hash_text"),
+    "train.job": ("TrainResult", "train"),
     "visualise": ("collect_stats", "grid_figure", "stats_table"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

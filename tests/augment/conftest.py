@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from azaion_training.config import AugmentSettings
+from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
-from azaion_training.synthetic import write_annotations
 from tests.augment.helpers import HEIGHT, WIDTH
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from azaion_training.cli.augment import main
+from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
 from azaion_training.labels import read_label
-from azaion_training.synthetic import write_annotations
 from tests.augment.helpers import HEIGHT, WIDTH, files, sample_files
 
 SRC = Path(__file__).resolve().parents[2] / "src"

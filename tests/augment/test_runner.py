@@ -11,10 +11,10 @@ import pytest
 from azaion_training.augment import Augmenter
 from azaion_training.augment.state import STATE_FILE
 from azaion_training.config import AugmentSettings
+from azaion_training.demo.world import write_annotations
 from azaion_training.errors import ConfigError
 from azaion_training.fs import DataTree
 from azaion_training.labels import read_label
-from azaion_training.synthetic import write_annotations
 from tests.augment.helpers import (
     HEIGHT,
     WIDTH,

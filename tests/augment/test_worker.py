@@ -8,9 +8,9 @@ import cv2
 import pytest
 
 from azaion_training.augment.worker import Outcome, SampleJob, make_samples
+from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
 from azaion_training.labels import Box, read_label
-from azaion_training.synthetic import write_annotations
 from tests.augment.helpers import HEIGHT, WIDTH, contents, sample_files, write_label_text
 
 

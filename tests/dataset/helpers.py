@@ -40,7 +40,7 @@ def split_names(dataset: Path, split: str) -> set[str]:
 
 def write_real_samples(tree: DataTree, sources: int, *, size: int = 96, seed: int = 0) -> list[str]:
     """Synthetic scenes (real JPEGs, exact labels) and 7 linked variants each, in data-processed."""
-    from azaion_training.synthetic import write_annotations
+    from azaion_training.demo.world import write_annotations
 
     names = write_annotations(tree.data_processed, sources, seed=seed, width=size, height=size)
     add_variants_by_linking(tree.data_processed, names)

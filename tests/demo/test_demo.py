@@ -14,7 +14,7 @@ from rstream import Producer
 
 from azaion_training.cli.demo import main
 from azaion_training.config import QueueSettings, Settings, load_settings
-from azaion_training.demo import (
+from azaion_training.demo.run import (
     DemoPlan,
     DemoReport,
     demo_messages,
@@ -22,12 +22,12 @@ from azaion_training.demo import (
     run_demo,
     video_scores,
 )
+from azaion_training.demo.world import write_annotations
 from azaion_training.fs import AnnotationDir, DataTree
 from azaion_training.labels import Box, read_label
-from azaion_training.model_store import open_store
 from azaion_training.queue import decode_message
 from azaion_training.queue.connection import connection_arguments
-from azaion_training.synthetic import write_annotations
+from azaion_training.store.models import open_store
 from tests.queue.helpers import node_settings
 from tests.services.rabbitmq import RabbitMQNode
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from azaion_training.classes import ClassTable, WeatherMode
+from azaion_training.demo.world import write_annotations
 from azaion_training.fs import AnnotationDir
-from azaion_training.synthetic import write_annotations
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL_VERSION = "tiny-building-v1"  # change when the recipe below changes

@@ -10,7 +10,7 @@ import pytest
 from azaion_training.cli.export import main
 from azaion_training.config import Settings
 from azaion_training.fs import DataTree
-from azaion_training.model_store import open_store
+from azaion_training.store.models import open_store
 from tests.cli.test_export import run_cli
 from tests.export.conftest import IMGSZ, TinyModel
 

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from azaion_training.classes import ClassTable, WeatherMode
+from azaion_training.demo.world import write_annotations, write_video
 from azaion_training.fs import AnnotationDir
-from azaion_training.synthetic import write_annotations, write_video
 
 MODEL_VERSION = "infer-detector-v1"
 MODEL_IMGSZ = 128

@@ -11,7 +11,7 @@ import pytest
 from azaion_training.cli.infer import main
 from azaion_training.config import load_settings
 from azaion_training.fs import DataTree
-from azaion_training.model_store import publish_file
+from azaion_training.store.models import publish_file
 
 from .test_engine import tiny_onnx
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from azaion_training.synthetic import write_video
+from azaion_training.demo.world import write_video
 
 from .conftest import CLASSES, Detector
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from azaion_training.demo.world import make_scene
 from azaion_training.infer.engine import load_engine
 from azaion_training.infer.preprocess import Letterbox, to_input
-from azaion_training.synthetic import make_scene
 
 from .conftest import CLASSES, Detector
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from azaion_training.demo.world import write_video
 from azaion_training.errors import MediaError
 from azaion_training.infer.video import (
     BackgroundWriter,
@@ -15,7 +16,6 @@ from azaion_training.infer.video import (
     VideoFile,
     open_video,
 )
-from azaion_training.synthetic import write_video
 
 from .helpers import RecordingEngine
 

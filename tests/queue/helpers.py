@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from azaion_training.config import QueueSettings
+from azaion_training.demo.world import encode_jpeg, make_scene
 from azaion_training.errors import QueueError
 from azaion_training.fs import DataTree
 from azaion_training.labels import Box
@@ -24,7 +25,6 @@ from azaion_training.queue import (
     publish,
 )
 from azaion_training.queue.messages import utc_now
-from azaion_training.synthetic import encode_jpeg, make_scene
 from tests.services.rabbitmq import RabbitMQNode
 
 

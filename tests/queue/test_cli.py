@@ -9,8 +9,8 @@ import pytest
 from azaion_training.cli import queue as queue_cli
 from azaion_training.cli import queue_publish
 from azaion_training.config import QueueSettings
+from azaion_training.demo.world import write_annotations
 from azaion_training.fs import AnnotationDir, DataTree
-from azaion_training.synthetic import write_annotations
 from tests.queue.helpers import consume_until
 
 

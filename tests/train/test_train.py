@@ -24,8 +24,8 @@ from azaion_training.cli.train import main
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.errors import ConfigError, TrainingError
 from azaion_training.fs import DataTree
-from azaion_training.model_store import open_store
-from azaion_training.train import (
+from azaion_training.store.models import open_store
+from azaion_training.train.job import (
     latest_run,
     prepare_resume,
     provide_plot_fonts,
@@ -295,7 +295,7 @@ def test_offline_trainer_can_be_rebuilt_in_a_ddp_worker(tmp_path: Path) -> None:
     import cloudpickle
     import torch
 
-    from azaion_training.train import offline_trainer
+    from azaion_training.train.job import offline_trainer
 
     state = tmp_path / "state.pt"
     torch.save({"trainer": offline_trainer()}, state, pickle_module=cloudpickle)
@@ -341,7 +341,7 @@ def test_the_amp_check_never_downloads(
 ) -> None:
     import ultralytics.utils
 
-    from azaion_training.train import _offline_check_amp
+    from azaion_training.train.job import _offline_check_amp
 
     monkeypatch.setattr(ultralytics.utils, "WEIGHTS_DIR", tmp_path)
     if weights_on_disk:
@@ -364,7 +364,7 @@ def test_dataset_option_takes_a_folder_or_its_data_yaml(
     tmp_path: Path, given: str, found: bool
 ) -> None:
     from azaion_training.errors import DatasetError
-    from azaion_training.train import _find_data_yaml
+    from azaion_training.train.job import _find_data_yaml
 
     data_yaml = tmp_path / "datasets" / "azaion-2026-11-26" / "data.yaml"
     data_yaml.parent.mkdir(parents=True)

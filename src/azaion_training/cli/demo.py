@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
-from azaion_training.demo import DEMO_FOLDER, DemoPlan, run_demo
+from azaion_training.demo.run import DEMO_FOLDER, DemoPlan, run_demo
 from azaion_training.errors import ConfigError
 from azaion_training.fs import DataTree
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
 from azaion_training.fs import DataTree, atomic_writer
-from azaion_training.model_store import ModelStore, open_store
+from azaion_training.store.models import ModelStore, open_store
 
 PROG = "azaion-model"
 

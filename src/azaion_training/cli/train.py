@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         formed = form_dataset(settings, tree, progress=not args.no_progress)
         print(formed.summary())
         return EXIT_OK
-    from azaion_training.train import train
+    from azaion_training.train.job import train
 
     result = train(
         settings,

@@ -19,7 +19,7 @@ from azaion_training.errors import ExportError
 from azaion_training.fs import DataTree
 
 if TYPE_CHECKING:
-    from azaion_training.model_store import PublishedModel
+    from azaion_training.store.models import PublishedModel
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def publish_export(settings: Settings, tree: DataTree, path: Path) -> PublishedM
     Raises:
         StoreError, ApiError, CdnError: the store refused or could not be reached.
     """
-    from azaion_training.model_store import publish_file
+    from azaion_training.store.models import publish_file
 
     return publish_file(settings, tree, path)
 

@@ -256,7 +256,7 @@ def open_engine(
         raise ValueError("give a model file or a store name, not both")
     if from_store is not None:
         kind = engine_kind(from_store) if Path(from_store).suffix in ENGINE_SUFFIXES else "onnx"
-        from azaion_training.model_store import fetch_model
+        from azaion_training.store.models import fetch_model
 
         return load_engine(fetch_model(settings, tree, from_store), kind=kind)
     return load_engine(model if model is not None else tree.current_model_onnx)

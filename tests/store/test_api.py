@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from azaion_training import security
-from azaion_training.api_client import AzaionApi, resource_path
 from azaion_training.config import ApiSettings, SecuritySettings
 from azaion_training.errors import ApiError, AuthError, ConfigError, UnsafePathError
-from tests.security.conftest import EMAIL, FINGERPRINT, PASSWORD
+from azaion_training.store import security
+from azaion_training.store.api import AzaionApi, resource_path
 from tests.services.azaion_api import AzaionApiServer, platform_resource_key
+from tests.store.conftest import EMAIL, FINGERPRINT, PASSWORD
 
 
 @pytest.fixture

@@ -42,12 +42,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from azaion_training import security
-from azaion_training.api_client import AzaionApi, resource_path
-from azaion_training.cdn import Cdn, CdnObject, parse_cdn_yaml
 from azaion_training.config import SecuritySettings, Settings
 from azaion_training.errors import CdnError, CryptoError, IntegrityError, StoreError
 from azaion_training.fs import DataTree, atomic_write_text, atomic_writer, check_name
+from azaion_training.store import security
+from azaion_training.store.api import AzaionApi, resource_path
+from azaion_training.store.cdn import Cdn, CdnObject, parse_cdn_yaml
 
 logger = logging.getLogger(__name__)
 

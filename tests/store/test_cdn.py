@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from azaion_training.cdn import Cdn, CdnObject, parse_cdn_yaml
 from azaion_training.config import CdnSettings
 from azaion_training.errors import CdnError, ConfigError
+from azaion_training.store.cdn import Cdn, CdnObject, parse_cdn_yaml
 from tests.services.s3 import S3Server
 
 

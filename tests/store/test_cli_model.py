@@ -9,9 +9,9 @@ import pytest
 
 from azaion_training.cli.model import main
 from azaion_training.fs import DataTree
-from tests.security.conftest import EMAIL, FINGERPRINT, PASSWORD
 from tests.services.azaion_api import AzaionApiServer
 from tests.services.s3 import S3Server
+from tests.store.conftest import EMAIL, FINGERPRINT, PASSWORD
 
 
 @pytest.fixture

@@ -2,14 +2,14 @@
 
 `run_demo` drives every component through its real code path, in a fresh data root:
 
-1. draws a synthetic aerial-like data set (`synthetic`), three weather modes included;
+1. draws a synthetic aerial-like data set (`world`), three weather modes included;
 2. sends it as the platform's annotation messages into the queue consumer (`queue`): through a
    real RabbitMQ stream when one is configured and reachable, otherwise straight into the
    consumer's handler (the same decoding, routing and position keeping, minus the broker); some
    annotations arrive from an Operator and are validated in bulk afterwards;
 3. augments them (`augment`), forms the dated dataset and trains a small model on the CPU
    (`train`), which exports ONNX and publishes it to the embedded local model store;
-4. fetches the model back from the store, decrypted in memory only (`model_store`);
+4. fetches the model back from the store, decrypted in memory only (`store.models`);
 5. runs `infer` on a generated video of the same kind of scene and scores the detections against
    the video's known boxes (recall and precision).
 
@@ -251,7 +251,7 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
 
 
 def _generate(folder: Path, plan: DemoPlan) -> AnnotationDir:
-    from azaion_training.synthetic import write_annotations
+    from azaion_training.demo.world import write_annotations
 
     target = AnnotationDir(folder)
     target.create()
@@ -370,7 +370,7 @@ def _augment(settings: Settings, tree: DataTree, *, progress: bool) -> int:
 
 
 def _train(settings: Settings, tree: DataTree, *, progress: bool) -> Any:
-    from azaion_training.train import train
+    from azaion_training.train.job import train
 
     result = train(settings, tree, publish=True, progress=progress)
     logger.info("training summary\n%s", result.summary())
@@ -378,7 +378,7 @@ def _train(settings: Settings, tree: DataTree, *, progress: bool) -> Any:
 
 
 def _fetch_verified(settings: Settings, tree: DataTree, onnx: Path) -> bytes:
-    from azaion_training.model_store import fetch_model
+    from azaion_training.store.models import fetch_model
 
     model = fetch_model(settings, tree, MODEL_NAME)
     if model != onnx.read_bytes():
@@ -389,8 +389,8 @@ def _fetch_verified(settings: Settings, tree: DataTree, onnx: Path) -> bytes:
 def _infer(
     settings: Settings, model: bytes, folder: Path, *, plan: DemoPlan, progress: bool
 ) -> dict[str, Any]:
+    from azaion_training.demo.world import write_video
     from azaion_training.infer import infer_video, load_engine
-    from azaion_training.synthetic import write_video
 
     width, height = plan.video_size
     video = folder / "video.mp4"

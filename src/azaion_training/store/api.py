@@ -26,10 +26,10 @@ from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from azaion_training import hardware, security
 from azaion_training.config import ApiSettings, SecuritySettings, how_to_set
 from azaion_training.errors import ApiError, AuthError, ConfigError, CryptoError
 from azaion_training.fs import check_name
+from azaion_training.store import hardware, security
 
 logger = logging.getLogger(__name__)
 

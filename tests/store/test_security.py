@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from azaion_training import security
 from azaion_training.config import SecuritySettings
 from azaion_training.errors import ConfigError, CryptoError
+from azaion_training.store import security
 
 FIXED_IV = bytes(range(16))
 

@@ -13,20 +13,20 @@ from typing import Any
 
 import pytest
 
-from azaion_training import security
 from azaion_training.config import Settings, load_settings
 from azaion_training.errors import CdnError, ConfigError, IntegrityError, StoreError
 from azaion_training.fs import DataTree
-from azaion_training.model_store import (
+from azaion_training.store import security
+from azaion_training.store.models import (
     LocalStore,
     RemoteStore,
     StoredModel,
     open_store,
     small_part_size,
 )
-from tests.security.conftest import EMAIL, FINGERPRINT, PASSWORD
 from tests.services.azaion_api import AzaionApiServer
 from tests.services.s3 import S3Server
+from tests.store.conftest import EMAIL, FINGERPRINT, PASSWORD
 
 MODEL_SECRET = "model secret for tests"
 

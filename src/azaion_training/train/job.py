@@ -244,7 +244,7 @@ def publish_model(settings: Settings, tree: DataTree, *, model: Path) -> bool:
     Raises:
         StoreError, ApiError, CdnError: the store refused or could not be reached.
     """
-    from azaion_training.model_store import publish_file
+    from azaion_training.store.models import publish_file
 
     publish_file(settings, tree, model)  # the store logs what it published, and where
     return True

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from azaion_training import hardware
-from azaion_training.hardware import HardwareInfo
+from azaion_training.store import hardware
+from azaion_training.store.hardware import HardwareInfo
 
 PATTERN = re.compile(r"^CPU: [^\n]+\. GPU: [^\n]+\. Memory: [^\n]+\. DriveSerial: [^\n]+$")
 

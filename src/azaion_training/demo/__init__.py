@@ -1,0 +1,1 @@
+"""The showcase: `run` drives the whole pipeline on one machine over the synthetic `world`."""
