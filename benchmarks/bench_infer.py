@@ -36,7 +36,8 @@ import cv2
 from azaion_training.config import InferSettings
 from azaion_training.demo.world import write_video
 from azaion_training.export.onnx import export_onnx
-from azaion_training.infer.engine import Engine, load_engine
+from azaion_training.infer.engine import Engine
+from azaion_training.infer.load import load_engine
 from azaion_training.infer.preprocess import Letterbox, to_input
 from azaion_training.infer.runner import infer_video
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+MAX_DETECTIONS = 300
+"""Detections per image an exported model returns (its ``max_det``; rows of ``[B, 300, 6]``)."""
+
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every pair: ``(n, 4)`` x ``(m, 4)`` xyxy -> ``(n, m)``.

@@ -8,7 +8,8 @@ import pytest
 
 from azaion_training.classes import ClassTable
 from azaion_training.errors import EngineError
-from azaion_training.infer.engine import engine_kind, load_engine, names_from_metadata
+from azaion_training.infer.engine import names_from_metadata
+from azaion_training.infer.load import engine_kind, load_engine
 from azaion_training.infer.onnx import OnnxEngine
 from azaion_training.infer.tensorrt import split_engine_header
 
@@ -46,7 +47,7 @@ def tiny_onnx(
     [
         ("azaion.onnx", "onnx"),
         ("AZAION.ONNX", "onnx"),  # case does not matter
-        ("azaion.cc_8.9_sm_128.engine", "tensorrt"),  # the GPU-specific engine name of SPEC 8
+        ("azaion.cc_8.9_sm_128.engine", "engine"),  # the GPU-specific engine name of SPEC 8
         ("azaion.rknn", "rknn"),
     ],
 )

@@ -8,12 +8,12 @@ import pytest
 
 from azaion_training.config import InferSettings
 from azaion_training.errors import EngineError, MediaError
+from azaion_training.infer.load import open_engine
 from azaion_training.infer.runner import (
     ANNOTATED_FILE,
     DETECTIONS_FILE,
     SUMMARY_FILE,
     infer_video,
-    open_engine,
 )
 
 from .helpers import RecordingEngine

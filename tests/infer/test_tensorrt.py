@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from azaion_training.demo.world import make_scene
-from azaion_training.infer.engine import load_engine
+from azaion_training.infer.load import load_engine
 from azaion_training.infer.preprocess import Letterbox, to_input
 
 from .conftest import CLASSES, Detector
@@ -61,7 +61,7 @@ def test_tensorrt_rows_match_onnx_runtime(detector: Detector, tmp_path: Path) ->
 
     onnx = load_engine(detector.onnx)
     trt_engine = load_engine(
-        engine_path.read_bytes(), kind="tensorrt"
+        engine_path.read_bytes(), kind="engine"
     )  # from bytes, as the store gives
     assert trt_engine.name.startswith("tensorrt-")
     assert (trt_engine.input_size, trt_engine.batch_size) == ((128, 128), 4)

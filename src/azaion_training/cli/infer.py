@@ -6,11 +6,13 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
 from azaion_training.fs import DataTree
+from azaion_training.infer.load import engines_help, suffixes
 
 PROG = "azaion-infer"
 
@@ -26,20 +28,22 @@ confident one (equal: the lower class id). Writes into --out:
   annotated.mp4     the inferred frames with boxes in class colours, at fps / every
   summary.json      frames read and inferred, detections per class, seconds, frames/s, engine
 
-The model is a .onnx (ONNX Runtime, CUDA when available), .engine (TensorRT) or .rknn (RK3588
-board) file, a model from the store (decrypted in memory), or by default the current model
-models/azaion.onnx under the data root."""
+The model is a file of one of these types, a model from the store (decrypted in memory), or by
+default the current model models/azaion.onnx under the data root:
+
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(PROG, DESCRIPTION, env_sections=("infer",))
+    description = DESCRIPTION + textwrap.indent(engines_help(), "  ")
+    parser = command_parser(PROG, description, env_sections=("infer",))
     parser.add_argument("video", type=Path, metavar="VIDEO", help="the video file to run over")
     model = parser.add_mutually_exclusive_group()
     model.add_argument(
         "--model",
         type=Path,
         metavar="FILE",
-        help="model file: .onnx, .engine or .rknn (default: models/azaion.onnx under the root)",
+        help=f"model file: {', '.join(suffixes())} (default: models/azaion.onnx under the root)",
     )
     model.add_argument(
         "--from-store",
@@ -81,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        from azaion_training.infer.runner import infer_video, open_engine
+        from azaion_training.infer.load import open_engine
+        from azaion_training.infer.runner import infer_video
 
         settings = start(
             args,

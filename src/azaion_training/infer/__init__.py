@@ -1,6 +1,7 @@
 """Video inference: engines behind one interface, letterboxing, overlap removal, the pipeline.
 
-engine.py       `Engine` (the interface), `load_engine` (by file type)
+engine.py       `Engine` (the interface) and the checks every engine shares
+load.py         the engine table: `load_engine` / `open_engine` by file type
 onnx.py         ONNX Runtime         tensorrt.py   TensorRT         rknn.py   RKNN (board)
 preprocess.py   `Letterbox` as Ultralytics does it, and back       (pure)
 postprocess.py  `Detections`, confidence threshold, overlap removal (pure)
@@ -9,10 +10,11 @@ annotate.py     drawing detections
 runner.py       `infer_video`: detections.jsonl, annotated.mp4, summary.json
 """
 
-from azaion_training.infer.engine import Engine, engine_kind, load_engine
+from azaion_training.infer.engine import Engine
+from azaion_training.infer.load import engine_kind, load_engine, open_engine
 from azaion_training.infer.postprocess import Detections, postprocess, remove_overlaps
 from azaion_training.infer.preprocess import Letterbox, to_input
-from azaion_training.infer.runner import InferSummary, infer_video, open_engine
+from azaion_training.infer.runner import InferSummary, infer_video
 from azaion_training.infer.video import FrameResult, VideoDetection
 
 __all__ = [

@@ -1,15 +1,12 @@
-"""The one interface every inference engine implements, and the choice of engine by file type.
+"""The one interface every inference engine implements, and the checks they share.
 
 An engine takes a batch of letterboxed images and returns the rows of the NMS-in-graph export
 (SPEC section 8): ``[B, 300, 6]`` = ``x1, y1, x2, y2, confidence, class`` in input pixels, rows
-with no detection padded with zeros. Three engines exist, one module each, each importing its
-runtime only when it is built:
-
-    ``.onnx``    `OnnxEngine`      ONNX Runtime, CUDA provider when present, else CPU
-    ``.engine``  `TensorRtEngine`  TensorRT, I/O through torch CUDA tensors
-    ``.rknn``    `RknnEngine`      rknn-toolkit-lite2 on a Rockchip board
+with no detection padded with zeros. The engines (ONNX Runtime, TensorRT, RKNN) are one module
+each, listed in the table of `azaion_training.infer.load`, which picks one by file suffix.
 
 Example:
+    >>> from azaion_training.infer.load import load_engine
     >>> engine = load_engine(Path("models/azaion.onnx"))  # doctest: +SKIP
     >>> rows = engine.run(np.zeros((4, 3, *engine.input_size), np.float32))  # doctest: +SKIP
     >>> rows.shape  # doctest: +SKIP
@@ -21,24 +18,15 @@ from __future__ import annotations
 import ast
 import contextlib
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from azaion_training.boxes import MAX_DETECTIONS
 from azaion_training.classes import ClassTable
 from azaion_training.errors import EngineError
 
-EngineKind = Literal["onnx", "tensorrt", "rknn"]
-
-ENGINE_SUFFIXES: dict[str, EngineKind] = {
-    ".onnx": "onnx",
-    ".engine": "tensorrt",
-    ".rknn": "rknn",
-}
-"""Model file suffix -> engine kind."""
-
-ROWS = 300
+ROWS = MAX_DETECTIONS
 """Rows per image in the engine output (the export's ``max_det``)."""
 
 COLUMNS = 6
@@ -80,52 +68,6 @@ class Engine(Protocol):
     def close(self) -> None:
         """Releases the runtime's memory (host and device)."""
         ...
-
-
-def engine_kind(name: str | Path) -> EngineKind:
-    """The engine kind of a model file name, from its suffix.
-
-    Raises:
-        EngineError: the suffix is not ``.onnx``, ``.engine`` or ``.rknn``.
-    """
-    suffix = Path(name).suffix.lower()
-    if suffix not in ENGINE_SUFFIXES:
-        known = ", ".join(ENGINE_SUFFIXES)
-        raise EngineError(f"{Path(name).name}: unknown model type {suffix!r} (expected {known})")
-    return ENGINE_SUFFIXES[suffix]
-
-
-def load_engine(model: Path | bytes, *, kind: EngineKind | None = None) -> Engine:
-    """Loads a model file, or model bytes held in memory, into the engine of its kind.
-
-    Args:
-        model: a model file, or its bytes (a model decrypted in memory is never written to disk).
-        kind: the engine to use; taken from the file suffix when ``None``. Required for bytes.
-
-    Raises:
-        EngineError: unknown kind or suffix, missing runtime, or a model the runtime refuses.
-    """
-    if kind is None:
-        if isinstance(model, bytes):
-            raise EngineError("the engine kind is required for a model given as bytes")
-        kind = engine_kind(model)
-    if isinstance(model, Path) and not model.is_file():
-        raise EngineError(f"model {model} does not exist")
-    if kind == "onnx":
-        from azaion_training.infer.onnx import OnnxEngine
-
-        return OnnxEngine(model)
-    if kind == "tensorrt":
-        from azaion_training.infer.tensorrt import TensorRtEngine
-
-        return TensorRtEngine(model)
-    if kind == "rknn":
-        from azaion_training.infer.rknn import RknnEngine
-
-        return RknnEngine(model)
-    raise EngineError(
-        f"unknown engine kind {kind!r} (expected one of {sorted(ENGINE_SUFFIXES.values())})"
-    )
 
 
 def check_output(rows: np.ndarray, *, batch: int, source: str) -> np.ndarray:

@@ -33,10 +33,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from azaion_training.classes import ClassTable
-from azaion_training.config import InferSettings, Settings
-from azaion_training.fs import DataTree, atomic_write_text, atomic_writer
+from azaion_training.config import InferSettings
+from azaion_training.fs import atomic_write_text, atomic_writer
 from azaion_training.infer.annotate import draw_detections
-from azaion_training.infer.engine import ENGINE_SUFFIXES, Engine, engine_kind, load_engine
+from azaion_training.infer.engine import Engine
 from azaion_training.infer.video import (
     BackgroundWriter,
     FrameResult,
@@ -235,28 +235,3 @@ def _annotator(
             window.show(image)
 
     return annotate
-
-
-def open_engine(
-    settings: Settings, tree: DataTree, *, model: Path | None = None, from_store: str | None = None
-) -> Engine:
-    """Loads the engine for a run: a model file, a model from the store, or the current model.
-
-    Args:
-        model: a ``.onnx``, ``.engine`` or ``.rknn`` file.
-        from_store: a model name in the store; its bytes are decrypted in memory and never
-            written to disk. The engine kind follows the name's suffix (``.onnx`` without one).
-        (neither): the current model, ``models/azaion.onnx`` under the data root.
-
-    Raises:
-        EngineError: unknown model type, missing file or runtime, or a model that does not load.
-        StoreError: the store cannot give the model.
-    """
-    if model is not None and from_store is not None:
-        raise ValueError("give a model file or a store name, not both")
-    if from_store is not None:
-        kind = engine_kind(from_store) if Path(from_store).suffix in ENGINE_SUFFIXES else "onnx"
-        from azaion_training.store.models import fetch_model
-
-        return load_engine(fetch_model(settings, tree, from_store), kind=kind)
-    return load_engine(model if model is not None else tree.current_model_onnx)
