@@ -162,3 +162,45 @@ def test_link_or_copy_links_on_one_filesystem(tmp_path: Path) -> None:
     target = tmp_path / "d" / "s.txt"
     assert link_or_copy(source, target) is True
     assert target.stat().st_ino == source.stat().st_ino
+
+
+@pytest.mark.parametrize(
+    ("names", "newest"),
+    [
+        (
+            ["azaion-2026-12-02", "azaion-2026-12-02.9", "azaion-2026-12-02.10"],
+            "azaion-2026-12-02.10",
+        ),
+        (["azaion-2026-12-02.3", "azaion-2026-12-01.12"], "azaion-2026-12-02.3"),  # date first
+        (["azaion-2026-12-02", "azaion-2026-12-02.2"], "azaion-2026-12-02.2"),
+        (["azaion-2026-12-02", "azaion-notes", "azaion-2026-13-01", "other"], "azaion-2026-12-02"),
+        (["azaion-notes"], None),
+        ([], None),
+    ],
+)
+def test_newest_dataset_and_run_sort_by_date_then_number(
+    tmp_path: Path, names: list[str], newest: str | None
+) -> None:
+    tree = DataTree(tmp_path / "root").create()
+    for name in names:
+        (tree.datasets / name).mkdir()
+        (tree.models / name).mkdir()
+    (tree.datasets / "azaion-2027-01-01").write_text("a file, not a dataset")
+    expected = (None, None) if newest is None else (tree.datasets / newest, tree.models / newest)
+    assert (tree.newest_dataset(), tree.latest_run()) == expected
+
+
+def test_list_images_skips_temporary_and_other_files(tmp_path: Path) -> None:
+    from azaion_training.fs import list_images
+
+    for name in ("b.JPG", "a.png", ".a.png.1234.tmp", ".hidden.jpg", "a.txt", "sub/c.jpg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "folder.jpg").mkdir()
+    assert list_images(tmp_path) == [tmp_path / "a.png", tmp_path / "b.JPG"]
+    assert list_images(tmp_path, recursive=True) == [
+        tmp_path / "a.png",
+        tmp_path / "b.JPG",
+        tmp_path / "sub" / "c.jpg",
+    ]
+    assert list_images(tmp_path / "missing") == []

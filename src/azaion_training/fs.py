@@ -27,6 +27,7 @@ import contextlib
 import datetime as dt
 import errno
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -155,6 +156,63 @@ def link_or_copy(source: Path, target: Path) -> bool:
             raise
     shutil.copyfile(source, target)
     return False
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+"""File endings read as images (compared in lower case)."""
+
+
+def is_image(path: Path) -> bool:
+    """True for a regular, non-temporary file with an image ending (any case)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not is_temporary(path) and path.is_file()
+
+
+def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """The image files in ``folder`` (and below it with ``recursive``), sorted by path.
+
+    Temporary (dot-named) files are skipped; a missing folder has none.
+    """
+    if not folder.is_dir():
+        return []
+    paths = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(path for path in paths if is_image(path))
+
+
+_DATED_NAME = re.compile(r"azaion-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?")
+
+
+def dated_order(name: str) -> tuple[dt.date, int] | None:
+    """The ``(date, N)`` of an ``azaion-{YYYY-MM-DD}[.N]`` name (N is 1 without a suffix).
+
+    Example:
+        >>> dated_order("azaion-2026-12-02.10")
+        (datetime.date(2026, 12, 2), 10)
+        >>> dated_order("azaion-2026-12-02"), dated_order("azaion.onnx")
+        ((datetime.date(2026, 12, 2), 1), None)
+    """
+    match = _DATED_NAME.fullmatch(name)
+    if match is None:
+        return None
+    try:
+        date = dt.date.fromisoformat(match[1])
+    except ValueError:
+        return None
+    return date, int(match[2] or 1)
+
+
+def newest_dated(folder: Path) -> Path | None:
+    """The ``azaion-{date}[.N]`` folder in ``folder`` with the greatest ``(date, N)``, or ``None``.
+
+    ``free_dir`` numbers a day's second folder ``.2``, so ``.10`` is newer than ``.9``.
+    """
+    if not folder.is_dir():
+        return None
+    dated = [
+        (order, path)
+        for path in folder.iterdir()
+        if (order := dated_order(path.name)) is not None and path.is_dir()
+    ]
+    return max(dated)[1] if dated else None
 
 
 def free_dir(base: Path) -> Path:
@@ -307,6 +365,14 @@ class DataTree:
     def run_dir(self, date: dt.date) -> Path:
         """``models/azaion-{YYYY-MM-DD}``: one training run."""
         return self.models / f"azaion-{date.isoformat()}"
+
+    def newest_dataset(self) -> Path | None:
+        """The newest formed dataset, ``datasets/azaion-{date}[.N]`` by (date, N), or ``None``."""
+        return newest_dated(self.datasets)
+
+    def latest_run(self) -> Path | None:
+        """The newest training run, ``models/azaion-{date}[.N]`` by ``(date, N)``, or ``None``."""
+        return newest_dated(self.models)
 
     def create(self) -> DataTree:
         """Creates every folder of the tree (idempotent) and returns ``self``."""

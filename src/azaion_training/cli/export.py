@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
-from azaion_training.export.dispatch import FORMATS, export_model, publish_export
+from azaion_training.export.dispatch import EXPORTERS, export_model, publish_export
 from azaion_training.fs import DataTree
 
 PROG = "azaion-export"
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the trained model (default: the current model, models/azaion.pt)",
     )
     parser.add_argument(
-        "--format", required=True, choices=FORMATS, help="what to export to (required)"
+        "--format", required=True, choices=list(EXPORTERS), help="what to export to (required)"
     )
     options = parser.add_argument_group("export options (defaults from the export settings)")
     options.add_argument("--imgsz", type=int, metavar="N", help="square input size (1280)")

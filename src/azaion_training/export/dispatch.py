@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,21 +18,69 @@ from typing import TYPE_CHECKING
 from azaion_training.config import ExportSettings, Settings
 from azaion_training.errors import ExportError
 from azaion_training.fs import DataTree
+from azaion_training.registry import resolve
 
 if TYPE_CHECKING:
     from azaion_training.store.models import PublishedModel
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "engine", "rknn")
-
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What `export_model` produced, with a one-line description for the console."""
+    """What an export produced, with a one-line description for the console."""
 
     path: Path
     summary: str
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Everything an exporter is given.
+
+    Attributes:
+        weights: the trained ``.pt``.
+        folder: the folder to write into.
+        settings: image size, batch, precision, calibration size, RKNN environment and platform.
+        tree: the data tree (its datasets, for calibration images).
+        data: a dataset (or image folder) for INT8 calibration and the RKNN check.
+        verify: RKNN only: run the simulator on this many images and compare with ONNX Runtime.
+        force: TensorRT only: rebuild even when a matching engine exists.
+    """
+
+    weights: Path
+    folder: Path
+    settings: ExportSettings
+    tree: DataTree
+    data: Path | None = None
+    verify: int = 0
+    force: bool = False
+
+    def dataset(self, why: str) -> Path:
+        """``data``, else the newest formed dataset.
+
+        Raises:
+            ExportError: there is neither.
+        """
+        dataset = self.data if self.data is not None else self.tree.newest_dataset()
+        if dataset is None:
+            raise ExportError(
+                f"{why} needs images: pass --data DATASET (none in {self.tree.datasets})"
+            )
+        return dataset
+
+
+Exporter = Callable[[ExportJob], ExportResult]
+"""One export format: writes its file into ``job.folder`` and says what it wrote."""
+
+EXPORTERS: dict[str, str] = {
+    "onnx": f"{__name__}:export_onnx_job",
+    "engine": f"{__name__}:export_engine_job",
+    "rknn": f"{__name__}:export_rknn_job",
+}
+"""Export format (``azaion-export --format``) -> its `Exporter`, as ``"module:function"``,
+imported when used. ``engine`` is a TensorRT engine, the same name as the engine kind that runs it
+(`azaion_training.infer.load.ENGINES`)."""
 
 
 def export_model(
@@ -49,7 +98,7 @@ def export_model(
 
     Args:
         weights: the trained ``.pt``.
-        fmt: ``onnx``, ``engine`` or ``rknn``.
+        fmt: a key of `EXPORTERS`: ``onnx``, ``engine`` or ``rknn``.
         settings: image size, batch, precision, calibration size, RKNN environment and platform.
         tree: the data tree (its models folder and datasets).
         out: the folder to write into; the models folder when ``None``.
@@ -61,16 +110,14 @@ def export_model(
         ExportError: the format is unknown or the export fails.
         DatasetError: calibration images are needed and none are found.
     """
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt not in EXPORTERS:
+        raise ExportError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORTERS)})")
     if not weights.is_file():
         raise ExportError(f"weights {weights} do not exist")
     folder = out if out is not None else tree.models
-    if fmt == "onnx":
-        return _export_onnx(weights, folder, settings)
-    if fmt == "engine":
-        return _export_engine(weights, folder, settings, tree=tree, data=data, force=force)
-    return _export_rknn(weights, folder, settings, tree=tree, data=data, verify=verify)
+    job = ExportJob(weights, folder, settings, tree, data=data, verify=verify, force=force)
+    exporter: Exporter = resolve(EXPORTERS[fmt])
+    return exporter(job)
 
 
 def publish_export(settings: Settings, tree: DataTree, path: Path) -> PublishedModel:
@@ -84,85 +131,64 @@ def publish_export(settings: Settings, tree: DataTree, path: Path) -> PublishedM
     return publish_file(settings, tree, path)
 
 
-def newest_dataset(tree: DataTree) -> Path | None:
-    """The newest ``datasets/azaion-{date}`` folder, or ``None``."""
-    formed = sorted(p for p in tree.datasets.glob("azaion-*") if p.is_dir())
-    return formed[-1] if formed else None
-
-
-def _dataset(tree: DataTree, data: Path | None, why: str) -> Path:
-    dataset = data if data is not None else newest_dataset(tree)
-    if dataset is None:
-        raise ExportError(f"{why} needs images: pass --data DATASET (none in {tree.datasets})")
-    return dataset
-
-
-def _export_onnx(weights: Path, folder: Path, settings: ExportSettings) -> ExportResult:
+def export_onnx_job(job: ExportJob) -> ExportResult:
+    """``azaion.onnx``: NMS in the graph, ``[batch, 300, 6]``."""
     from azaion_training.export.onnx import export_onnx
 
-    path = export_onnx(weights, folder / "azaion.onnx", imgsz=settings.imgsz, batch=settings.batch)
+    settings = job.settings
+    path = export_onnx(
+        job.weights, job.folder / "azaion.onnx", imgsz=settings.imgsz, batch=settings.batch
+    )
     return ExportResult(
         path, f"ONNX, NMS in the graph, imgsz {settings.imgsz}, batch {settings.batch}"
     )
 
 
-def _export_engine(
-    weights: Path,
-    folder: Path,
-    settings: ExportSettings,
-    *,
-    tree: DataTree,
-    data: Path | None,
-    force: bool,
-) -> ExportResult:
+def export_engine_job(job: ExportJob) -> ExportResult:
+    """``azaion.cc_{major}.{minor}_sm_{multiprocessors}.engine``: TensorRT, for the GPU in hand."""
     from azaion_training.export.sample import form_data_sample
     from azaion_training.export.tensorrt import check_tensorrt_available, export_engine
 
+    settings = job.settings
     check_tensorrt_available()
     calibration = []
     if settings.int8:
-        dataset = _dataset(tree, data, "INT8 calibration")
+        dataset = job.dataset("INT8 calibration")
         calibration = form_data_sample(dataset, settings.calibration_images)
     path = export_engine(
-        weights,
-        folder,
+        job.weights,
+        job.folder,
         imgsz=settings.imgsz,
         batch=settings.batch,
         half=settings.half,
         int8=settings.int8,
         calibration=calibration,
         workspace_fraction=settings.workspace_fraction,
-        force=force,
+        force=job.force,
     )
     precision = "INT8" if settings.int8 else "FP16" if settings.half else "FP32"
     return ExportResult(path, f"TensorRT engine, {precision} allowed, batch {settings.batch}")
 
 
-def _export_rknn(
-    weights: Path,
-    folder: Path,
-    settings: ExportSettings,
-    *,
-    tree: DataTree,
-    data: Path | None,
-    verify: int,
-) -> ExportResult:
+def export_rknn_job(job: ExportJob) -> ExportResult:
+    """``azaion.{platform}.rknn``, built in the RKNN toolkit's own environment."""
     from azaion_training.export.rknn import export_rknn
     from azaion_training.export.sample import form_data_sample, write_sample_list
 
+    settings, verify = job.settings, job.verify
     platform = settings.rknn_platform
     check_images = []
     if verify:
-        check_images = form_data_sample(_dataset(tree, data, "the simulator check"), verify, seed=1)
+        check_images = form_data_sample(job.dataset("the simulator check"), verify, seed=1)
     with tempfile.TemporaryDirectory(prefix="azaion-rknn-") as work:
         sample_list = None
         if settings.int8:
-            dataset = _dataset(tree, data, "INT8 quantisation")
+            dataset = job.dataset("INT8 quantisation")
             sample = form_data_sample(dataset, settings.calibration_images)
             sample_list = write_sample_list(sample, Path(work) / "dataset.txt")
         result = export_rknn(
-            weights,
-            folder / f"azaion.{platform}.rknn",
+            job.weights,
+            job.folder / f"azaion.{platform}.rknn",
             imgsz=settings.imgsz,
             batch=settings.batch,
             platform=platform,

@@ -105,10 +105,10 @@ def _existing(folder: AnnotationDir) -> AnnotationDir:
 
 
 def _newest_dataset(tree: DataTree) -> Path:
-    found = sorted(tree.datasets.glob("azaion-*")) if tree.datasets.is_dir() else []
-    if not found:
+    found = tree.newest_dataset()
+    if found is None:
         raise DatasetError(f"no dataset under {tree.datasets}; give its PATH")
-    return found[-1]
+    return found
 
 
 def class_ids(name: str, table: ClassTable) -> frozenset[int]:
