@@ -62,6 +62,6 @@ def test_a_job_without_data_or_dataset_says_what_it_needs(tmp_path: Path) -> Non
     )
 
 
-def test_every_export_format_but_onnx_names_an_engine_kind() -> None:
-    """One name per format: ``azaion-export --format engine`` makes what the ``engine`` kind runs."""
+def test_every_export_format_names_an_engine_kind() -> None:
+    """One name per format: ``--format engine`` makes what the ``engine`` kind runs."""
     assert set(EXPORTERS) == set(ENGINES)
