@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from azaion_training.cli._common import EXIT_ERROR, EXIT_OK, command_parser, run_command, start
-from azaion_training.convert import FORMATS, ClassMap, convert, parse_map_option, parse_skip_option
+from azaion_training.convert import ClassMap, convert, parse_map_option, parse_skip_option
+from azaion_training.convert.runner import READERS
 
 PROG = "azaion-convert"
 
@@ -33,7 +34,7 @@ formats:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(PROG, DESCRIPTION, env_sections=("convert",))
-    parser.add_argument("format", choices=FORMATS, help="the source format")
+    parser.add_argument("format", choices=list(READERS), help="the source format")
     parser.add_argument("source", type=Path, metavar="SRC", help="the annotations to convert")
     parser.add_argument("dest", type=Path, metavar="DEST", help="folder for images/ and labels/")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""COCO detection JSON -> `SourceAnnotation` per image (pure).
+"""COCO detection JSON -> `SourceAnnotation` per image: `parse_coco` (pure) and `read_coco`.
 
 Read fields: ``images[].{id, file_name, width, height}``, ``categories[].{id, name}`` and
 ``annotations[].{image_id, category_id, bbox, iscrowd}``, where ``bbox`` is
@@ -21,15 +21,44 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from azaion_training.convert.records import PixelBox, SourceAnnotation
 from azaion_training.convert.report import Skip, SkipReason
+from azaion_training.convert.sources import ImageIndex, ReadOptions, Sources
 from azaion_training.errors import DatasetError
+
+
+def read_coco(source: Path, options: ReadOptions) -> Sources:
+    """``source`` is a JSON file, or a folder whose ``*.json`` files are all read; images are
+    found under ``options.images`` (default: the JSON's folder) by ``file_name``, else by name.
+
+    Raises:
+        DatasetError: no JSON file, one that does not parse, or no image folder.
+    """
+    files = [source] if source.is_file() else sorted(source.glob("*.json"))
+    if not files:
+        raise DatasetError(f"no COCO JSON files in {source}")
+    annotations, skips = [], []
+    for path in files:
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read COCO JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise DatasetError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        parsed, orphans = parse_coco(data, source=str(path))
+        annotations.extend(parsed)
+        skips.extend(orphans)
+    image_root = options.images if options.images is not None else files[0].parent
+    if not image_root.is_dir():
+        raise DatasetError(f"image folder {image_root} does not exist")
+    return Sources(annotations, skips, ImageIndex(image_root))
 
 
 def parse_coco(

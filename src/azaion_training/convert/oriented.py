@@ -1,4 +1,5 @@
-"""The 14-column oriented-box text format -> `SourceAnnotation` (pure).
+"""The 14-column oriented-box text format -> `SourceAnnotation`: `parse_oriented` (pure) and
+`read_oriented` (the files).
 
 One text file per image, named like the image (``00000042.txt`` for ``00000042.png``), one box per
 line, 14 whitespace-separated numbers. This is the per-image layout of the VEDAI aerial vehicle
@@ -26,10 +27,12 @@ goes through the class map; a code with no name stays as its digits, so ``--map 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from pathlib import Path
+from typing import Literal, cast
 
 from azaion_training.convert.records import PixelBox, SourceAnnotation
 from azaion_training.convert.report import Skip, SkipReason
+from azaion_training.convert.sources import ImageIndex, ReadOptions, Sources, annotation_files
 from azaion_training.errors import ConfigError
 
 COLUMNS = 14
@@ -53,6 +56,23 @@ CLASS_NAMES: dict[int, str] = {
 }
 """The VEDAI class codes. With the default map car -> 2 and truck -> 1; motorcycle is skipped;
 the others are unknown until mapped (``--map pickup=2,van=2``)."""
+
+
+def read_oriented(source: Path, options: ReadOptions) -> Sources:
+    """Every ``*.txt`` under ``source``; each image by the text file's stem."""
+    files = annotation_files(source, "*.txt", options.excluded, what="oriented-box text")
+    order = cast(CornerOrder, options.corner_order)
+    annotations, skips = [], []
+    for path in files:
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            skips.append(Skip(SkipReason.BAD_ANNOTATION, str(path), str(exc)))
+            continue
+        annotations.append(
+            parse_oriented(text, name=path.stem, source=str(path), corner_order=order)
+        )
+    return Sources(annotations, skips, ImageIndex(source, excluded=options.excluded))
 
 
 def parse_oriented(

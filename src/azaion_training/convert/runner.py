@@ -18,45 +18,42 @@ Where the sources are looked for:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
 import shutil
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path, PurePath
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Literal
 
 from azaion_training.convert.classmap import ClassMap
-from azaion_training.convert.coco import parse_coco
-from azaion_training.convert.oriented import CornerOrder, parse_oriented
+from azaion_training.convert.oriented import CornerOrder
 from azaion_training.convert.records import DEFAULT_EDGE_TOLERANCE_PX, SourceAnnotation, to_yolo
 from azaion_training.convert.report import ConversionReport, Skip, SkipReason
-from azaion_training.convert.voc import parse_voc
+from azaion_training.convert.sources import ImageIndex, Reader, ReadOptions, Sources
 from azaion_training.errors import DatasetError, UnsafePathError
 from azaion_training.fs import AnnotationDir, atomic_writer, check_name, link_or_copy
 from azaion_training.labels import write_label
+from azaion_training.registry import resolve
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["voc", "oriented", "coco"]
-FORMATS: tuple[Format, ...] = ("voc", "oriented", "coco")
 UnknownPolicy = Literal["skip", "error"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+READERS: dict[str, str] = {
+    "voc": "azaion_training.convert.voc:read_voc",
+    "oriented": "azaion_training.convert.oriented:read_oriented",
+    "coco": "azaion_training.convert.coco:read_coco",
+}
+"""Source format (``azaion-convert FORMAT``) -> its `Reader`, as ``"module:function"``."""
 
-
-@dataclass(frozen=True)
-class _Sources:
-    annotations: list[SourceAnnotation]
-    skips: list[Skip]
-    images: ImageIndex
+FORMATS: tuple[str, ...] = tuple(READERS)
+"""The formats built in (``READERS`` may gain rows at run time)."""
 
 
 def convert(
-    fmt: Format,
+    fmt: str,
     source: Path,
     dest: Path,
     *,
@@ -71,7 +68,7 @@ def convert(
     """Converts the annotations at ``source`` into ``dest/images`` and ``dest/labels``.
 
     Args:
-        fmt: ``voc``, ``oriented`` or ``coco``.
+        fmt: a key of `READERS`: ``voc``, ``oriented`` or ``coco``.
         source: a folder (``voc``, ``oriented``), or a JSON file or folder of them (``coco``).
         dest: the folder that receives ``images/`` and ``labels/``.
         class_map: foreign class names -> our slots; `ClassMap.default` when ``None``.
@@ -85,7 +82,8 @@ def convert(
 
     Raises:
         DatasetError: ``source`` is missing or holds no annotations of the format, a COCO file
-            does not parse, or ``unknown_classes="error"`` and some class is unknown.
+            does not parse, ``fmt`` is unknown, or ``unknown_classes="error"`` and some class
+            is unknown.
     """
     class_map = class_map or ClassMap.default()
     dest_dir = AnnotationDir(Path(dest))
@@ -230,149 +228,18 @@ def _progress(
     return tqdm(annotations, desc=f"convert {fmt}", unit="image")
 
 
-# Reading the sources -------------------------------------------------------------------------
-
-
 def _read_sources(
-    fmt: Format,
+    fmt: str,
     source: Path,
     *,
     exclude: AnnotationDir,
     corner_order: CornerOrder,
     images: Path | None,
-) -> _Sources:
+) -> Sources:
+    if fmt not in READERS:
+        raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(READERS)}")
     if not source.exists():
         raise DatasetError(f"source {source} does not exist")
     excluded = (exclude.images.resolve(), exclude.labels.resolve())
-    if fmt == "voc":
-        return _read_voc(source, excluded)
-    if fmt == "oriented":
-        return _read_oriented(source, excluded, corner_order)
-    if fmt == "coco":
-        return _read_coco(source, images)
-    raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def _read_voc(source: Path, excluded: tuple[Path, ...]) -> _Sources:
-    files = _files(source, "*.xml", excluded, what="Pascal VOC XML")
-    annotations, skips = [], []
-    for path in files:
-        try:
-            annotations.append(parse_voc(path.read_bytes(), source=str(path)))
-        except (DatasetError, OSError) as exc:
-            skips.append(Skip(SkipReason.BAD_ANNOTATION, str(path), str(exc)))
-    return _Sources(annotations, skips, ImageIndex(source, excluded=excluded))
-
-
-def _read_oriented(source: Path, excluded: tuple[Path, ...], corner_order: CornerOrder) -> _Sources:
-    files = _files(source, "*.txt", excluded, what="oriented-box text")
-    annotations, skips = [], []
-    for path in files:
-        try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            skips.append(Skip(SkipReason.BAD_ANNOTATION, str(path), str(exc)))
-            continue
-        annotations.append(
-            parse_oriented(text, name=path.stem, source=str(path), corner_order=corner_order)
-        )
-    return _Sources(annotations, skips, ImageIndex(source, excluded=excluded))
-
-
-def _read_coco(source: Path, images: Path | None) -> _Sources:
-    files = [source] if source.is_file() else sorted(source.glob("*.json"))
-    if not files:
-        raise DatasetError(f"no COCO JSON files in {source}")
-    annotations, skips = [], []
-    for path in files:
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DatasetError(f"{path}: cannot read COCO JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise DatasetError(f"{path}: expected a JSON object, got {type(data).__name__}")
-        parsed, orphans = parse_coco(data, source=str(path))
-        annotations.extend(parsed)
-        skips.extend(orphans)
-    image_root = images if images is not None else files[0].parent
-    if not image_root.is_dir():
-        raise DatasetError(f"image folder {image_root} does not exist")
-    return _Sources(annotations, skips, ImageIndex(image_root))
-
-
-def _files(source: Path, pattern: str, excluded: tuple[Path, ...], *, what: str) -> list[Path]:
-    if not source.is_dir():
-        raise DatasetError(f"source {source} is not a folder")
-    files = [
-        path
-        for path in sorted(source.rglob(pattern))
-        if path.is_file() and not _is_hidden(path, source) and not _under(path, excluded)
-    ]
-    if not files:
-        raise DatasetError(f"no {what} files ({pattern}) under {source}")
-    return files
-
-
-def _is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def _under(path: Path, folders: tuple[Path, ...]) -> bool:
-    resolved = path.resolve()
-    return any(folder == resolved or folder in resolved.parents for folder in folders)
-
-
-class ImageIndex:
-    """Every image file under a folder, found by relative path, file name or stem.
-
-    Lookups never build a path from the annotation's text, so a ``file_name`` such as
-    ``../../etc/x.jpg`` can only ever match a file that really is under the folder.
-    """
-
-    def __init__(self, root: Path, *, excluded: tuple[Path, ...] = ()) -> None:
-        self.root = root
-        self._by_relative: dict[str, Path] = {}
-        self._by_name: dict[str, list[Path]] = defaultdict(list)
-        self._by_stem: dict[str, list[Path]] = defaultdict(list)
-        for path in self._walk(excluded):
-            self._by_relative[path.relative_to(root).as_posix()] = path
-            self._by_name[path.name].append(path)
-            self._by_stem[path.stem].append(path)
-
-    def _walk(self, excluded: tuple[Path, ...]) -> Iterator[Path]:
-        for path in sorted(self.root.rglob("*")):
-            if (
-                path.suffix.lower() in IMAGE_SUFFIXES
-                and path.is_file()
-                and not _is_hidden(path, self.root)
-                and not _under(path, excluded)
-            ):
-                yield path
-
-    def find(self, recorded: str | None, *, stem: str, near: str | None = None) -> Path | None:
-        """The image an annotation means.
-
-        Args:
-            recorded: the file name the annotation records (may hold sub-folders), or ``None``.
-            stem: the stem to fall back on.
-            near: the annotation file; among several candidates, one in its folder wins, else
-                the first in sorted order.
-        """
-        if recorded:
-            relative = PurePath(recorded.replace("\\", "/")).as_posix()
-            if relative in self._by_relative:
-                return self._by_relative[relative]
-            candidates = self._by_name.get(PurePath(relative).name)
-            if candidates:
-                return _prefer_near(candidates, near)
-        candidates = self._by_stem.get(stem)
-        return _prefer_near(candidates, near) if candidates else None
-
-
-def _prefer_near(candidates: list[Path], near: str | None) -> Path:
-    if near is not None:
-        folder = Path(near).parent
-        for candidate in candidates:
-            if candidate.parent == folder:
-                return candidate
-    return candidates[0]
+    reader: Reader = resolve(READERS[fmt])
+    return reader(source, ReadOptions(excluded, corner_order=corner_order, images=images))

@@ -1,4 +1,4 @@
-"""Pascal VOC XML -> `SourceAnnotation` (pure).
+"""Pascal VOC XML -> `SourceAnnotation`: `parse_voc` (pure) and `read_voc` (the files).
 
 One XML file describes one image::
 
@@ -22,13 +22,28 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 from azaion_training.convert.records import PixelBox, SourceAnnotation
 from azaion_training.convert.report import Skip, SkipReason
+from azaion_training.convert.sources import ImageIndex, ReadOptions, Sources, annotation_files
 from azaion_training.errors import DatasetError
 
 _CORNERS = ("xmin", "ymin", "xmax", "ymax")
+
+
+def read_voc(source: Path, options: ReadOptions) -> Sources:
+    """Every ``*.xml`` under ``source``; each image by ``<filename>`` anywhere under ``source``
+    (preferring the XML's own folder), else by the XML's stem. An XML that does not parse is
+    skipped and reported."""
+    files = annotation_files(source, "*.xml", options.excluded, what="Pascal VOC XML")
+    annotations, skips = [], []
+    for path in files:
+        try:
+            annotations.append(parse_voc(path.read_bytes(), source=str(path)))
+        except (DatasetError, OSError) as exc:
+            skips.append(Skip(SkipReason.BAD_ANNOTATION, str(path), str(exc)))
+    return Sources(annotations, skips, ImageIndex(source, excluded=options.excluded))
 
 
 def parse_voc(text: str | bytes, *, source: str) -> SourceAnnotation:
