@@ -1,12 +1,22 @@
-"""Box maths on arrays: the one intersection-over-union used by inference, export checks and the
-demo's scoring.
+"""Box maths on arrays, written once: intersection over union, greedy overlap removal and
+class-aware matching (inference, export checks and the demo's scoring use these).
 
 Example:
     >>> box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]])).round(3)
     array([[0.333, 0.   ]])
+    >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 9]], np.float32)
+    >>> greedy_nms(boxes, [0, 1, 2], iou=0.5).tolist()
+    [0]
+    >>> greedy_nms(boxes, [0, 1, 2], iou=0.5, classes=np.array([1, 2, 1])).tolist()
+    [0, 1]
+    >>> index, overlap = match_by_class(boxes[:2], np.array([1, 3]), boxes[2:], np.array([1]))
+    >>> index.tolist(), overlap.round(2).tolist()
+    ([0, -1], [0.9, 0.0])
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,3 +36,58 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def greedy_nms(
+    boxes: np.ndarray,
+    order: Sequence[int] | np.ndarray,
+    *,
+    iou: float,
+    classes: np.ndarray | None = None,
+) -> np.ndarray:
+    """Greedy overlap removal: the indices of ``boxes`` kept, in visiting order.
+
+    Boxes are visited in ``order`` (the caller's ranking, most wanted first). A box is dropped when
+    its IoU with a box already kept is above ``iou``; a dropped box drops nothing. With
+    ``classes`` only boxes of the same class drop each other (class-aware); without, any do.
+
+    Args:
+        boxes: ``(n, 4)`` xyxy.
+        order: a permutation (or subset) of ``range(n)``.
+        iou: the overlap above which the later box goes; ``1`` keeps every box.
+        classes: ``(n,)`` class ids, or ``None`` for class-agnostic removal.
+    """
+    remaining = np.asarray(order, np.int64)
+    kept: list[int] = []
+    while len(remaining):
+        first, rest = remaining[0], remaining[1:]
+        kept.append(int(first))
+        dropped = box_iou(boxes[first][None], boxes[rest])[0] > iou
+        if classes is not None:
+            dropped &= classes[rest] == classes[first]
+        remaining = rest[~dropped]
+    return np.asarray(kept, np.int64)
+
+
+def match_by_class(
+    boxes: np.ndarray, classes: np.ndarray, others: np.ndarray, other_classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every box, the box of the same class among ``others`` that overlaps it most.
+
+    Args:
+        boxes: ``(n, 4)`` xyxy; ``classes`` their ``(n,)`` class ids.
+        others: ``(m, 4)`` xyxy; ``other_classes`` their ``(m,)`` class ids.
+
+    Returns:
+        ``(index, iou)``, both ``(n,)``: the index into ``others`` of the best match (the first
+        of equals) and its IoU; ``-1`` and ``0`` where ``others`` has no box of that class.
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    others = np.asarray(others, np.float32).reshape(-1, 4)
+    if not len(boxes) or not len(others):
+        return np.full(len(boxes), -1, np.int64), np.zeros(len(boxes))
+    same = np.asarray(classes)[:, None] == np.asarray(other_classes)[None, :]
+    overlaps = np.where(same, box_iou(boxes, others), -1.0)
+    index = overlaps.argmax(axis=1)
+    best = overlaps[np.arange(len(boxes)), index]
+    return np.where(same.any(axis=1), index, -1), np.clip(best, 0.0, None).astype(np.float64)

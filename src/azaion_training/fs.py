@@ -70,8 +70,9 @@ def check_name(name: str, *, what: str = "name") -> str:
     return name
 
 
-def is_temporary(path: Path) -> bool:
-    """True for the dot-named files that atomic writes use before their rename."""
+def is_temporary(path: Path | os.DirEntry[str]) -> bool:
+    """True for the dot-named files that atomic writes use before their rename (readers skip
+    every dot-file)."""
     return path.name.startswith(".")
 
 

@@ -8,12 +8,12 @@ import pytest
 
 from azaion_training.errors import DatasetError, MediaError
 from azaion_training.export.sample import (
-    LETTERBOX_FILL,
     form_data_sample,
     letterbox,
     load_letterboxed,
     write_sample_list,
 )
+from azaion_training.infer.preprocess import PAD_VALUE as LETTERBOX_FILL
 
 
 def make_images(folder: Path, count: int, *, suffix: str = ".jpg") -> list[Path]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from azaion_training.augment.state import Stamp
 from azaion_training.errors import UnsafePathError
-from azaion_training.fs import TEMPORARY_SUFFIX, AnnotationDir, check_name
+from azaion_training.fs import TEMPORARY_SUFFIX, AnnotationDir, check_name, is_temporary
 from azaion_training.samples import sample_names, source_of, variant_name
 
 VARIANT_EXTENSION = ".jpg"
@@ -168,7 +168,7 @@ def _files(folder: Path) -> list[os.DirEntry[str]]:
     """The regular, non-hidden files of ``folder`` (none when it does not exist)."""
     try:
         with os.scandir(folder) as entries:
-            return [e for e in entries if not e.name.startswith(".") and e.is_file()]
+            return [e for e in entries if not is_temporary(e) and e.is_file()]
     except FileNotFoundError:
         return []
 
@@ -179,7 +179,7 @@ def _names(folder: Path, plan: Plan) -> set[str]:
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.name.startswith("."):
+                if is_temporary(entry):
                     if entry.name.endswith(TEMPORARY_SUFFIX):
                         plan.stale.append(folder / entry.name)
                 elif entry.is_file():

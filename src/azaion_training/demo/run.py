@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from azaion_training.boxes import box_iou
+from azaion_training.boxes import match_by_class
 from azaion_training.config import QueueSettings, Settings
 from azaion_training.errors import QueueError, TrainingError
-from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text
+from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, is_temporary
 from azaion_training.labels import Box
 
 logger = logging.getLogger(__name__)
@@ -450,12 +450,10 @@ def video_scores(
         scale = np.array([width, height, width, height], np.float32)
         true_xyxy = np.array([box.xyxy for box in truths[index]], np.float32).reshape(-1, 4) * scale
         true_ids = np.array([box.class_id for box in truths[index]], np.int64)
-        for box, class_id in zip(true_xyxy, true_ids, strict=True):
-            same = class_ids == class_id
-            found_truths += bool(same.any() and box_iou(box[None], xyxy[same]).max() >= iou)
-        for box, class_id in zip(xyxy, class_ids, strict=True):
-            same = true_ids == class_id
-            right += bool(same.any() and box_iou(box[None], true_xyxy[same]).max() >= iou)
+        index, overlap = match_by_class(true_xyxy, true_ids, xyxy, class_ids)
+        found_truths += int(((index >= 0) & (overlap >= iou)).sum())
+        index, overlap = match_by_class(xyxy, class_ids, true_xyxy, true_ids)
+        right += int(((index >= 0) & (overlap >= iou)).sum())
         truths_total += len(true_ids)
         detections += len(class_ids)
     recall = found_truths / truths_total if truths_total else 0.0
@@ -475,7 +473,7 @@ def _samples_grid(tree: DataTree, path: Path, *, seed: int) -> Path:
 
 
 def _count(folder: AnnotationDir) -> int:
-    return sum(1 for p in folder.labels.glob("*.txt") if not p.name.startswith("."))
+    return sum(1 for p in folder.labels.glob("*.txt") if not is_temporary(p))
 
 
 def _map(result: Any, split: str, attribute: str) -> float:

@@ -12,13 +12,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from azaion_training.boxes import MAX_DETECTIONS
 from azaion_training.errors import ExportError
 from azaion_training.fs import atomic_move, link_or_copy
 
 logger = logging.getLogger(__name__)
-
-MAX_DETECTIONS = 300
-"""Rows per image in the NMS-in-graph output (Ultralytics' ``max_det`` default)."""
 
 
 def export_onnx(
@@ -60,6 +58,7 @@ def export_onnx(
                 imgsz=imgsz,
                 batch=batch,
                 nms=nms,
+                max_det=MAX_DETECTIONS,
                 device=device,
                 opset=opset,
                 verbose=False,

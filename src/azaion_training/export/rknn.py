@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from azaion_training.boxes import box_iou
+from azaion_training.boxes import MAX_DETECTIONS, greedy_nms, match_by_class
 from azaion_training.errors import ExportError
 from azaion_training.fs import atomic_move, atomic_write_bytes
 
@@ -349,7 +349,12 @@ def onnx_runtime_outputs(onnx: Path, images: np.ndarray) -> np.ndarray:
 
 
 def decode_predictions(
-    raw: np.ndarray, *, imgsz: int, conf: float = 0.25, iou: float = 0.45, max_det: int = 300
+    raw: np.ndarray,
+    *,
+    imgsz: int,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    max_det: int = MAX_DETECTIONS,
 ) -> list[np.ndarray]:
     """Turns raw head outputs into boxes: best class per anchor, confidence cut, per-class NMS.
 
@@ -373,7 +378,8 @@ def decode_predictions(
         keep = scores >= conf
         centre, size = rows[keep, :2] * imgsz, rows[keep, 2:4] * imgsz
         boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
-        chosen = _nms(boxes, scores[keep], classes[keep], iou=iou)[:max_det]
+        order = np.argsort(-scores[keep], kind="stable")
+        chosen = greedy_nms(boxes, order, iou=iou, classes=classes[keep])[:max_det]
         decoded.append(
             np.column_stack(
                 [boxes[chosen], scores[keep][chosen], classes[keep][chosen].astype(np.float32)]
@@ -410,24 +416,12 @@ def compare_detections(
         for mine, theirs in ((one, other), (other, one)):
             for box in mine[mine[:, 4] >= confident]:
                 boxes += 1
-                same = theirs[theirs[:, 5] == box[5]]
-                overlaps = box_iou(box[None, :4], same[:, :4])[0] if len(same) else np.zeros(0)
-                if not len(overlaps) or overlaps.max() < match_iou:
+                (index,), (overlap,) = match_by_class(
+                    box[None, :4], box[5:], theirs[:, :4], theirs[:, 5]
+                )
+                if index < 0 or overlap < match_iou:
                     unmatched += 1
                     continue
-                best = int(overlaps.argmax())
-                worst_iou = min(worst_iou, float(overlaps[best]))
-                worst_confidence = max(worst_confidence, abs(float(same[best, 4] - box[4])))
+                worst_iou = min(worst_iou, float(overlap))
+                worst_confidence = max(worst_confidence, abs(float(theirs[index, 4] - box[4])))
     return Agreement(boxes, unmatched, worst_iou, worst_confidence)
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, *, iou: float) -> np.ndarray:
-    order = np.argsort(-scores, kind="stable")
-    kept: list[int] = []
-    while len(order):
-        first, rest = order[0], order[1:]
-        kept.append(int(first))
-        same = classes[rest] == classes[first]
-        overlapping = box_iou(boxes[first][None], boxes[rest])[0] > iou
-        order = rest[~(same & overlapping)]
-    return np.asarray(kept, dtype=np.int64)

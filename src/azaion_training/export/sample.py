@@ -1,4 +1,4 @@
-"""Calibration images: a reproducible sample of a dataset, and letterboxing as Ultralytics does.
+"""Calibration images: a reproducible sample of a dataset, letterboxed as inference does.
 
 The sample feeds INT8 calibration (TensorRT) and quantisation (RKNN).
 
@@ -20,10 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from azaion_training.errors import DatasetError, MediaError
-from azaion_training.fs import atomic_write_text, is_temporary
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
-"""File endings taken as images (case-insensitive)."""
+from azaion_training.fs import atomic_write_text, list_images
 
 
 def form_data_sample(dataset: Path, n: int, *, seed: int = 0) -> list[Path]:
@@ -46,7 +43,7 @@ def form_data_sample(dataset: Path, n: int, *, seed: int = 0) -> list[Path]:
         raise DatasetError(f"dataset {dataset} is not a folder")
     train = dataset / "train" / "images"
     source = train if train.is_dir() else dataset
-    images = sorted(_images_below(source))
+    images = list_images(source, recursive=True)
     if not images:
         raise DatasetError(f"no images in {source}")
     return sorted(random.Random(seed).sample(images, k=min(n, len(images))))
@@ -61,20 +58,11 @@ def write_sample_list(paths: Iterable[Path], out: Path) -> Path:
     return out
 
 
-def _images_below(folder: Path) -> Iterable[Path]:
-    for path in folder.rglob("*"):
-        if path.suffix.lower() in IMAGE_SUFFIXES and not is_temporary(path) and path.is_file():
-            yield path
-
-
-LETTERBOX_FILL = 114
-"""Grey of the padding, as Ultralytics' ``LetterBox``."""
-
-
 def letterbox(image: np.ndarray, size: int) -> np.ndarray:
     """Fits a BGR image into a ``size`` x ``size`` square as Ultralytics does for inference.
 
-    The image is resized keeping its aspect ratio (bilinear) and centred on grey (114) padding.
+    This is `azaion_training.infer.preprocess.Letterbox` (aspect kept, bilinear, centred on grey
+    114), then converted to RGB for the calibrators.
 
     Args:
         image: ``(h, w, 3)`` uint8, BGR.
@@ -83,19 +71,10 @@ def letterbox(image: np.ndarray, size: int) -> np.ndarray:
     Returns:
         ``(size, size, 3)`` uint8, RGB.
     """
-    import cv2
+    from azaion_training.infer.preprocess import Letterbox
 
-    height, width = image.shape[:2]
-    ratio = min(size / height, size / width)
-    new_w, new_h = round(width * ratio), round(height * ratio)
-    if (new_w, new_h) != (width, height):
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    pad_w, pad_h = (size - new_w) / 2, (size - new_h) / 2
-    top, bottom = round(pad_h - 0.1), round(pad_h + 0.1)
-    left, right = round(pad_w - 0.1), round(pad_w + 0.1)
-    fill = (LETTERBOX_FILL,) * 3
-    image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=fill)
-    return np.ascontiguousarray(image[..., ::-1])
+    fitted = Letterbox.fit(source_hw=image.shape[:2], target_hw=(size, size))
+    return np.ascontiguousarray(fitted.apply(image)[..., ::-1])
 
 
 def load_letterboxed(path: Path, size: int) -> np.ndarray:

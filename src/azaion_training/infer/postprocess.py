@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from azaion_training.boxes import box_iou
+from azaion_training.boxes import greedy_nms
 from azaion_training.infer.preprocess import Letterbox
 
 
@@ -107,10 +107,4 @@ def remove_overlaps(detections: Detections, *, iou: float) -> Detections:
     if len(detections) < 2:
         return detections
     order = np.lexsort((np.arange(len(detections)), detections.class_id, -detections.confidence))
-    boxes = detections.xyxy[order]
-    overlaps = box_iou(boxes, boxes)
-    kept: list[int] = []
-    for i in range(len(order)):
-        if not kept or overlaps[i, kept].max() <= iou:
-            kept.append(i)
-    return detections[order[kept]]
+    return detections[greedy_nms(detections.xyxy, order, iou=iou)]

@@ -24,6 +24,7 @@ from rstream.exceptions import ClientError, ServerError
 
 from azaion_training.config import QueueSettings
 from azaion_training.errors import QueueError
+from azaion_training.fs import is_temporary
 from azaion_training.labels import read_label
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.handlers import IMAGE_EXTENSIONS
@@ -51,9 +52,7 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(
         path
         for path in images.iterdir()
-        if path.is_file()
-        and path.suffix.lower() in IMAGE_EXTENSIONS
-        and not path.name.startswith(".")
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not is_temporary(path)
     )
 
 

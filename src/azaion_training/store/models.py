@@ -44,7 +44,13 @@ from typing import BinaryIO, Protocol
 
 from azaion_training.config import SecuritySettings, Settings
 from azaion_training.errors import CdnError, CryptoError, IntegrityError, StoreError
-from azaion_training.fs import DataTree, atomic_write_text, atomic_writer, check_name
+from azaion_training.fs import (
+    DataTree,
+    atomic_write_text,
+    atomic_writer,
+    check_name,
+    is_temporary,
+)
 from azaion_training.store import security
 from azaion_training.store.api import AzaionApi, resource_path
 from azaion_training.store.cdn import Cdn, CdnObject, parse_cdn_yaml
@@ -298,7 +304,7 @@ class LocalStore(_StoreBase):
         """Every published model, sorted by name."""
         found = []
         for meta in sorted(self.models.glob(f"*{META_SUFFIX}")):
-            if meta.name.startswith("."):
+            if is_temporary(meta):
                 continue
             record = self._record(meta.name[: -len(META_SUFFIX)])
             found.append(

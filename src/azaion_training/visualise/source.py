@@ -19,10 +19,10 @@ import numpy as np
 
 from azaion_training.classes import ClassTable
 from azaion_training.errors import ConfigError, DatasetError, LabelError
-from azaion_training.fs import AnnotationDir, DataTree, is_temporary
+from azaion_training.fs import AnnotationDir, DataTree
+from azaion_training.fs import list_images as image_files
 from azaion_training.labels import Box, read_label
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 SPLITS = ("train", "valid", "test")
 SOURCES = ("data", "seed", "processed", "deleted", "corrupted", "dataset")
 
@@ -50,8 +50,7 @@ def list_images(folder: AnnotationDir) -> list[LabelledImage]:
         raise DatasetError(f"{folder.path} has no images/ folder")
     return [
         LabelledImage(name=path.stem, image=path, label=folder.labels / f"{path.stem}.txt")
-        for path in sorted(folder.images.iterdir())
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not is_temporary(path)
+        for path in image_files(folder.images)
     ]
 
 
