@@ -204,3 +204,19 @@ def test_list_images_skips_temporary_and_other_files(tmp_path: Path) -> None:
         tmp_path / "sub" / "c.jpg",
     ]
     assert list_images(tmp_path / "missing") == []
+
+
+def test_atomic_writer_creates_the_file_with_its_mode_from_the_start(tmp_path: Path) -> None:
+    import stat
+
+    target = tmp_path / "secret.bin"
+    previous = os.umask(0)
+    try:
+        with atomic_writer(target, mode=0o600) as handle:
+            (temporary,) = tmp_path.iterdir()  # still the dot-named temporary file
+            assert stat.S_IMODE(temporary.stat().st_mode) == 0o600
+            handle.write(b"plaintext")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_bytes() == b"plaintext"

@@ -451,3 +451,21 @@ def test_remote_without_a_model_key_names_the_setting(
     with open_store(settings, tree) as store, pytest.raises(ConfigError, match="AZAION_MODEL_KEY"):
         store.publish(model_file(tmp_path, 100))
     assert api_server.resources == {}
+
+
+def test_write_decrypted_is_owner_only_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    from azaion_training.store.models import write_decrypted
+
+    previous = os.umask(0)
+    try:
+        path = write_decrypted(b"model", tmp_path / "out" / "azaion.onnx", name="azaion.onnx")
+    finally:
+        os.umask(previous)
+    assert path.read_bytes() == b"model"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["azaion.onnx"]  # no temporary left
+    assert "plaintext is now on disk" in caplog.text

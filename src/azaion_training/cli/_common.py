@@ -1,4 +1,13 @@
-"""What every console script shares: the common options, start-up and the error boundary.
+"""What every console script shares: the common options, options bound to settings, start-up and
+the error boundary. A command declares its parser with `command_parser` and `setting` options and
+hands a body to `run`:
+
+    def main(argv=None):
+        return run(build_parser(), argv, body, require=("queue.user",))
+
+`run` parses the arguments, loads the settings with every bound option as an override, sets up
+logging, turns `AzaionError` into exit code 1 and Ctrl-C into 130, and calls ``body(args,
+settings)``.
 
 Exit codes (scripts can trust them):
 
@@ -11,14 +20,15 @@ Exit codes (scripts can trust them):
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NewType
 
-from azaion_training.config import Settings, env_help, load_settings
+from azaion_training.config import Settings, env_help, env_name, load_settings
 from azaion_training.errors import AzaionError
 from azaion_training.logs import setup_logging
 
@@ -61,7 +71,7 @@ def command_parser(
         "--root",
         type=Path,
         metavar="DIR",
-        help="data root folder (default /azaion; AZAION_ROOT_DIR)",
+        help=f"data root folder ({describe_setting('root_dir')})",
     )
     common.add_argument(
         "--log-json", action="store_true", default=None, help="log to stderr as JSON lines"
@@ -71,6 +81,127 @@ def command_parser(
         "-v", "--verbose", action="store_true", help="log DEBUG messages on the console"
     )
     return parser
+
+
+SETTING_PREFIX = "setting:"
+"""Namespace attributes named ``setting:{dotted.key}`` are overrides of that setting."""
+
+Body = Callable[[argparse.Namespace, Settings], int]
+"""What a command does once its settings are loaded; returns the exit code."""
+
+
+def setting(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *flags: str,
+    key: str,
+    help: str,
+    default_text: str | None = None,
+    **kwargs: Any,
+) -> argparse.Action:
+    """Adds an option that overrides the dotted setting ``key`` when given.
+
+    The help ends with the setting's default and its environment variable, both read from the
+    settings model, e.g. ``(default 4; INFER_EVERY)``.
+
+    Args:
+        default_text: shown instead of the default value (e.g. ``"the number of CPUs"``).
+        kwargs: passed to ``add_argument`` (``type``, ``metavar``, ``action``).
+    """
+    return parser.add_argument(
+        *flags,
+        dest=SETTING_PREFIX + key,
+        default=None,
+        help=f"{help} ({describe_setting(key, default_text)})",
+        **kwargs,
+    )
+
+
+def describe_setting(key: str, default_text: str | None = None) -> str:
+    """``default VALUE; ENV_NAME`` for a dotted setting (argparse's ``%`` escaped)."""
+    if default_text is None:
+        default_text = _show(functools.reduce(getattr, key.split("."), _defaults()))
+    name = env_name(key)
+    text = f"default {default_text}" + (f"; {name}" if name else "")
+    return text.replace("%", "%%")
+
+
+@functools.cache
+def _defaults() -> Settings:
+    return Settings()
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def bound_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The dotted overrides of every `setting` option (``None`` where not given)."""
+    return {
+        name[len(SETTING_PREFIX) :]: value
+        for name, value in vars(args).items()
+        if name.startswith(SETTING_PREFIX)
+    }
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def queue_options(parser: argparse.ArgumentParser, *, commits: bool = False) -> None:
+    """The RabbitMQ options of the queue commands; ``commits`` adds the position-saving ones."""
+    queue = parser.add_argument_group("queue options")
+    setting(queue, "--host", key="queue.host", metavar="HOST", help="RabbitMQ host")
+    setting(queue, "--port", key="queue.port", type=int, metavar="PORT", help="streams port")
+    setting(queue, "--stream", key="queue.stream", metavar="NAME", help="stream name")
+    if commits:
+        setting(
+            queue,
+            "--commit-every",
+            key="queue.commit_every",
+            type=int,
+            metavar="N",
+            help="save the position after at most N messages",
+        )
+        setting(
+            queue,
+            "--commit-interval",
+            key="queue.commit_interval_s",
+            type=float,
+            metavar="SECONDS",
+            help="... and at least every SECONDS while messages arrive",
+        )
+
+
+def run(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    body: Body,
+    *,
+    require: Iterable[str] = (),
+) -> int:
+    """Parses ``argv``, starts up (settings with the bound options, logging), runs ``body``.
+
+    Returns:
+        The body's exit code, or `EXIT_ERROR` / `EXIT_INTERRUPTED` (see the module docstring).
+    """
+    args = parser.parse_args(argv)
+    return run_command(
+        parser.prog,
+        lambda: body(args, start(args, overrides=bound_settings(args), require=require)),
+    )
 
 
 def start(
@@ -86,6 +217,7 @@ def start(
         "log.file": args.log_file,
         "log.level": "DEBUG" if args.verbose else None,
     }
+    flags.update(bound_settings(args))
     flags.update(overrides or {})
     os.environ.update(OFFLINE_ENVIRONMENT)
     settings = load_settings(args.config, overrides=flags)

@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Sequence
 
 from azaion_training.augment import augment_tree, stop_on_signals
-from azaion_training.cli._common import EXIT_ERROR, EXIT_OK, command_parser, run_command, start
+from azaion_training.cli._common import EXIT_ERROR, EXIT_OK, command_parser, run, setting
+from azaion_training.config import Settings
 from azaion_training.fs import DataTree
 
 PROG = "azaion-augment"
@@ -26,36 +27,36 @@ exit codes: 0 done (or stopped), 1 an error (or, with --once, samples that could
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(PROG, DESCRIPTION, env_sections=("augment",))
     parser.add_argument("--once", action="store_true", help="run a single pass, then exit")
-    parser.add_argument(
+    setting(
+        parser,
         "--workers",
+        key="augment.workers",
         type=int,
         metavar="N",
-        help="worker processes (default: the number of CPUs; AZAION_AUGMENT_WORKERS)",
+        default_text="the number of CPUs",
+        help="worker processes",
     )
-    parser.add_argument(
+    setting(
+        parser,
         "--interval",
+        key="augment.interval_s",
         type=float,
         metavar="SECONDS",
-        help="seconds between passes without --once (default 300; AZAION_AUGMENT_INTERVAL)",
+        help="seconds between passes without --once",
     )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        settings = start(
-            args,
-            overrides={"augment.workers": args.workers, "augment.interval_s": args.interval},
+def augment(args: argparse.Namespace, settings: Settings) -> int:
+    with stop_on_signals() as stop:
+        summary = augment_tree(
+            DataTree.from_settings(settings), settings.augment, once=args.once, stop=stop
         )
-        with stop_on_signals() as stop:
-            summary = augment_tree(
-                DataTree.from_settings(settings), settings.augment, once=args.once, stop=stop
-            )
-        return EXIT_ERROR if summary is not None and summary.failed else EXIT_OK
+    return EXIT_ERROR if summary is not None and summary.failed else EXIT_OK
 
-    return run_command(PROG, body)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv, augment)
 
 
 if __name__ == "__main__":

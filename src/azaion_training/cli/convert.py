@@ -7,8 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_ERROR, EXIT_OK, command_parser, run_command, start
-from azaion_training.convert import ClassMap, convert, parse_map_option, parse_skip_option
+from azaion_training.cli._common import EXIT_ERROR, EXIT_OK, command_parser, run, setting
+from azaion_training.config import Settings
+from azaion_training.convert import convert
+from azaion_training.convert.classmap import class_map_from_options
 from azaion_training.convert.runner import READERS
 
 PROG = "azaion-convert"
@@ -54,11 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--link", action="store_true", help="hard-link images instead of copying them"
     )
-    parser.add_argument(
+    setting(
+        parser,
         "--unknown",
+        key="convert.unknown_classes",
         choices=("skip", "error"),
-        help="unknown class names: skip the boxes and report them (default), or stop before "
-        "writing anything (AZAION_CONVERT_UNKNOWN)",
+        help="unknown class names: skip the boxes and report them, or stop before writing anything",
     )
     parser.add_argument(
         "--images",
@@ -75,34 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_convert(args: argparse.Namespace, settings: Settings) -> int:
+    report = convert(
+        args.format,
+        args.source,
+        args.dest,
+        class_map=class_map_from_options(args.map, args.skip),
+        link=args.link,
+        unknown_classes=settings.convert.unknown_classes,
+        edge_tolerance_px=settings.convert.edge_tolerance_px,
+        corner_order=args.corner_order,
+        images=args.images,
+        progress=sys.stderr.isatty(),
+    )
+    print(report.summary())
+    if report.images == 0:
+        print(f"{PROG}: error: nothing was converted", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        settings = start(args, overrides={"convert.unknown_classes": args.unknown})
-        mapping: dict[str, int] = {}
-        for text in args.map:
-            mapping.update(parse_map_option(text))
-        skip = [name for text in args.skip for name in parse_skip_option(text)]
-        report = convert(
-            args.format,
-            args.source,
-            args.dest,
-            class_map=ClassMap.default().with_overrides(mapping=mapping, skip=skip),
-            link=args.link,
-            unknown_classes=settings.convert.unknown_classes,
-            edge_tolerance_px=settings.convert.edge_tolerance_px,
-            corner_order=args.corner_order,
-            images=args.images,
-            progress=sys.stderr.isatty(),
-        )
-        print(report.summary())
-        if report.images == 0:
-            print(f"{PROG}: error: nothing was converted", file=sys.stderr)
-            return EXIT_ERROR
-        return EXIT_OK
-
-    return run_command(PROG, body)
+    return run(build_parser(), argv, run_convert)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.cli._common import EXIT_OK, command_parser, run
+from azaion_training.config import Settings
 from azaion_training.demo.run import DEMO_FOLDER, DemoPlan, run_demo
 from azaion_training.errors import ConfigError
 from azaion_training.fs import DataTree
@@ -77,19 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the previous demo in ROOT first (only a folder that holds a demo/ report)",
     )
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(root=DEFAULT_ROOT)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(PROG, lambda: _run(args))
+    return run(build_parser(), argv, _run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    root = args.root or DEFAULT_ROOT
-    args.root = root
-    settings = start(args)
-    _prepare_root(root, clean=args.clean)
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    _prepare_root(args.root, clean=args.clean)
     if args.quick:
         plan = DemoPlan.quick()
     else:

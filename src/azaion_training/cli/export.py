@@ -6,18 +6,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.cli._common import EXIT_OK, at_least, command_parser, run, setting
+from azaion_training.config import Settings
 from azaion_training.export.dispatch import EXPORTERS, export_model, publish_export
 from azaion_training.fs import DataTree
 
 PROG = "azaion-export"
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,24 +35,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--format", required=True, choices=list(EXPORTERS), help="what to export to (required)"
     )
-    options = parser.add_argument_group("export options (defaults from the export settings)")
-    options.add_argument("--imgsz", type=int, metavar="N", help="square input size (1280)")
-    options.add_argument("--batch", type=int, metavar="N", help="fixed batch size (4)")
-    options.add_argument(
+    options = parser.add_argument_group("export options")
+    setting(options, "--imgsz", key="export.imgsz", type=int, metavar="N", help="square input size")
+    setting(options, "--batch", key="export.batch", type=int, metavar="N", help="fixed batch size")
+    setting(
+        options,
         "--half",
+        key="export.half",
         action=argparse.BooleanOptionalAction,
-        help="allow FP16 engine layers where the GPU runs FP16 fast (TensorRT; on)",
+        help="allow FP16 engine layers where the GPU runs FP16 fast (TensorRT)",
     )
-    options.add_argument(
+    setting(
+        options,
         "--int8",
+        key="export.int8",
         action=argparse.BooleanOptionalAction,
-        help="INT8: TensorRT calibration / RKNN quantisation on a sample of --data (off)",
+        help="INT8: TensorRT calibration / RKNN quantisation on a sample of --data",
     )
-    options.add_argument(
+    setting(
+        options,
         "--calibration-images",
+        key="export.calibration_images",
         type=int,
         metavar="N",
-        help="images drawn from --data for INT8 (200)",
+        help="images drawn from --data for INT8",
     )
     options.add_argument(
         "--data",
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_argument(
         "--verify",
-        type=_count,
+        type=at_least(0),
         default=0,
         metavar="N",
         help="RKNN: run the toolkit's simulator on N images of --data and fail unless its boxes "
@@ -86,39 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    tree = DataTree.from_settings(settings)
+    result = export_model(
+        args.model or tree.current_model_pt,
+        args.format,
+        settings=settings.export,
+        tree=tree,
+        out=args.out,
+        data=args.data,
+        verify=args.verify,
+        force=args.force,
+    )
+    size = result.path.stat().st_size / 1e6
+    print(f"{PROG}: wrote {result.path} ({size:.1f} MB): {result.summary}")
+    if args.publish:
+        published = publish_export(settings, tree, result.path)
+        print(f"{PROG}: published {published.name} to {published.location}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        settings = start(
-            args,
-            overrides={
-                "export.imgsz": args.imgsz,
-                "export.batch": args.batch,
-                "export.half": args.half,
-                "export.int8": args.int8,
-                "export.calibration_images": args.calibration_images,
-            },
-        )
-        tree = DataTree.from_settings(settings)
-        result = export_model(
-            args.model or tree.current_model_pt,
-            args.format,
-            settings=settings.export,
-            tree=tree,
-            out=args.out,
-            data=args.data,
-            verify=args.verify,
-            force=args.force,
-        )
-        size = result.path.stat().st_size / 1e6
-        print(f"{PROG}: wrote {result.path} ({size:.1f} MB): {result.summary}")
-        if args.publish:
-            published = publish_export(settings, tree, result.path)
-            print(f"{PROG}: published {published.name} to {published.location}")
-        return EXIT_OK
-
-    return run_command(PROG, body)
+    return run(build_parser(), argv, export)
 
 
 if __name__ == "__main__":

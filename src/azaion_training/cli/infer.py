@@ -10,7 +10,8 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.cli._common import EXIT_OK, command_parser, run, setting
+from azaion_training.config import Settings
 from azaion_training.fs import DataTree
 from azaion_training.infer.load import engines_help, suffixes
 
@@ -56,23 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: ./VIDEO-NAME-detections)",
     )
-    parser.add_argument(
-        "--every", type=int, metavar="N", help="infer every N-th frame (default 4; INFER_EVERY)"
+    setting(
+        parser, "--every", key="infer.every", type=int, metavar="N", help="infer every N-th frame"
     )
-    parser.add_argument(
+    setting(
+        parser,
         "--batch",
+        key="infer.batch",
         type=int,
         metavar="N",
-        help="frames per model call (default 4; a model built for a fixed batch uses its own)",
+        help="frames per model call; a model built for a fixed batch uses its own",
     )
-    parser.add_argument(
-        "--conf", type=float, metavar="P", help="confidence threshold (default 0.3; INFER_CONF)"
+    setting(
+        parser, "--conf", key="infer.conf", type=float, metavar="P", help="confidence threshold"
     )
-    parser.add_argument(
+    setting(
+        parser,
         "--iou",
+        key="infer.iou",
         type=float,
         metavar="R",
-        help="overlap above which the less confident box is removed (default 0.3; INFER_IOU)",
+        help="overlap above which the less confident box is removed",
     )
     parser.add_argument(
         "--show", action="store_true", help="show the annotated frames in a window as they come"
@@ -81,43 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def infer(args: argparse.Namespace, settings: Settings) -> int:
+    from azaion_training.infer.load import open_engine
+    from azaion_training.infer.runner import infer_video
+
+    tree = DataTree.from_settings(settings)
+    out = args.out if args.out is not None else Path(f"{args.video.stem}-detections")
+    engine = open_engine(settings, tree, model=args.model, from_store=args.from_store)
+    with contextlib.closing(engine):
+        summary = infer_video(
+            args.video,
+            engine,
+            out,
+            settings=settings.infer,
+            show=args.show and _has_display(),
+            progress=not args.no_progress,
+        )
+    print(f"{summary.line()}; results in {out}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        from azaion_training.infer.load import open_engine
-        from azaion_training.infer.runner import infer_video
-
-        settings = start(
-            args,
-            overrides={
-                "infer.every": args.every,
-                "infer.batch": args.batch,
-                "infer.conf": args.conf,
-                "infer.iou": args.iou,
-            },
-        )
-        tree = DataTree.from_settings(settings)
-        out = args.out if args.out is not None else Path(f"{args.video.stem}-detections")
-        engine = open_engine(settings, tree, model=args.model, from_store=args.from_store)
-        with contextlib.closing(engine):
-            summary = infer_video(
-                args.video,
-                engine,
-                out,
-                settings=settings.infer,
-                show=args.show and _has_display(),
-                progress=not args.no_progress,
-            )
-        per_class = ", ".join(f"{k} {v}" for k, v in summary.detections_per_class.items())
-        print(
-            f"{summary.frames_read} frames read, {summary.frames_inferred} inferred, "
-            f"{summary.detections} detections ({per_class or 'none'}) in {summary.seconds:.1f} s "
-            f"({summary.fps:.1f} frames/s) on {summary.engine}; results in {out}"
-        )
-        return EXIT_OK
-
-    return run_command(PROG, body)
+    return run(build_parser(), argv, infer)
 
 
 def _has_display() -> bool:

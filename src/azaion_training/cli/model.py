@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
-from azaion_training.fs import DataTree, atomic_writer
-from azaion_training.store.models import ModelStore, open_store
+from azaion_training.cli._common import EXIT_OK, command_parser, run
+from azaion_training.config import Settings
+from azaion_training.fs import DataTree
+from azaion_training.store.models import ModelStore, open_store, write_decrypted
 
 PROG = "azaion-model"
 
@@ -67,12 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(PROG, lambda: _run(args))
+    return run(build_parser(), argv, _run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    settings = start(args)
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     with open_store(settings, DataTree.from_settings(settings)) as store:
         if args.command == "publish":
             _publish(store, args.file, args.name)
@@ -97,13 +95,7 @@ def _fetch(store: ModelStore, name: str, decrypt_to: Path | None) -> None:
     if decrypt_to is None:
         print(f"fetched {name}: {_human(len(data))}, decrypted in memory and verified")
         return
-    logger.warning(
-        "writing the decrypted model %s to %s: the plaintext is now on disk", name, decrypt_to
-    )
-    with atomic_writer(decrypt_to) as handle:
-        if os.name == "posix":
-            os.fchmod(handle.fileno(), 0o600)
-        handle.write(data)
+    write_decrypted(data, decrypt_to, name=name)
     print(f"fetched {name}: {_human(len(data))}, verified, decrypted to {decrypt_to}")
 
 

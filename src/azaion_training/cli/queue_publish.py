@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
-from azaion_training.errors import ConfigError, MessageError
-from azaion_training.queue import (
-    AnnotationStatus,
-    Role,
-    annotations_from_folder,
-    bulk_from_folder,
-    encode_message,
-    publish,
-)
-from azaion_training.queue.producer import image_files
+from azaion_training.cli._common import EXIT_OK, command_parser, queue_options, run
+from azaion_training.config import Settings
+from azaion_training.errors import MessageError
+from azaion_training.queue.messages import AnnotationStatus, Role
+from azaion_training.queue.producer import folder_messages, publish
 
 PROG = "azaion-queue-publish"
 
@@ -68,56 +62,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="send image bytes with Edited messages too (Created always carries them)",
     )
-    queue = parser.add_argument_group("queue options")
-    queue.add_argument("--host", metavar="HOST", help="RabbitMQ host (RABBITMQ_HOST)")
-    queue.add_argument("--port", type=int, metavar="PORT", help="streams port (RABBITMQ_PORT)")
-    queue.add_argument("--stream", metavar="NAME", help="stream name (RABBITMQ_QUEUE_NAME)")
+    queue_options(parser)
     return parser
 
 
-def _entries(args: argparse.Namespace) -> Iterator[bytes]:
-    if args.status in (AnnotationStatus.VALIDATED, AnnotationStatus.DELETED):
-        bulk = bulk_from_folder(args.folder, status=args.status, email=args.email)
-        yield encode_message(bulk, compress=args.gzip)
-        return
-    annotations = annotations_from_folder(
+def send(args: argparse.Namespace, settings: Settings) -> int:
+    total, messages = folder_messages(
         args.folder,
         status=args.status,
         role=args.role,
         email=args.email,
         with_image=args.with_image,
+        compress=args.gzip,
     )
-    for annotation in annotations:
-        yield encode_message(annotation, compress=args.gzip)
+    entries = tqdm(messages, total=total, unit="msg", desc="publish")
+    count = asyncio.run(publish(entries, settings=settings.queue))
+    print(
+        f"{PROG}: published {count} {args.status.wire_name} message(s) to "
+        f"{settings.queue.stream!r} at {settings.queue.host}:{settings.queue.port}"
+    )
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
-    def body() -> int:
-        settings = start(
-            args,
-            overrides={
-                "queue.host": args.host,
-                "queue.port": args.port,
-                "queue.stream": args.stream,
-            },
-            require=("queue.user", "queue.password"),
-        )
-        if not args.folder.is_dir():
-            raise ConfigError(f"{args.folder} is not a folder")
-        total = (
-            1 if args.status.value >= AnnotationStatus.VALIDATED else len(image_files(args.folder))
-        )
-        entries = tqdm(_entries(args), total=total, unit="msg", desc="publish")
-        count = asyncio.run(publish(entries, settings=settings.queue))
-        print(
-            f"{PROG}: published {count} {args.status.wire_name} message(s) to "
-            f"{settings.queue.stream!r} at {settings.queue.host}:{settings.queue.port}"
-        )
-        return EXIT_OK
-
-    return run_command(PROG, body)
+    return run(build_parser(), argv, send, require=("queue.user", "queue.password"))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,15 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.cli._common import (
+    EXIT_OK,
+    command_parser,
+    describe_setting,
+    run_command,
+    setting,
+    start,
+)
+from azaion_training.config import Settings
 from azaion_training.fs import DataTree
 
 PROG = "azaion-train"
@@ -21,15 +29,31 @@ def build_parser() -> argparse.ArgumentParser:
         env_sections=("training", "dataset", "export"),
     )
     training = parser.add_argument_group("training (override the training.* settings)")
-    training.add_argument("--model", metavar="NAME", help="model config or weights (yolo11m.yaml)")
-    training.add_argument("--epochs", type=int, metavar="N", help="epochs to train (120)")
-    training.add_argument("--batch", type=int, metavar="N", help="images per batch (11)")
-    training.add_argument("--imgsz", type=int, metavar="PX", help="training image size (1280)")
-    training.add_argument(
-        "--device", metavar="DEV", help="'cpu', '0', or '0,1' for multi-GPU DDP (auto)"
+    setting(
+        training, "--model", key="training.model", metavar="NAME", help="model config or weights"
     )
-    training.add_argument("--workers", type=int, metavar="N", help="data loader workers (8)")
-    training.add_argument("--patience", type=int, metavar="N", help="early-stop patience (100)")
+    training.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help=f"epochs to train ({describe_setting('training.epochs')}); with --resume, see there",
+    )
+    setting(
+        training, "--batch", key="training.batch", type=int, metavar="N", help="images per batch"
+    )
+    setting(training, "--imgsz", key="training.imgsz", type=int, metavar="PX", help="image size")
+    setting(
+        training,
+        "--device",
+        key="training.device",
+        metavar="DEV",
+        default_text="auto",
+        help="'cpu', '0', or '0,1' for multi-GPU DDP",
+    )
+    setting(training, "--workers", key="training.workers", type=int, metavar="N", help="loaders")
+    setting(
+        training, "--patience", key="training.patience", type=int, metavar="N", help="early stop"
+    )
     job = parser.add_argument_group("job")
     job.add_argument(
         "--resume",
@@ -50,21 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_command(PROG, lambda: _run(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides = {"training.epochs": None if args.resume else args.epochs}
+    return run_command(PROG, lambda: _run(args, start(args, overrides=overrides)))
 
 
-def _run(args: argparse.Namespace) -> int:
-    overrides = {
-        "training.model": args.model,
-        "training.batch": args.batch,
-        "training.imgsz": args.imgsz,
-        "training.device": args.device,
-        "training.workers": args.workers,
-        "training.patience": args.patience,
-        "training.epochs": None if args.resume else args.epochs,
-    }
-    settings = start(args, overrides=overrides)
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     tree = DataTree.from_settings(settings).create()
     if args.form_only:
         from azaion_training.dataset import form_dataset

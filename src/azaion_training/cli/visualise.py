@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from azaion_training.classes import ClassTable
-from azaion_training.cli._common import EXIT_OK, command_parser, run_command, start
+from azaion_training.cli._common import EXIT_OK, at_least, command_parser, run
+from azaion_training.config import Settings
 from azaion_training.fs import AnnotationDir, DataTree
 from azaion_training.visualise import (
     LabelledImage,
@@ -18,15 +19,13 @@ from azaion_training.visualise import (
     list_images,
     open_model_graph,
     pick,
-    plot_box_sizes,
-    plot_boxes_per_image,
-    plot_class_counts,
     resolve_folders,
     save_figure,
     stats_table,
     with_class,
 )
 from azaion_training.visualise.source import SOURCES, SPLITS
+from azaion_training.visualise.stats import save_stats_plots
 
 PROG = "azaion-visualise"
 
@@ -59,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("path", nargs="?", type=Path, metavar="PATH", help="dataset folder")
     parser.add_argument("--split", choices=SPLITS, help="only this split of a dataset")
-    parser.add_argument("--n", type=int, default=16, metavar="N", help="images in the grid (16)")
+    parser.add_argument(
+        "--n", type=at_least(1), default=16, metavar="N", help="images in the grid (16)"
+    )
     parser.add_argument(
         "--class",
         dest="class_name",
@@ -75,9 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.png",
         help="where the grid goes; --stats names its plots after it (default azaion-visualise.png)",
     )
-    parser.add_argument("--columns", type=int, metavar="C", help="images per grid row")
+    parser.add_argument("--columns", type=at_least(1), metavar="C", help="images per grid row")
     parser.add_argument(
-        "--cell", type=int, default=320, metavar="PX", help="grid cell size in pixels (320)"
+        "--cell",
+        type=at_least(16),
+        default=320,
+        metavar="PX",
+        help="grid cell size in pixels (320)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--stats", action="store_true", help="dataset statistics: plots and a table")
@@ -86,40 +91,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.n < 1 or args.cell < 16 or (args.columns is not None and args.columns < 1):
-        parser.error("--n and --columns must be at least 1, --cell at least 16")
-
-    def body() -> int:
-        settings = start(args)
-        if args.model is not None:
-            host, port = open_model_graph(args.model, browse=True, wait=True)
-            print(f"netron served {args.model} at http://{host}:{port}")
-            return EXIT_OK
-        table = ClassTable.default()
-        folders = resolve_folders(
-            DataTree.from_settings(settings), args.source, path=args.path, split=args.split
-        )
-        splits = {name: list_images(folder) for name, folder in folders.items()}
-        if args.stats:
-            return _stats(splits, table, out=args.out)
-        items = [item for split_items in splits.values() for item in split_items]
-        label = _label(args.source, folders)
-        if args.class_name:
-            items = with_class(items, class_ids(args.class_name, table))
-            label += f" · class {args.class_name}"
-        if args.browse:
-            browse(items, table)
-            return EXIT_OK
-        chosen = pick(items, n=args.n, seed=args.seed)
-        title = f"{label} · {len(chosen)} of {len(items)} images · seed {args.seed}"
-        figure = grid_figure(chosen, table, cell_px=args.cell, columns=args.columns, title=title)
-        print(f"grid of {len(chosen)} images: {save_figure(figure, args.out)}")
+def draw(args: argparse.Namespace, settings: Settings) -> int:
+    if args.model is not None:
+        host, port = open_model_graph(args.model, browse=True, wait=True)
+        print(f"netron served {args.model} at http://{host}:{port}")
         return EXIT_OK
+    table = ClassTable.default()
+    folders = resolve_folders(
+        DataTree.from_settings(settings), args.source, path=args.path, split=args.split
+    )
+    splits = {name: list_images(folder) for name, folder in folders.items()}
+    if args.stats:
+        return _stats(splits, table, out=args.out)
+    items = [item for split_items in splits.values() for item in split_items]
+    label = _label(args.source, folders)
+    if args.class_name:
+        items = with_class(items, class_ids(args.class_name, table))
+        label += f" · class {args.class_name}"
+    if args.browse:
+        browse(items, table)
+        return EXIT_OK
+    chosen = pick(items, n=args.n, seed=args.seed)
+    title = f"{label} · {len(chosen)} of {len(items)} images · seed {args.seed}"
+    figure = grid_figure(chosen, table, cell_px=args.cell, columns=args.columns, title=title)
+    print(f"grid of {len(chosen)} images: {save_figure(figure, args.out)}")
+    return EXIT_OK
 
-    return run_command(PROG, body)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv, draw)
 
 
 def _label(source: str, folders: dict[str, AnnotationDir]) -> str:
@@ -134,14 +134,8 @@ def _label(source: str, folders: dict[str, AnnotationDir]) -> str:
 def _stats(splits: dict[str, list[LabelledImage]], table: ClassTable, *, out: Path) -> int:
     stats = collect_stats(splits)
     print(stats_table(stats, table))
-    stem = out.with_suffix("")
-    plots = {
-        "classes": plot_class_counts(stats, table),
-        "box-sizes": plot_box_sizes(stats),
-        "boxes-per-image": plot_boxes_per_image(stats),
-    }
-    for name, figure in plots.items():
-        print(f"{name}: {save_figure(figure, Path(f'{stem}-{name}.png'))}")
+    for name, path in save_stats_plots(stats, table, out=out).items():
+        print(f"{name}: {path}")
     return EXIT_OK
 
 

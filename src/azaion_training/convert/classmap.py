@@ -118,3 +118,16 @@ def parse_map_option(text: str) -> dict[str, int]:
 def parse_skip_option(text: str) -> list[str]:
     """Parses ``--skip`` text: ``Name,Other Name``."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def class_map_from_options(maps: Iterable[str] = (), skips: Iterable[str] = ()) -> ClassMap:
+    """The default map with every ``--map NAME=ID,...`` and ``--skip NAME,...`` applied in order.
+
+    Raises:
+        ConfigError: an option does not parse (see `parse_map_option`).
+    """
+    mapping: dict[str, int] = {}
+    for text in maps:
+        mapping.update(parse_map_option(text))
+    skip = [name for text in skips for name in parse_skip_option(text)]
+    return ClassMap.default().with_overrides(mapping=mapping, skip=skip)

@@ -73,6 +73,15 @@ class InferSummary:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
+    def line(self) -> str:
+        """One line for the console: frames, detections per class, time and the engine."""
+        per_class = ", ".join(f"{k} {v}" for k, v in self.detections_per_class.items())
+        return (
+            f"{self.frames_read} frames read, {self.frames_inferred} inferred, "
+            f"{self.detections} detections ({per_class or 'none'}) in {self.seconds:.1f} s "
+            f"({self.fps:.1f} frames/s) on {self.engine}"
+        )
+
 
 def infer_video(
     video: Path,

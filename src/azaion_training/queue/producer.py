@@ -23,7 +23,7 @@ from rstream import ConfirmationStatus, Producer
 from rstream.exceptions import ClientError, ServerError
 
 from azaion_training.config import QueueSettings
-from azaion_training.errors import QueueError
+from azaion_training.errors import ConfigError, QueueError
 from azaion_training.fs import is_temporary
 from azaion_training.labels import read_label
 from azaion_training.queue.connection import connection_arguments
@@ -35,6 +35,7 @@ from azaion_training.queue.messages import (
     Detection,
     Role,
     Source,
+    encode_message,
     utc_now,
 )
 
@@ -106,6 +107,40 @@ def bulk_from_folder(
         raise ValueError(f"{status.wire_name} is not a bulk message: use annotations_from_folder")
     names = tuple(image.stem for image in image_files(folder))
     return BulkAnnotations(status=status, names=names, email=email, created_date=utc_now())
+
+
+def folder_messages(
+    folder: Path,
+    *,
+    status: AnnotationStatus,
+    role: Role = Role.VALIDATOR,
+    email: str | None = None,
+    with_image: bool | None = None,
+    compress: bool = False,
+) -> tuple[int, Iterator[bytes]]:
+    """The encoded messages that send ``folder`` with ``status``, and how many there are.
+
+    Created and Edited send one message per image (`annotations_from_folder`); Validated and
+    Deleted one bulk message naming every image (`bulk_from_folder`). The messages are made as
+    they are read, so a big folder is never held in memory.
+
+    Args:
+        compress: gzip each message body.
+        role, with_image: of Created and Edited messages.
+
+    Raises:
+        ConfigError: ``folder`` is not a folder.
+    """
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder")
+    if status in (AnnotationStatus.VALIDATED, AnnotationStatus.DELETED):
+        bulk = bulk_from_folder(folder, status=status, email=email)
+        return 1, iter([encode_message(bulk, compress=compress)])
+    annotations = annotations_from_folder(
+        folder, status=status, role=role, email=email, with_image=with_image
+    )
+    encoded = (encode_message(annotation, compress=compress) for annotation in annotations)
+    return len(image_files(folder)), encoded
 
 
 async def publish(

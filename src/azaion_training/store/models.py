@@ -175,6 +175,17 @@ def fetch_model(settings: Settings, tree: DataTree, name: str) -> bytes:
         return store.fetch(name)
 
 
+def write_decrypted(data: bytes, path: Path, *, name: str) -> Path:
+    """Writes a decrypted model to ``path`` atomically, readable by its owner only (mode 0600).
+
+    The plaintext model is then on disk; a warning says so in the log.
+    """
+    logger.warning("writing the decrypted model %s to %s: the plaintext is now on disk", name, path)
+    with atomic_writer(path, mode=0o600) as handle:
+        handle.write(data)
+    return path
+
+
 class _StoreBase:
     """What both stores share: the model key, naming, splitting and checked decryption."""
 

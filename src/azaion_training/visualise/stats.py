@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from azaion_training.classes import ClassTable
 from azaion_training.errors import LabelError
-from azaion_training.visualise.render import new_figure
+from azaion_training.visualise.render import new_figure, save_figure
 from azaion_training.visualise.source import LabelledImage
 
 if TYPE_CHECKING:
@@ -239,6 +240,20 @@ def plot_boxes_per_image(stats: Mapping[str, SplitStats]) -> Figure:
     ax.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def save_stats_plots(
+    stats: Mapping[str, SplitStats], table: ClassTable, *, out: Path
+) -> dict[str, Path]:
+    """Saves the three plots beside ``out``: ``{stem}-classes.png``, ``{stem}-box-sizes.png``
+    and ``{stem}-boxes-per-image.png``; returns their paths by plot name."""
+    stem = out.with_suffix("")
+    plots = {
+        "classes": plot_class_counts(stats, table),
+        "box-sizes": plot_box_sizes(stats),
+        "boxes-per-image": plot_boxes_per_image(stats),
+    }
+    return {name: save_figure(figure, Path(f"{stem}-{name}.png")) for name, figure in plots.items()}
 
 
 def _axis_limit(widths: np.ndarray, heights: np.ndarray) -> float:
