@@ -41,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     setting(
         training, "--batch", key="training.batch", type=int, metavar="N", help="images per batch"
     )
-    setting(training, "--imgsz", key="training.imgsz", type=int, metavar="PX", help="image size")
+    setting(
+        training,
+        "--imgsz",
+        key="training.imgsz",
+        type=int,
+        metavar="PX",
+        help="training image size",
+    )
     setting(
         training,
         "--device",
@@ -50,9 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
         default_text="auto",
         help="'cpu', '0', or '0,1' for multi-GPU DDP",
     )
-    setting(training, "--workers", key="training.workers", type=int, metavar="N", help="loaders")
     setting(
-        training, "--patience", key="training.patience", type=int, metavar="N", help="early stop"
+        training,
+        "--workers",
+        key="training.workers",
+        type=int,
+        metavar="N",
+        help="data loader workers",
+    )
+    setting(
+        training,
+        "--patience",
+        key="training.patience",
+        type=int,
+        metavar="N",
+        help="early-stop patience",
     )
     job = parser.add_argument_group("job")
     job.add_argument(
