@@ -21,7 +21,6 @@ import fcntl
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator, KeysView, Sequence
@@ -53,6 +52,7 @@ from azaion_training.config import AugmentSettings
 from azaion_training.corrupted import quarantine
 from azaion_training.errors import AzaionError, ConfigError
 from azaion_training.fs import DataTree
+from azaion_training.shutdown import shutdown_signals
 
 logger = logging.getLogger(__name__)
 
@@ -320,24 +320,16 @@ class Augmenter:
 
 
 @contextlib.contextmanager
-def stop_on_signals(
-    signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
-) -> Iterator[threading.Event]:
-    """An event that SIGTERM or SIGINT sets, for the duration of the block (main thread only).
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event that the first SIGTERM or SIGINT sets, for the block (main thread only).
 
-    The handler only sets the event; whoever loops checks it and winds down (a warm stop).
+    Whoever loops checks it and winds down (a warm stop); a second signal raises
+    `KeyboardInterrupt` (stop at once); SIGUSR1 dumps every thread's stack
+    (`azaion_training.shutdown`).
     """
     stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
+    with shutdown_signals(first=stop.set):
         yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def augment_tree(

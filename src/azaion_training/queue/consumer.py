@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from dataclasses import dataclass, field
 
@@ -41,6 +40,7 @@ from azaion_training.queue.messages import decode_message
 from azaion_training.queue.offsets import Checkpointer
 from azaion_training.queue.rejects import one_line, reject
 from azaion_training.samples import DEFAULT_VARIANTS
+from azaion_training.shutdown import shutdown_signals
 
 logger = logging.getLogger(__name__)
 
@@ -306,27 +306,14 @@ async def _first_of(*events: asyncio.Event) -> None:
 def run_until_signalled(consumer: AnnotationConsumer) -> ConsumeStats:
     """Runs the consumer on a new event loop; SIGTERM or SIGINT stop it warmly (`stop`).
 
-    A second signal while stopping cancels the run; the position on disk is still consistent.
+    A second signal cancels the run; the position on disk is still consistent. SIGUSR1 dumps
+    every thread's stack (`azaion_training.shutdown`).
     """
 
     async def main() -> ConsumeStats:
-        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-
-        def on_signal(signum: int) -> None:
-            if consumer.stopping and task is not None:
-                logger.warning("second %s: stopping now", signal.Signals(signum).name)
-                task.cancel()
-                return
-            logger.info("%s received", signal.Signals(signum).name)
-            consumer.stop()
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal, signum)
-        try:
+        assert task is not None
+        with shutdown_signals(first=consumer.stop, second=task.cancel, loop=task.get_loop()):
             return await consumer.run()
-        finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
 
     return asyncio.run(main())
