@@ -10,5 +10,7 @@ export YOLO_OFFLINE=1 YOLO_AUTOINSTALL=false MPLBACKEND=Agg
 echo "test: ruff"
 ruff check .
 ruff format --check .
+echo "test: import layers (docs/architecture.md)"
+lint-imports
 echo "test: pytest"
 python -m pytest --durations=15 "$@"
