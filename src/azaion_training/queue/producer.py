@@ -9,7 +9,8 @@ each image next to its ``.txt`` label. An image without a label has no boxes.
 
 Example:
     >>> messages = annotations_from_folder(Path("shots"), role=Role.VALIDATOR)  # doctest: +SKIP
-    >>> asyncio.run(publish([encode_message(m) for m in messages], settings=settings.queue))
+    >>> entries = [encode_message(m) for m in messages]  # doctest: +SKIP
+    >>> asyncio.run(publish(entries, settings=settings.queue))  # doctest: +SKIP
 """
 
 from __future__ import annotations
