@@ -17,13 +17,12 @@ from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
 from azaion_training.labels import read_label
 from tests.augment.helpers import HEIGHT, WIDTH, files, sample_files
-
-SRC = Path(__file__).resolve().parents[2] / "src"
+from tests.helpers import subprocess_env, wait_for
 
 
 def _daemon(root: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     """The daemon in a process group of its own (as a service manager runs it)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(SRC.parent)])}
+    env = subprocess_env()
     command = [sys.executable, "-m", "azaion_training.cli.augment", "--root", str(root)]
     with open(log, "wb") as stderr:
         return subprocess.Popen(
@@ -49,14 +48,6 @@ def _signal(daemon: subprocess.Popen[bytes], signum: int, *, group: bool) -> Non
         os.killpg(daemon.pid, signum)
     else:
         daemon.send_signal(signum)
-
-
-def _wait_for(condition, *, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_once_makes_the_samples_and_exits_zero(
@@ -94,12 +85,12 @@ def test_sigterm_mid_pass_finishes_cleanly(tree: DataTree, tmp_path: Path, group
     log = tmp_path / "daemon.log"
     daemon = _daemon(tree.root, log, "--interval", "600")
     try:
-        _wait_for(
+        wait_for(
             lambda: any(tree.data_processed.labels.iterdir()), timeout=120, what="first sample"
         )
         _signal(daemon, signal.SIGTERM, group=group)
         assert daemon.wait(timeout=120) == 0, log.read_text()
-        _wait_for(lambda: _group_gone(daemon), timeout=30, what="workers to exit")
+        wait_for(lambda: _group_gone(daemon), timeout=30, what="workers to exit")
     finally:
         daemon.kill()
     assert "stopped early" in log.read_text()
@@ -126,7 +117,7 @@ def test_signal_while_idle_exits_zero(
     log = tmp_path / "daemon.log"
     daemon = _daemon(tree.root, log, "--interval", "600")
     try:
-        _wait_for(lambda: "augment pass:" in log.read_text(), timeout=120, what="first pass")
+        wait_for(lambda: "augment pass:" in log.read_text(), timeout=120, what="first pass")
         started = time.monotonic()
         daemon.send_signal(signum)
         assert daemon.wait(timeout=30) == 0, log.read_text()
@@ -142,12 +133,12 @@ def test_killed_daemon_leaves_no_workers_behind(tree: DataTree, tmp_path: Path) 
     log = tmp_path / "daemon.log"
     daemon = _daemon(tree.root, log, "--interval", "600")
     try:
-        _wait_for(
+        wait_for(
             lambda: any(tree.data_processed.labels.iterdir()), timeout=120, what="first sample"
         )
         daemon.kill()  # SIGKILL: no chance to clean up
         daemon.wait(timeout=30)
-        _wait_for(lambda: _group_gone(daemon), timeout=30, what="orphaned workers to exit")
+        wait_for(lambda: _group_gone(daemon), timeout=30, what="orphaned workers to exit")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(daemon.pid, signal.SIGKILL)

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,23 +9,11 @@ import pytest
 from azaion_training.cli.export import main
 from azaion_training.config import Settings
 from azaion_training.fs import DataTree
+from tests import helpers
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    path = os.pathsep.join([str(REPO / "src"), str(REPO)])
-    return subprocess.run(
-        [sys.executable, "-m", "azaion_training.cli.export", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {}), "PYTHONPATH": path},
-        timeout=600,
-        check=False,
-    )
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return helpers.run_cli("export", *args, cwd=cwd)
 
 
 def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,8 +11,8 @@ from azaion_training.cli.export import main
 from azaion_training.config import Settings
 from azaion_training.fs import DataTree
 from azaion_training.store.models import open_store
-from tests.cli.test_export import run_cli
 from tests.export.conftest import IMGSZ, TinyModel
+from tests.helpers import run_cli
 
 
 @pytest.mark.slow
@@ -37,6 +37,7 @@ def test_rknn_export_and_simulator_check(
 ) -> None:
     out = tmp_path / "edge"
     finished = run_cli(
+        "export",
         *[str(tiny_model.weights), "--root", str(tree.root), "--format", "rknn"],
         *["--imgsz", str(IMGSZ), "--batch", "2", "--out", str(out)],
         *["--data", str(tiny_model.dataset / "valid"), "--verify", "8"],

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from azaion_training.config import QueueSettings
 from azaion_training.fs import DataTree
 from azaion_training.queue import AnnotationConsumer, AnnotationStatus, Role, encode_message
 from azaion_training.queue.offsets import load_offset
+from tests import helpers
 from tests.queue.helpers import (
     bulk,
     created,
@@ -31,7 +31,6 @@ from tests.services.rabbitmq import RabbitMQNode
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 ROLES = [Role.VALIDATOR, Role.OPERATOR, Role.ADMIN, Role.COMPANION_PC, Role.API_ADMIN]
 
 
@@ -88,16 +87,16 @@ def start_consumer(
             **queue,
         }
         config.write_text(yaml.safe_dump({"queue": options}))
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-            "AZAION_ROOT_DIR": str(root),
-            "RABBITMQ_HOST": queue_settings.host,
-            "RABBITMQ_PORT": str(queue_settings.port),
-            "RABBITMQ_USER": str(queue_settings.user),
-            "RABBITMQ_PASSWORD": queue_settings.password.get_secret_value(),  # type: ignore[union-attr]
-            "RABBITMQ_QUEUE_NAME": queue_settings.stream,
-        }
+        env = helpers.subprocess_env(
+            {
+                "AZAION_ROOT_DIR": str(root),
+                "RABBITMQ_HOST": queue_settings.host,
+                "RABBITMQ_PORT": str(queue_settings.port),
+                "RABBITMQ_USER": str(queue_settings.user),
+                "RABBITMQ_PASSWORD": queue_settings.password.get_secret_value(),  # type: ignore[union-attr]
+                "RABBITMQ_QUEUE_NAME": queue_settings.stream,
+            }
+        )
         log = open(tmp_path / f"consumer-{len(processes)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [sys.executable, "-m", "azaion_training.cli.queue", "--config", str(config)],
@@ -122,11 +121,7 @@ def logs(tmp_path: Path) -> str:
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, tmp_path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{logs(tmp_path)[-3000:]}")
-        time.sleep(0.02)
+    helpers.wait_for(condition, timeout=timeout, what=what, details=lambda: logs(tmp_path)[-3000:])
 
 
 def position(tree: DataTree, settings: QueueSettings) -> int:

@@ -1,0 +1,55 @@
+"""What tests of several areas share: running a console script as a process, and waiting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This environment, with this checkout's ``src`` (and the repository, for ``tests``) first on
+    ``PYTHONPATH``, so a child process runs the code under test."""
+    path = [str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, **(extra or {}), "PYTHONPATH": os.pathsep.join(filter(None, path))}
+
+
+def run_cli(
+    command: str,
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``azaion_training.cli.{command}`` in a child Python and waits for it (text output)."""
+    return subprocess.run(
+        [sys.executable, "-m", f"azaion_training.cli.{command}", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=subprocess_env(env),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for(
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    details: Callable[[], str] | None = None,
+) -> None:
+    """Polls ``condition`` until it holds; fails naming ``what`` (and ``details()``) after
+    ``timeout`` seconds. A bound on a wait, never a measurement."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            extra = f"\n{details()}" if details is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{extra}")
+        time.sleep(0.02)
