@@ -53,3 +53,25 @@ def wait_for(
             extra = f"\n{details()}" if details is not None else ""
             raise AssertionError(f"timed out waiting for {what}{extra}")
         time.sleep(0.02)
+
+
+def recipe_key(name: str, *parts: object) -> str:
+    """A cache key that changes whenever what built the cached thing changes.
+
+    Args:
+        name: a readable prefix.
+        parts: functions and modules (hashed by their source), files (by their bytes) and plain
+            values (by ``repr``): the recipe and the code it runs.
+    """
+    import hashlib
+    import inspect
+
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            digest.update(part.read_bytes())
+        elif inspect.isfunction(part) or inspect.ismodule(part) or inspect.isclass(part):
+            digest.update(inspect.getsource(part).encode())
+        else:
+            digest.update(repr(part).encode())
+    return f"{name}-{digest.hexdigest()[:16]}"

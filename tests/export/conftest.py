@@ -13,9 +13,9 @@ import yaml
 from azaion_training.classes import ClassTable, WeatherMode
 from azaion_training.demo.world import write_annotations
 from azaion_training.fs import AnnotationDir
+from tests.helpers import recipe_key
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_MODEL_VERSION = "tiny-building-v1"  # change when the recipe below changes
 IMGSZ = 128
 
 
@@ -82,7 +82,10 @@ def tiny_model(
     """Built from scratch in CI; cached in the pytest cache between local runs."""
     if os.environ.get("CI"):
         return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
-    folder = Path(request.config.cache.mkdir(TINY_MODEL_VERSION))
+    from azaion_training.demo import world
+
+    key = recipe_key("tiny-building", make_dataset, train_tiny_model, IMGSZ, world)
+    folder = Path(request.config.cache.mkdir(key))
     model = TinyModel(weights=folder / "tiny.pt", dataset=folder / "dataset")
     if not model.weights.is_file():
         model = train_tiny_model(folder)

@@ -3,8 +3,9 @@
 The detector is a YOLO11n trained for a few epochs on 150 synthetic 160x120 images (three classes,
 one weather mode) and exported to ONNX with NMS inside (imgsz 128, batch 4). It detects the
 synthetic objects with high confidence, so the tests compare real detections. It takes about
-1.5 minutes on two CPU cores and is cached in pytest's cache folder under a version key
-(`MODEL_VERSION`); change the key when the recipe changes, or run ``pytest --cache-clear``.
+1.5 minutes on two CPU cores and is cached in pytest's cache folder under a key that hashes its
+recipe (`build_detector` and the constants here), the synthetic world and the ONNX export code
+(`detector_key`), so any change to them builds it anew.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import yaml
 from azaion_training.classes import ClassTable, WeatherMode
 from azaion_training.demo.world import write_annotations, write_video
 from azaion_training.fs import AnnotationDir
+from tests.helpers import recipe_key
 
-MODEL_VERSION = "infer-detector-v1"
 MODEL_IMGSZ = 128
 MODEL_BATCH = 4
 CLASSES = (0, 15)  # ArmorVehicle, Building: chunky shapes a short run learns well
@@ -107,10 +108,19 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
     return Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
 
 
+def detector_key() -> str:
+    """The cache key of the detector: its recipe, the synthetic world and the ONNX export."""
+    from azaion_training.demo import world
+    from azaion_training.export import onnx
+
+    recipe = (build_detector, MODEL_IMGSZ, MODEL_BATCH, CLASSES)
+    return recipe_key("infer-detector", *recipe, world, onnx)
+
+
 @pytest.fixture(scope="session")
 def detector(request: pytest.FixtureRequest) -> Detector:
     """The trained test detector, built once and kept in pytest's cache."""
-    folder = request.config.cache.mkdir(MODEL_VERSION) / "model"
+    folder = request.config.cache.mkdir(detector_key()) / "model"
     found = Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
     if found.weights.is_file() and found.onnx.is_file():
         return found
