@@ -1,8 +1,9 @@
 """Foreign annotation formats -> YOLO labels: Pascal VOC XML, 14-column oriented boxes, COCO JSON.
 
-Each format has a pure parser (`voc`, `oriented`, `coco`) that yields `SourceAnnotation` values;
-`records.to_yolo` resolves classes through a `ClassMap` and normalises the boxes; `runner.convert`
-finds the files, copies or links the images and writes the labels through the shared label module.
+Each format module (`voc`, `oriented`, `coco`) has a pure parser that yields `SourceAnnotation`
+values and a reader that finds its files (`sources.Reader`); `runner.READERS` names the reader of
+each format. `records.to_yolo` resolves classes through a `ClassMap` and normalises the boxes;
+`runner.convert` copies or links the images and writes the labels through the shared label module.
 
 Example:
     >>> report = convert("voc", Path("voc-export"), Path("converted"))  # doctest: +SKIP
