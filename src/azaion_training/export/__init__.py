@@ -1,7 +1,9 @@
-"""Model export: ONNX (`onnx`), TensorRT engines (`tensorrt`) and RKNN models (`rknn`).
+"""Model export: ONNX (`onnx`), TensorRT engines (`tensorrt`, format ``engine``) and RKNN models
+(`rknn`).
 
-`dispatch.export_model` drives all three for ``azaion-export``; `sample` draws calibration images;
-`rknn_worker` is a script run inside the RKNN toolkit's own environment, never imported.
+`dispatch.export_model` drives them for ``azaion-export`` through its table of formats
+(`dispatch.EXPORTERS`); `sample` draws calibration images; `rknn_worker` is a script run inside
+the RKNN toolkit's own environment (importing it only defines functions).
 
 Heavy libraries (ultralytics, tensorrt, the RKNN toolkit) are imported inside the functions.
 """
