@@ -43,3 +43,21 @@ def test_match_by_class_with_nothing_to_match(empty: str) -> None:
     boxes, others = (none, some) if empty == "boxes" else (some, none)
     index, overlap = match_by_class(boxes, np.ones(len(boxes)), others, np.ones(len(others)))
     assert index.tolist() == [-1] * len(boxes) and overlap.tolist() == [0.0] * len(boxes)
+
+
+@pytest.mark.parametrize("classes", [None, "random"])
+def test_greedy_nms_gives_the_same_answer_above_the_matrix_limit(
+    classes: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import azaion_training.boxes as boxes_module
+
+    rng = np.random.default_rng(5)
+    corners = rng.uniform(0, 200, (400, 2))
+    boxes = np.column_stack([corners, corners + rng.uniform(5, 40, (400, 2))])
+    ids = rng.integers(0, 3, 400) if classes else None
+    order = np.argsort(-rng.uniform(size=400), kind="stable")
+    by_matrix = greedy_nms(boxes, order, iou=0.3, classes=ids)
+    monkeypatch.setattr(boxes_module, "MATRIX_LIMIT", 10)
+    by_rows = greedy_nms(boxes, order, iou=0.3, classes=ids)
+    assert 10 < len(by_rows) < 400
+    assert by_rows.tolist() == by_matrix.tolist()

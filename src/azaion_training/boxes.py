@@ -57,9 +57,11 @@ def greedy_nms(
         iou: the overlap above which the later box goes; ``1`` keeps every box.
         classes: ``(n,)`` class ids, or ``None`` for class-agnostic removal.
     """
-    remaining = np.asarray(order, np.int64)
-    kept: list[int] = []
-    while len(remaining):
+    order = np.asarray(order, np.int64)
+    if len(order) <= MATRIX_LIMIT:
+        return _greedy_by_matrix(boxes, order, iou=iou, classes=classes)
+    remaining, kept = order, []
+    while len(remaining):  # one IoU row per kept box: memory stays linear in the boxes
         first, rest = remaining[0], remaining[1:]
         kept.append(int(first))
         dropped = box_iou(boxes[first][None], boxes[rest])[0] > iou
@@ -67,6 +69,26 @@ def greedy_nms(
             dropped &= classes[rest] == classes[first]
         remaining = rest[~dropped]
     return np.asarray(kept, np.int64)
+
+
+MATRIX_LIMIT = 1024
+"""Up to this many boxes `greedy_nms` computes all overlaps at once (fast for the few hundred of
+one image); above it, one row per kept box (for the thousands of raw anchors of an export check)."""
+
+
+def _greedy_by_matrix(
+    boxes: np.ndarray, order: np.ndarray, *, iou: float, classes: np.ndarray | None
+) -> np.ndarray:
+    ranked = boxes[order]
+    overlaps = box_iou(ranked, ranked)
+    if classes is not None:
+        ranked_classes = classes[order]
+        overlaps = np.where(ranked_classes[:, None] == ranked_classes[None, :], overlaps, 0.0)
+    kept: list[int] = []
+    for i in range(len(order)):
+        if not kept or overlaps[i, kept].max() <= iou:
+            kept.append(i)
+    return order[kept]
 
 
 def match_by_class(
