@@ -2,8 +2,9 @@
 class-aware matching (inference, export checks and the demo's scoring use these).
 
 Example:
-    >>> box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]])).round(3)
-    array([[0.333, 0.   ]])
+    >>> a, b = np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10], [20, 20, 30, 30]])
+    >>> box_iou(a, b).round(3).tolist()
+    [[0.333, 0.0]]
     >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 9]], np.float32)
     >>> greedy_nms(boxes, [0, 1, 2], iou=0.5).tolist()
     [0]
