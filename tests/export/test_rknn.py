@@ -17,61 +17,12 @@ from azaion_training.export.rknn import (
     Agreement,
     compare_detections,
     convert_onnx_to_rknn,
-    decode_predictions,
     export_rknn,
     letterboxed_batch,
     normalise_box_rows,
 )
 from azaion_training.export.sample import form_data_sample
 from tests.export.conftest import IMGSZ, TinyModel
-
-# --- decoding the raw head -----------------------------------------------------------------
-
-
-def raw_head(
-    anchors: list[tuple[float, float, float, float, int, float]], nc: int = 3
-) -> np.ndarray:
-    """``[1, 4 + nc, anchors]`` from rows ``cx, cy, w, h`` (input fractions), class, score."""
-    raw = np.zeros((1, 4 + nc, len(anchors)), np.float32)
-    for index, (cx, cy, w, h, cls, score) in enumerate(anchors):
-        raw[0, :4, index] = cx, cy, w, h
-        raw[0, 4 + cls, index] = score
-    return raw
-
-
-@pytest.mark.parametrize(
-    ("anchors", "expected"),
-    [
-        ([], []),  # nothing at all
-        ([(0.5, 0.5, 0.2, 0.1, 1, 0.1)], []),  # below the confidence cut
-        ([(0.5, 0.5, 0.2, 0.1, 1, 0.9)], [(40, 45, 60, 55, 0.9, 1)]),  # one box, scaled to pixels
-        (
-            [(0.5, 0.5, 0.2, 0.2, 0, 0.9), (0.51, 0.5, 0.2, 0.2, 0, 0.8)],
-            [(40, 40, 60, 60, 0.9, 0)],
-        ),  # same class, overlapping: the weaker is suppressed
-        (
-            [(0.5, 0.5, 0.2, 0.2, 0, 0.9), (0.51, 0.5, 0.2, 0.2, 2, 0.8)],
-            [(40, 40, 60, 60, 0.9, 0), (41, 40, 61, 60, 0.8, 2)],
-        ),  # different classes are kept apart
-        (
-            [(0.2, 0.2, 0.1, 0.1, 0, 0.5), (0.8, 0.8, 0.1, 0.1, 0, 0.7)],
-            [(75, 75, 85, 85, 0.7, 0), (15, 15, 25, 25, 0.5, 0)],
-        ),  # apart: both kept, the stronger first
-    ],
-)
-def test_decode_predictions(anchors: list, expected: list) -> None:
-    (boxes,) = decode_predictions(raw_head(anchors), imgsz=100, conf=0.25, iou=0.45)
-    assert boxes.shape == (len(expected), 6)
-    np.testing.assert_allclose(boxes, np.array(expected, np.float32).reshape(-1, 6), atol=1e-4)
-
-
-def test_decode_takes_the_best_class_and_caps_the_count() -> None:
-    raw = raw_head([(0.1 * i + 0.05, 0.5, 0.05, 0.05, 0, 0.6) for i in range(10)])
-    raw[0, 4 + 2, 3] = 0.95  # anchor 3 is more of class 2 than of class 0
-    (boxes,) = decode_predictions(raw, imgsz=100, max_det=4)
-    assert len(boxes) == 4
-    assert boxes[0, 5] == 2 and boxes[0, 4] == pytest.approx(0.95)
-
 
 # --- comparing two detectors ---------------------------------------------------------------
 

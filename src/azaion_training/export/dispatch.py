@@ -123,7 +123,7 @@ def _export_engine(
     if settings.int8:
         dataset = _dataset(tree, data, "INT8 calibration")
         calibration = form_data_sample(dataset, settings.calibration_images)
-    path = export_engine(
+    result = export_engine(
         weights,
         folder,
         imgsz=settings.imgsz,
@@ -134,8 +134,7 @@ def _export_engine(
         workspace_fraction=settings.workspace_fraction,
         force=force,
     )
-    precision = "INT8" if settings.int8 else "FP16" if settings.half else "FP32"
-    return ExportResult(path, f"TensorRT engine, {precision} allowed, batch {settings.batch}")
+    return ExportResult(result.path, result.summary)
 
 
 def _export_rknn(
