@@ -194,3 +194,51 @@ def test_int8_rknn_agrees_with_onnx_runtime(
     assert result.agreement.boxes >= 8  # real boxes were compared, not an empty set
     assert result.agreement.holds(INT8_TOLERANCE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset.txt", "int8.rknn"]
+
+
+@pytest.mark.slow
+def test_exported_rknn_and_its_metadata_drive_the_engine_like_onnx_runtime(
+    tiny_model: TinyModel, rknn_venv: Path, tmp_path: Path
+) -> None:
+    """The simulator's raw outputs, replayed as the board runtime, go through `RknnEngine`'s own
+    decoding and give ONNX Runtime's detections (the NMS-in-graph ONNX) within the FP16 check's
+    tolerance; the batch (2) and size come from the metadata file."""
+    from azaion_training.export.onnx import export_onnx
+    from azaion_training.infer.engine import load_engine
+    from azaion_training.infer.metadata import read_metadata
+    from azaion_training.infer.rknn import RknnEngine
+    from tests.infer.helpers import ReplayRuntime
+
+    batch = 2
+    verify = form_data_sample(tiny_model.dataset / "valid", 6, seed=1)
+    result = export_rknn(
+        tiny_model.weights,
+        tmp_path / "azaion.rk3588.rknn",
+        imgsz=IMGSZ,
+        batch=batch,
+        venv=rknn_venv,
+        verify=verify,
+    )
+    metadata = read_metadata(result.path)
+    assert metadata == result.metadata
+    assert (metadata.imgsz, metadata.batch, metadata.build["precision"]) == (IMGSZ, 2, "fp16")
+    assert metadata.names[15] == "Building"
+    assert result.simulated is not None
+
+    inputs = letterboxed_batch(verify, imgsz=IMGSZ, batch=batch)
+    runtime = ReplayRuntime(inputs, result.simulated, batch=batch)
+    engine = RknnEngine(result.path, runtime=runtime)
+    onnx = load_engine(
+        export_onnx(tiny_model.weights, tmp_path / "ref.onnx", imgsz=IMGSZ, batch=batch)
+    )
+    rknn_rows, onnx_rows = [], []
+    for start in range(0, len(inputs), batch):
+        images = (inputs[start : start + batch].transpose(0, 3, 1, 2) / 255).astype(np.float32)
+        rknn_rows.extend(engine.run(images))
+        onnx_rows.extend(onnx.run(images))
+    assert runtime.calls == len(inputs) // batch  # every batch went through the "board"
+    found = [rows[rows[:, 4] > 0] for rows in rknn_rows]
+    expected = [rows[rows[:, 4] > 0] for rows in onnx_rows]
+    agreement = compare_detections(expected, found, confident=0.3)
+    assert agreement.boxes >= 6  # real boxes were compared
+    assert agreement.holds(FP16_TOLERANCE), agreement
