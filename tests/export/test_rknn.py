@@ -193,7 +193,12 @@ def test_int8_rknn_agrees_with_onnx_runtime(
     assert result.agreement is not None
     assert result.agreement.boxes >= 8  # real boxes were compared, not an empty set
     assert result.agreement.holds(INT8_TOLERANCE)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset.txt", "int8.rknn"]
+    assert result.metadata.build["precision"] == "int8"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dataset.txt",
+        "int8.rknn",
+        "int8.rknn.json",
+    ]
 
 
 @pytest.mark.slow
