@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "engine", "rknn")
 
+RKNN_BATCH = 1
+"""The board runs one image per inference; this is also what `RknnEngine` assumes for a model
+without its metadata file (one fetched from the store), so the store's ``.rknn`` runs as is."""
+
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -150,6 +154,12 @@ def _export_rknn(
     from azaion_training.export.sample import form_data_sample, write_sample_list
 
     platform = settings.rknn_platform
+    if settings.batch != RKNN_BATCH:
+        logger.info(
+            "RKNN models are exported with batch %d; batch %d is for ONNX and TensorRT",
+            RKNN_BATCH,
+            settings.batch,
+        )
     check_images = []
     if verify:
         check_images = form_data_sample(_dataset(tree, data, "the simulator check"), verify, seed=1)
@@ -163,16 +173,14 @@ def _export_rknn(
             weights,
             folder / f"azaion.{platform}.rknn",
             imgsz=settings.imgsz,
-            batch=settings.batch,
+            batch=RKNN_BATCH,
             platform=platform,
             dataset=sample_list,
             venv=settings.rknn_venv,
             verify=check_images,
         )
     precision = "INT8" if settings.int8 else "FP16"
-    summary = (
-        f"RKNN {platform}, {precision}, batch {settings.batch}, rknn-toolkit2 {result.toolkit}"
-    )
+    summary = f"RKNN {platform}, {precision}, batch {RKNN_BATCH}, rknn-toolkit2 {result.toolkit}"
     if result.agreement is not None:
         summary += f"; simulator agrees with ONNX Runtime on {verify} images: {result.agreement}"
     return ExportResult(result.path, summary)
