@@ -114,7 +114,7 @@ class RknnExport:
     @property
     def toolkit(self) -> str:
         """The rknn-toolkit2 version that built the model."""
-        return str(self.metadata.build.get("toolkit", ""))
+        return str(self.metadata.build.get("rknn_toolkit2", ""))
 
 
 def default_rknn_venv() -> Path:
@@ -180,7 +180,7 @@ def export_rknn(
                 "format": "rknn",
                 "platform": platform,
                 "precision": "int8" if dataset else "fp16",
-                "toolkit": f"rknn-toolkit2 {converted.toolkit}",
+                "rknn_toolkit2": converted.toolkit,
                 "outputs": "raw head [batch, 4 + nc, anchors], boxes as input fractions",
             },
         )
