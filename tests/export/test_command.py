@@ -47,8 +47,11 @@ def test_rknn_export_and_simulator_check(
     assert finished.returncode == 0, finished.stderr[-3000:]
     model = out / "azaion.rk3588.rknn"
     assert model.read_bytes()[:4] == b"RKNN"
-    assert sorted(p.name for p in out.iterdir()) == ["azaion.rk3588.rknn"]  # nothing left over
-    assert "RKNN rk3588, FP16, batch 2" in finished.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "azaion.rk3588.rknn",
+        "azaion.rk3588.rknn.json",
+    ]  # the model and its metadata, nothing left over
+    assert "RKNN rk3588, FP16, batch 1" in finished.stdout  # --batch 2 is ONNX's and TensorRT's
     # Tolerance (FP16_TOLERANCE): every box either side finds with confidence >= 0.3 is found by
     # the other with the same class, IoU >= 0.9 and confidence within 0.05.
     agreement = re.search(

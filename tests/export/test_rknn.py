@@ -17,61 +17,12 @@ from azaion_training.export.rknn import (
     Agreement,
     compare_detections,
     convert_onnx_to_rknn,
-    decode_predictions,
     export_rknn,
     letterboxed_batch,
     normalise_box_rows,
 )
 from azaion_training.export.sample import form_data_sample
 from tests.export.conftest import IMGSZ, TinyModel
-
-# --- decoding the raw head -----------------------------------------------------------------
-
-
-def raw_head(
-    anchors: list[tuple[float, float, float, float, int, float]], nc: int = 3
-) -> np.ndarray:
-    """``[1, 4 + nc, anchors]`` from rows ``cx, cy, w, h`` (input fractions), class, score."""
-    raw = np.zeros((1, 4 + nc, len(anchors)), np.float32)
-    for index, (cx, cy, w, h, cls, score) in enumerate(anchors):
-        raw[0, :4, index] = cx, cy, w, h
-        raw[0, 4 + cls, index] = score
-    return raw
-
-
-@pytest.mark.parametrize(
-    ("anchors", "expected"),
-    [
-        ([], []),  # nothing at all
-        ([(0.5, 0.5, 0.2, 0.1, 1, 0.1)], []),  # below the confidence cut
-        ([(0.5, 0.5, 0.2, 0.1, 1, 0.9)], [(40, 45, 60, 55, 0.9, 1)]),  # one box, scaled to pixels
-        (
-            [(0.5, 0.5, 0.2, 0.2, 0, 0.9), (0.51, 0.5, 0.2, 0.2, 0, 0.8)],
-            [(40, 40, 60, 60, 0.9, 0)],
-        ),  # same class, overlapping: the weaker is suppressed
-        (
-            [(0.5, 0.5, 0.2, 0.2, 0, 0.9), (0.51, 0.5, 0.2, 0.2, 2, 0.8)],
-            [(40, 40, 60, 60, 0.9, 0), (41, 40, 61, 60, 0.8, 2)],
-        ),  # different classes are kept apart
-        (
-            [(0.2, 0.2, 0.1, 0.1, 0, 0.5), (0.8, 0.8, 0.1, 0.1, 0, 0.7)],
-            [(75, 75, 85, 85, 0.7, 0), (15, 15, 25, 25, 0.5, 0)],
-        ),  # apart: both kept, the stronger first
-    ],
-)
-def test_decode_predictions(anchors: list, expected: list) -> None:
-    (boxes,) = decode_predictions(raw_head(anchors), imgsz=100, conf=0.25, iou=0.45)
-    assert boxes.shape == (len(expected), 6)
-    np.testing.assert_allclose(boxes, np.array(expected, np.float32).reshape(-1, 6), atol=1e-4)
-
-
-def test_decode_takes_the_best_class_and_caps_the_count() -> None:
-    raw = raw_head([(0.1 * i + 0.05, 0.5, 0.05, 0.05, 0, 0.6) for i in range(10)])
-    raw[0, 4 + 2, 3] = 0.95  # anchor 3 is more of class 2 than of class 0
-    (boxes,) = decode_predictions(raw, imgsz=100, max_det=4)
-    assert len(boxes) == 4
-    assert boxes[0, 5] == 2 and boxes[0, 4] == pytest.approx(0.95)
-
 
 # --- comparing two detectors ---------------------------------------------------------------
 
@@ -242,4 +193,57 @@ def test_int8_rknn_agrees_with_onnx_runtime(
     assert result.agreement is not None
     assert result.agreement.boxes >= 8  # real boxes were compared, not an empty set
     assert result.agreement.holds(INT8_TOLERANCE)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset.txt", "int8.rknn"]
+    assert result.metadata.build["precision"] == "int8"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dataset.txt",
+        "int8.rknn",
+        "int8.rknn.json",
+    ]
+
+
+@pytest.mark.slow
+def test_exported_rknn_and_its_metadata_drive_the_engine_like_onnx_runtime(
+    tiny_model: TinyModel, rknn_venv: Path, tmp_path: Path
+) -> None:
+    """The simulator's raw outputs, replayed as the board runtime, go through `RknnEngine`'s own
+    decoding and give ONNX Runtime's detections (the NMS-in-graph ONNX) within the FP16 check's
+    tolerance; the batch (2) and size come from the metadata file."""
+    from azaion_training.export.onnx import export_onnx
+    from azaion_training.infer.load import load_engine
+    from azaion_training.infer.metadata import read_metadata
+    from azaion_training.infer.rknn import RknnEngine
+    from tests.infer.helpers import ReplayRuntime
+
+    batch = 2
+    verify = form_data_sample(tiny_model.dataset / "valid", 6, seed=1)
+    result = export_rknn(
+        tiny_model.weights,
+        tmp_path / "azaion.rk3588.rknn",
+        imgsz=IMGSZ,
+        batch=batch,
+        venv=rknn_venv,
+        verify=verify,
+    )
+    metadata = read_metadata(result.path)
+    assert metadata == result.metadata
+    assert (metadata.imgsz, metadata.batch, metadata.build["precision"]) == (IMGSZ, 2, "fp16")
+    assert metadata.names[15] == "Building"
+    assert result.simulated is not None
+
+    inputs = letterboxed_batch(verify, imgsz=IMGSZ, batch=batch)
+    runtime = ReplayRuntime(inputs, result.simulated, batch=batch)
+    engine = RknnEngine(result.path, runtime=runtime)
+    onnx = load_engine(
+        export_onnx(tiny_model.weights, tmp_path / "ref.onnx", imgsz=IMGSZ, batch=batch)
+    )
+    rknn_rows, onnx_rows = [], []
+    for start in range(0, len(inputs), batch):
+        images = (inputs[start : start + batch].transpose(0, 3, 1, 2) / 255).astype(np.float32)
+        rknn_rows.extend(engine.run(images))
+        onnx_rows.extend(onnx.run(images))
+    assert runtime.calls == len(inputs) // batch  # every batch went through the "board"
+    found = [rows[rows[:, 4] > 0] for rows in rknn_rows]
+    expected = [rows[rows[:, 4] > 0] for rows in onnx_rows]
+    agreement = compare_detections(expected, found, confident=0.3)
+    assert agreement.boxes >= 6  # real boxes were compared
+    assert agreement.holds(FP16_TOLERANCE), agreement

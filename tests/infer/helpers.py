@@ -38,3 +38,31 @@ class RecordingEngine:
 
     def close(self) -> None:
         self._inner.close()
+
+
+class ReplayRuntime:
+    """Stands for rknn-toolkit-lite2 on a board: answers each input batch with the raw outputs
+    the toolkit's simulator gave for exactly those images (recorded at export time).
+
+    An input it was not recorded for (other pixels, layout or batch) fails the test, so the
+    engine must hand the NPU the very NHWC uint8 batches the simulator ran.
+    """
+
+    def __init__(self, inputs: np.ndarray, outputs: np.ndarray, *, batch: int) -> None:
+        self._answers = {
+            inputs[start : start + batch].tobytes(): outputs[start : start + batch]
+            for start in range(0, len(inputs), batch)
+        }
+        self._shape = (batch, *inputs.shape[1:])
+        self.calls = 0
+        self.released = False
+
+    def inference(self, inputs: list[np.ndarray], data_format: list[str]) -> list[np.ndarray]:
+        (images,) = inputs
+        assert data_format == ["nhwc"]
+        assert images.dtype == np.uint8 and images.shape == self._shape, images.shape
+        self.calls += 1
+        return [self._answers[images.tobytes()]]
+
+    def release(self) -> None:
+        self.released = True

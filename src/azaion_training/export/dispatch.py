@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+RKNN_BATCH = 1
+"""The board runs one image per inference; this is also what `RknnEngine` assumes for a model
+without its metadata file (one fetched from the store), so the store's ``.rknn`` runs as is."""
+
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -155,7 +159,7 @@ def export_engine_job(job: ExportJob) -> ExportResult:
     if settings.int8:
         dataset = job.dataset("INT8 calibration")
         calibration = form_data_sample(dataset, settings.calibration_images)
-    path = export_engine(
+    result = export_engine(
         job.weights,
         job.folder,
         imgsz=settings.imgsz,
@@ -166,8 +170,7 @@ def export_engine_job(job: ExportJob) -> ExportResult:
         workspace_fraction=settings.workspace_fraction,
         force=job.force,
     )
-    precision = "INT8" if settings.int8 else "FP16" if settings.half else "FP32"
-    return ExportResult(path, f"TensorRT engine, {precision} allowed, batch {settings.batch}")
+    return ExportResult(result.path, result.summary)
 
 
 def export_rknn_job(job: ExportJob) -> ExportResult:
@@ -177,6 +180,12 @@ def export_rknn_job(job: ExportJob) -> ExportResult:
 
     settings, verify = job.settings, job.verify
     platform = settings.rknn_platform
+    if settings.batch != RKNN_BATCH:
+        logger.info(
+            "RKNN models are exported with batch %d; batch %d is for ONNX and TensorRT",
+            RKNN_BATCH,
+            settings.batch,
+        )
     check_images = []
     if verify:
         check_images = form_data_sample(job.dataset("the simulator check"), verify, seed=1)
@@ -190,16 +199,14 @@ def export_rknn_job(job: ExportJob) -> ExportResult:
             job.weights,
             job.folder / f"azaion.{platform}.rknn",
             imgsz=settings.imgsz,
-            batch=settings.batch,
+            batch=RKNN_BATCH,
             platform=platform,
             dataset=sample_list,
             venv=settings.rknn_venv,
             verify=check_images,
         )
     precision = "INT8" if settings.int8 else "FP16"
-    summary = (
-        f"RKNN {platform}, {precision}, batch {settings.batch}, rknn-toolkit2 {result.toolkit}"
-    )
+    summary = f"RKNN {platform}, {precision}, batch {RKNN_BATCH}, rknn-toolkit2 {result.toolkit}"
     if result.agreement is not None:
         summary += f"; simulator agrees with ONNX Runtime on {verify} images: {result.agreement}"
     return ExportResult(result.path, summary)

@@ -69,3 +69,13 @@ def export_onnx(
         shutil.rmtree(work, ignore_errors=True)
     logger.info("exported %s -> %s (imgsz %d, batch %d, nms %s)", weights, out, imgsz, batch, nms)
     return out
+
+
+def onnx_class_names(onnx_file: Path) -> list[str]:
+    """The class names Ultralytics wrote into an exported ONNX's metadata (``names``)."""
+    import onnx
+
+    from azaion_training.infer.engine import names_from_metadata
+
+    model = onnx.load(str(onnx_file), load_external_data=False)
+    return names_from_metadata({prop.key: prop.value for prop in model.metadata_props})

@@ -11,7 +11,12 @@ the raw head. As Ultralytics does for INT8, the box rows are divided by the inpu
 per-tensor INT8 scale keeps the class scores. The RKNN model therefore takes uint8 RGB images
 ``[batch, imgsz, imgsz, 3]`` (NHWC, letterboxed; the model divides by 255 itself) and returns
 ``[batch, 4 + nc, anchors]``: ``cx, cy, w, h`` as fractions of the input, then the class scores
-(0..1). `decode_predictions` turns that into boxes.
+(0..1). `azaion_training.infer.head.decode_predictions` turns that into boxes, in the export's
+simulator check and in `azaion_training.infer.rknn.RknnEngine` on the board alike.
+
+The model is built for ``batch`` images at a time (``rknn_batch_size``); the metadata file beside
+it (`azaion_training.infer.metadata`) records the input size, that batch, the class names and how
+it was built, and the engine feeds exactly that batch.
 
 With ``verify`` images, the model the toolkit has just built runs in its simulator (x86, no board)
 and its boxes are compared with ONNX Runtime's on the same ONNX and images (`compare_detections`).
@@ -29,9 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from azaion_training.boxes import MAX_DETECTIONS, greedy_nms, match_by_class
+from azaion_training.boxes import match_by_class
 from azaion_training.errors import ExportError
+from azaion_training.export.onnx import export_onnx, onnx_class_names
 from azaion_training.fs import atomic_move, atomic_write_bytes
+from azaion_training.infer.head import decode_predictions
+from azaion_training.infer.metadata import ModelMetadata, metadata_path, write_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +103,18 @@ class RknnExport:
     """The outcome of `export_rknn`."""
 
     path: Path
-    toolkit: str
+    metadata: ModelMetadata
+    """What was written beside the model (`azaion_training.infer.metadata`)."""
     agreement: Agreement | None = None
     """The simulator against ONNX Runtime, when ``verify`` images were given."""
+    simulated: np.ndarray | None = None
+    """The simulator's raw ``output0`` for the ``verify`` images (letterboxed, the last batch
+    filled up as `letterboxed_batch` does), when given."""
+
+    @property
+    def toolkit(self) -> str:
+        """The rknn-toolkit2 version that built the model."""
+        return str(self.metadata.build.get("rknn_toolkit2", ""))
 
 
 def default_rknn_venv() -> Path:
@@ -137,6 +154,7 @@ def export_rknn(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".rknn-") as work:
         onnx = export_rknn_onnx(weights, Path(work) / "model.onnx", imgsz=imgsz)
+        names = onnx_class_names(onnx)
         images = letterboxed_batch(verify, imgsz=imgsz, batch=batch) if verify else None
         converted = convert_onnx_to_rknn(
             onnx,
@@ -154,9 +172,25 @@ def export_rknn(
             agreement = check_simulator(
                 onnx, images, converted.simulated, imgsz=imgsz, tolerance=tolerance
             )
+        metadata = ModelMetadata(
+            imgsz=imgsz,
+            batch=batch,
+            names=names,
+            build={
+                "format": "rknn",
+                "platform": platform,
+                "precision": "int8" if dataset else "fp16",
+                "rknn_toolkit2": converted.toolkit,
+                "outputs": "raw head [batch, 4 + nc, anchors], boxes as input fractions",
+            },
+        )
+        metadata_path(out).unlink(missing_ok=True)  # never a new model beside an old description
         atomic_move(converted.path, out)
+        write_metadata(out, metadata)
     logger.info("exported %s -> %s (%s, batch %d)", weights, out, platform, batch)
-    return RknnExport(path=out, toolkit=converted.toolkit, agreement=agreement)
+    return RknnExport(
+        path=out, metadata=metadata, agreement=agreement, simulated=converted.simulated
+    )
 
 
 def export_rknn_onnx(weights: Path, out: Path, *, imgsz: int) -> Path:
@@ -164,8 +198,6 @@ def export_rknn_onnx(weights: Path, out: Path, *, imgsz: int) -> Path:
 
     Output ``output0`` ``[1, 4 + nc, anchors]``; see the module docstring.
     """
-    from azaion_training.export.onnx import export_onnx
-
     export_onnx(weights, out, imgsz=imgsz, batch=1, nms=False, opset=RKNN_OPSET, device="cpu")
     normalise_box_rows(out, imgsz=imgsz)
     return out
@@ -346,46 +378,6 @@ def onnx_runtime_outputs(onnx: Path, images: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     tensors = images.transpose(0, 3, 1, 2).astype(np.float32) / 255
     return np.concatenate([session.run(["output0"], {"images": t[None]})[0] for t in tensors])
-
-
-def decode_predictions(
-    raw: np.ndarray,
-    *,
-    imgsz: int,
-    conf: float = 0.25,
-    iou: float = 0.45,
-    max_det: int = MAX_DETECTIONS,
-) -> list[np.ndarray]:
-    """Turns raw head outputs into boxes: best class per anchor, confidence cut, per-class NMS.
-
-    Args:
-        raw: ``[n, 4 + nc, anchors]``: ``cx, cy, w, h`` as fractions of the input, then class
-            scores 0..1 (the RKNN model's output).
-        imgsz: the input size, to scale the boxes to pixels.
-        conf: lowest confidence kept.
-        iou: boxes of the same class overlapping more than this are suppressed.
-        max_det: most boxes kept per image.
-
-    Returns:
-        Per image, ``(k, 6)`` float32 ``x1, y1, x2, y2, confidence, class`` in input pixels,
-        highest confidence first.
-    """
-    decoded = []
-    for prediction in np.asarray(raw, np.float32):
-        rows = prediction.T  # (anchors, 4 + nc)
-        classes = rows[:, 4:].argmax(axis=1)
-        scores = rows[np.arange(len(rows)), 4 + classes]
-        keep = scores >= conf
-        centre, size = rows[keep, :2] * imgsz, rows[keep, 2:4] * imgsz
-        boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
-        order = np.argsort(-scores[keep], kind="stable")
-        chosen = greedy_nms(boxes, order, iou=iou, classes=classes[keep])[:max_det]
-        decoded.append(
-            np.column_stack(
-                [boxes[chosen], scores[keep][chosen], classes[keep][chosen].astype(np.float32)]
-            ).astype(np.float32)
-        )
-    return decoded
 
 
 def compare_detections(

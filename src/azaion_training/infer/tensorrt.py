@@ -1,9 +1,11 @@
 """`TensorRtEngine`: a serialised TensorRT engine (TensorRT 10 named I/O tensors) on the GPU.
 
-Device buffers and the stream are torch CUDA tensors (SPEC section 8: no pycuda). The engine may
-start with Ultralytics' metadata header (a 4-byte little-endian length and that much JSON: class
-names, image size, batch), which is read and skipped; without one the input size and batch come
-from the engine's input shape and the class names from the class table. TensorRT is imported when
+Device buffers and the stream are torch CUDA tensors (SPEC section 8: no pycuda); every TensorRT
+call that reports failure by its return value is checked. Input size and batch come from the
+engine's own input shape; class names from the metadata file beside it
+(`azaion_training.infer.metadata`, written by `azaion-export`), else from Ultralytics' metadata
+header when the engine starts with one (a 4-byte little-endian length and that much JSON, read and
+skipped), else from the class table. TensorRT is imported when
 an engine is built, so the rest of the package works without it.
 """
 
@@ -26,6 +28,7 @@ from azaion_training.infer.engine import (
     imgsz_from_metadata,
     names_from_metadata,
 )
+from azaion_training.infer.metadata import read_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +95,8 @@ class TensorRtEngine:
                     f"{self._source}: dynamic input size and no imgsz in the metadata"
                 )
             self.input_size = size
-        self.class_names = names_from_metadata(metadata)
+        sidecar = read_metadata(model) if isinstance(model, Path) else None
+        self.class_names = sidecar.names if sidecar else names_from_metadata(metadata)
         self._input_dtype = _torch_dtype(trt, torch, engine.get_tensor_dtype(self._input))
         self._output_dtype = _torch_dtype(trt, torch, engine.get_tensor_dtype(self._output))
         output_shape = tuple(engine.get_tensor_shape(self._output))
@@ -118,11 +122,14 @@ class TensorRtEngine:
         with torch.cuda.device(self._device), torch.cuda.stream(self._stream):
             images = torch.from_numpy(batch).to(self._device, non_blocking=True)
             images = images.to(self._input_dtype).contiguous()
-            if self.batch_size is None:
-                self._context.set_input_shape(self._input, tuple(images.shape))
+            if self.batch_size is None and not self._context.set_input_shape(
+                self._input, tuple(images.shape)
+            ):
+                raise EngineError(f"{self._source}: TensorRT refuses input {list(images.shape)}")
             rows = torch.empty((size, ROWS, COLUMNS), dtype=self._output_dtype, device=self._device)
-            self._context.set_tensor_address(self._input, images.data_ptr())
-            self._context.set_tensor_address(self._output, rows.data_ptr())
+            for name, tensor in ((self._input, images), (self._output, rows)):
+                if not self._context.set_tensor_address(name, tensor.data_ptr()):
+                    raise EngineError(f"{self._source}: TensorRT refuses the buffer of {name}")
             if not self._context.execute_async_v3(self._stream.cuda_stream):
                 raise EngineError(f"{self._source}: TensorRT failed to run the batch")
             result = rows.float().cpu().numpy()  # waits for the stream
