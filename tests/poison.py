@@ -9,10 +9,14 @@ import io
 import random
 import struct
 import zlib
+from dataclasses import replace
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from azaion_training.queue.messages import Annotation, encode_message, to_amqp
+from tests.queue.helpers import created
 
 BOMB_FORMATS = ("png", "bmp", "webp", "jpeg")
 SCRIPTS = {
@@ -112,3 +116,31 @@ def msgpack_amplification(elements: int = 5_000_000) -> bytes:
     """A gzip body inflating to one MessagePack array of ``elements`` nils (a few KB
     compressed; unbounded, it unpacks to a list of that many references)."""
     return gzip.compress(b"\xdd" + struct.pack(">I", elements) + b"\xc0" * elements, 9)
+
+
+def poison_corpus(seed: int = 0) -> list[tuple[str, bytes]]:
+    """Hostile stream entries by category, generated from ``seed``: long names in several
+    scripts (those of at most 200 UTF-8 bytes are valid), control characters, image bombs,
+    MessagePack length bombs (plain and gzipped), truncated entries, a body over 1 MiB."""
+    rng = random.Random(seed)
+    entries = [("long name", encode_message(created(n))) for n in long_names(rng, count=24)]
+    entries += [("control character", encode_message(created(n))) for n in control_names(rng)]
+    for fmt in BOMB_FORMATS:
+        bomb = _replace_image(created(f"bomb_{fmt}"), image_bomb(fmt), fmt)
+        entries.append((f"{fmt} bomb", encode_message(bomb)))
+    for status in ("Created", "Deleted"):
+        entries.append(
+            ("msgpack in gzip", bytes(to_amqp(body=msgpack_amplification(), status=status)))
+        )
+    for body in (b"\x91" * 1010 + b"\xc0", b"\xdc\x07\xd0" + b"\x90" * 2000):
+        entries.append(("msgpack containers", bytes(to_amqp(body=body, status="Deleted"))))
+    whole = encode_message(created("truncated", seed=3))
+    for _ in range(8):
+        entries.append(("truncated", whole[: rng.randint(1, len(whole) - 1)]))
+    big = _replace_image(created("oversized"), rng.randbytes(1536 * 1024), "jpeg")
+    entries.append(("oversized body", encode_message(big)))
+    return entries
+
+
+def _replace_image(annotation: Annotation, image: bytes, fmt: str) -> Annotation:
+    return replace(annotation, image=image, image_extension=".jpg" if fmt == "jpeg" else f".{fmt}")
