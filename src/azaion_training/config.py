@@ -84,7 +84,7 @@ class QueueSettings(_Section):
     tls_key: Path | None = None
     """Private key (PEM) of ``tls_cert``."""
     tls_verify: bool = True
-    """Verify the server's certificate and host name (only for a test bench: turn it off never)."""
+    """Verify the server's certificate and host name (turn it off on a test bench only)."""
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Largest message body accepted, after gzip inflation."""
     max_inflate_ratio: float = Field(default=20.0, ge=1)
@@ -108,8 +108,7 @@ class AugmentSettings(_Section):
     workers: int | None = Field(default=None, gt=0)
     jpeg_quality: int = Field(default=95, ge=1, le=100)
     max_image_megapixels: float = Field(default=100.0, gt=0)
-    """Largest source image (width x height, in millions), read from its header; larger ones
-    are moved to ``data-corrupted/``."""
+    """Largest source image (width x height, in millions), from its header; larger: quarantined."""
 
 
 class DatasetSettings(_Section):
@@ -274,12 +273,13 @@ ENVIRONMENT: dict[str, str] = {
     "RABBITMQ_TLS_CERT": "queue.tls_cert",
     "RABBITMQ_TLS_KEY": "queue.tls_key",
     "RABBITMQ_TLS_VERIFY": "queue.tls_verify",
-    "AZAION_MAX_IMAGE_MEGAPIXELS": "queue.max_image_megapixels",
+    "AZAION_QUEUE_MAX_IMAGE_MEGAPIXELS": "queue.max_image_megapixels",
     "AZAION_QUEUE_COMMIT_EVERY": "queue.commit_every",
     "AZAION_QUEUE_COMMIT_INTERVAL": "queue.commit_interval_s",
     "AZAION_AUGMENT_INTERVAL": "augment.interval_s",
     "AZAION_AUGMENT_WORKERS": "augment.workers",
     "AZAION_MIN_BOX_AREA": "augment.min_box_area",
+    "AZAION_AUGMENT_MAX_IMAGE_MEGAPIXELS": "augment.max_image_megapixels",
     "TRAINING_MODEL": "training.model",
     "TRAINING_EPOCHS": "training.epochs",
     "TRAINING_BATCH_SIZE": "training.batch",
