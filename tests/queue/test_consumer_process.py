@@ -331,7 +331,15 @@ def test_a_full_disk_stops_with_exit_1_and_a_position_never_past_durable_data(
     start_consumer: Callable[..., subprocess.Popen],
     small_tmpfs: Path,
 ) -> None:
-    entries = mixed_entries(400, seed=5)
+    # Created only, each with its own name: no later message touches an earlier one's files, so
+    # the files of every message up to the position must be there exactly as an in-process run
+    # writes them.
+    entries = [
+        encode_message(created(f"fill_{i:04d}", role=ROLES[i % len(ROLES)], seed=i % 20))
+        if i % 50 != 49
+        else b"\x00not an entry"
+        for i in range(400)
+    ]
     assert publish_entries(entries, queue_settings) == 400
     tree = DataTree(root=small_tmpfs)
     first = start_consumer(tree.root, commit_every=10)
