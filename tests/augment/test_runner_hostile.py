@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from azaion_training.augment import Augmenter
+from azaion_training.augment import Augmenter, PassSummary
 from azaion_training.config import AugmentSettings
 from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
@@ -114,7 +114,13 @@ def test_a_label_that_fails_with_eio_is_reported_and_retried_never_quarantined(
     assert set(files(tree.data_processed)) == set().union(*map(sample_files, annotations))
 
 
-def _churn(root: str, names: list[str], stop: multiprocessing.synchronize.Event) -> None:
+def _churn(
+    root: str,
+    names: list[str],
+    started: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+    actions: multiprocessing.sharedctypes.Synchronized,
+) -> None:
     """The queue consumer's side: Deleted, Validated back, Edited boxes, for as long as asked."""
     from azaion_training.labels import Box
     from azaion_training.queue import AnnotationRouter, AnnotationStatus, BulkAnnotations, Role
@@ -136,6 +142,8 @@ def _churn(root: str, names: list[str], stop: multiprocessing.synchronize.Event)
         else:
             box = Box(rng.randrange(80), 0.5, 0.5, rng.uniform(0.1, 0.5), rng.uniform(0.1, 0.5))
             router.apply(edited(name, role=Role.VALIDATOR, boxes=[box]))
+        actions.value += 1
+        started.set()
         time.sleep(rng.uniform(0, 0.01))
 
 
@@ -145,19 +153,27 @@ def test_a_pass_under_the_queues_moves_and_deletions_leaves_no_stale_samples(
 ) -> None:
     names = write_annotations(tree.data, 60, width=WIDTH, height=HEIGHT, seed=9)
     context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    churn = context.Process(target=_churn, args=(str(tree.root), names, stop))
+    started, stop, actions = context.Event(), context.Event(), context.Value("i", 0)
+    churn = context.Process(target=_churn, args=(str(tree.root), names, started, stop, actions))
     churn.start()
     try:
+        assert started.wait(timeout=60)
+        before = actions.value
         with Augmenter(tree, AugmentSettings(workers=2)) as augmenter:
             summary = augmenter.run_pass(stop=threading.Event(), progress=False)
+        during = actions.value - before
     finally:
         stop.set()
         churn.join(timeout=60)
     assert churn.exitcode == 0
+    assert during >= 50, f"only {during} queue actions during the pass"
     assert not summary.stopped
     assert _reasons(tree) == {}  # nothing valid quarantined
     assert not list(tree.data_corrupted.images.iterdir())
+    _assert_samples_match_sources(tree)
+
+
+def _assert_samples_match_sources(tree: DataTree) -> None:
     # Every sample left belongs to an annotation in data/ and carries its current boxes.
     live = {p.stem for p in tree.data.labels.iterdir()}
     for label in tree.data_processed.labels.iterdir():
@@ -166,3 +182,38 @@ def test_a_pass_under_the_queues_moves_and_deletions_leaves_no_stale_samples(
         if owner == label.stem:  # the original sample: the source's label, clipped
             expected = clip_boxes(read_label(tree.data.label_path(owner)), min_area=0.0001)
             assert label.read_text() == format_label(expected), f"stale boxes in {label.name}"
+
+
+@pytest.mark.slow
+def test_a_source_edited_while_it_is_made_is_discarded_and_made_again(tree: DataTree) -> None:
+    """Deterministic: the label is edited (through the queue's router) once the worker has
+    written the first of its samples and is still making the variants of a large image."""
+    from azaion_training.labels import Box
+    from azaion_training.queue import AnnotationRouter, Role
+    from azaion_training.queue.durability import WriteBatch
+    from tests.queue.helpers import edited
+
+    (name,) = write_annotations(tree.data, 1, width=2400, height=2400, seed=4)
+    router = AnnotationRouter(tree, WriteBatch())
+    first_sample = tree.data_processed.label_path(name)
+    new_box = Box(7, 0.5, 0.5, 0.2, 0.2)
+    result: list[tuple[PassSummary, int]] = []
+
+    def make() -> None:  # the augmenter's SQLite state belongs to the thread that opens it
+        with Augmenter(tree, AugmentSettings(workers=1)) as augmenter:
+            summary = augmenter.run_pass(stop=threading.Event(), progress=False)
+            result.append((summary, augmenter.redone))
+
+    worker = threading.Thread(target=make)
+    worker.start()
+    while not first_sample.exists() and worker.is_alive():
+        time.sleep(0.005)
+    assert not tree.data_processed.label_path(f"{name}_7").exists(), "too late to edit"
+    router.apply(edited(name, role=Role.VALIDATOR, boxes=[new_box]))
+    worker.join(timeout=300)
+    ((summary, redone),) = result
+    assert redone == 1
+    assert (summary.made, summary.corrupted) == (1, 0)
+    assert set(files(tree.data_processed)) == sample_files(name)
+    assert read_label(first_sample) == [new_box]
+    _assert_samples_match_sources(tree)
