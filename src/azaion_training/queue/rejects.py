@@ -99,9 +99,9 @@ class RejectedFolder:
         self.writes = writes
         self.max_count = max_count
         self.max_bytes = max_bytes
-        self._sizes: dict[int, int] = {}
-        for offset, stems in _entries(tree.queue_rejected).items():
-            self._sizes[offset] = sum(_size(path) for path in stems)
+        self._sizes: dict[int, int] = {}  # by offset, oldest first (offsets only grow)
+        for offset, paths in sorted(_entries(tree.queue_rejected).items()):
+            self._sizes[offset] = sum(_size(path) for path in paths)
         self._bytes = sum(self._sizes.values())
         self.pruned = _read_count(tree.queue_rejected / PRUNED_FILE)
 
@@ -125,8 +125,8 @@ class RejectedFolder:
     def _prune(self, *, keep: int) -> None:
         before = self.pruned
         while len(self._sizes) > self.max_count or self._bytes > self.max_bytes:
-            oldest = min((o for o in self._sizes if o != keep), default=None)
-            if oldest is None:
+            oldest = next(iter(self._sizes))
+            if oldest == keep:
                 break
             self.writes.remove(_reason_path(self.tree, oldest))  # the reason first: readers
             self.writes.remove(_message_path(self.tree, oldest))  # list by reason
