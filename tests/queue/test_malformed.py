@@ -93,8 +93,11 @@ def test_malformed_messages_through_the_stream(
     assert published == len(sample) + 1
 
     tree = deep_tree(tmp_path)
+    targets = escape_targets(tree)
+    before = {path: path.stat().st_mtime_ns for path in targets if path.exists()}
     consumer = consume_until(queue_settings, tree, last_offset=len(sample))
     assert consumer.stats.rejected == len(sample)
     assert [r.raw() for r in rejected_messages(tree)] == [entry for _, entry in sample]
     assert tree.data.label_path("after_the_bad_ones").is_file()
+    assert {path: path.stat().st_mtime_ns for path in targets if path.exists()} == before
     assert all(tree.root in path.parents for path in files_under(tmp_path))
