@@ -215,7 +215,7 @@ def _names(folder: Path, plan: Plan) -> set[str]:
                 if entry.name.startswith("."):
                     if entry.name.endswith(TEMPORARY_SUFFIX):
                         plan.stale.append(folder / entry.name)
-                elif entry.is_file():
+                elif _is_file(entry):
                     names.add(entry.name)
     except FileNotFoundError:
         pass
