@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from azaion_training.config import QueueSettings
 from azaion_training.fs import DataTree
+from azaion_training.queue import AnnotationConsumer
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.rejects import (
     MAX_REASON_LENGTH,
@@ -77,3 +79,13 @@ def test_the_bounds_hold_across_restarts(tree: DataTree) -> None:
     assert [r.offset for r in rejected_messages(tree)] == [3, 4, 5]
     again = RejectedFolder(tree, WriteBatch(), max_count=3, max_bytes=10**9)
     assert (len(again), again.pruned) == (3, 3)
+
+
+def test_the_consumer_counts_pruned_rejections_in_its_summary(tree: DataTree) -> None:
+    settings = QueueSettings(stream="s", rejected_max_count=2)
+    consumer = AnnotationConsumer(settings, tree)
+    for offset in range(5):
+        consumer.handle(b"\x00 not an entry", offset)
+    assert (consumer.stats.rejected, consumer.stats.pruned) == (5, 3)
+    assert "5 rejected (3 old rejections pruned from queue-rejected/)" in consumer.stats.summary(4)
+    assert [r.offset for r in rejected_messages(tree)] == [3, 4]
