@@ -41,6 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from azaion_training.config import QueueSettings
 from azaion_training.errors import LabelError, MediaError, MessageError, UnsafePathError
 from azaion_training.fs import AnnotationDir, DataTree, check_name
 from azaion_training.imageheader import check_pixels, image_size
@@ -59,8 +60,8 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 """Image extensions accepted from the queue, compared without case; written in lower case."""
 
-DEFAULT_MAX_MEGAPIXELS = 100.0
-"""Largest image accepted when no setting says otherwise."""
+DEFAULT_MAX_MEGAPIXELS = QueueSettings().max_image_megapixels
+"""Largest image accepted when no setting says otherwise (the setting's default)."""
 
 MESSAGE_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
 """File-system errors that belong to one message (a name the file system refuses), not to the

@@ -302,6 +302,9 @@ class BulkAnnotations:
 Message = Union[Annotation, BulkAnnotations]  # noqa: UP007 - a runtime alias, also on 3.10
 
 
+_DEFAULTS = QueueSettings()  # the defaults of the limits are the settings' defaults
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
     """Bounds on what decoding one body may allocate (guards against compression and length
@@ -313,9 +316,9 @@ class DecodeLimits:
         max_names: most elements in one MessagePack array (the names of a bulk message).
     """
 
-    max_body_bytes: int = 64 * 1024 * 1024
-    max_inflate_ratio: float = 20.0
-    max_names: int = 100_000
+    max_body_bytes: int = _DEFAULTS.max_body_bytes
+    max_inflate_ratio: float = _DEFAULTS.max_inflate_ratio
+    max_names: int = _DEFAULTS.max_names
 
     @classmethod
     def of(cls, settings: QueueSettings) -> DecodeLimits:
