@@ -123,6 +123,8 @@ def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]
     """A private RabbitMQ node with the stream plugin on 127.0.0.1, for the whole session."""
     reason = available()
     if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"RabbitMQ is required in CI: {reason}", pytrace=False)
         pytest.skip(reason)
     node = RabbitMQNode.create(tmp_path_factory.mktemp("rabbitmq"))
     node.start()

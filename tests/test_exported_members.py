@@ -4,9 +4,13 @@ import sys
 import azaion_training
 
 
-def test_every_exported_name_resolves() -> None:
+def test_every_exported_name_resolves_to_an_object_of_the_package() -> None:
     for name in azaion_training.__all__:
-        assert getattr(azaion_training, name) is not None, name
+        value = getattr(azaion_training, name)  # raises AttributeError if it does not resolve
+        module = getattr(value, "__module__", None) or getattr(value, "__name__", "")
+        if module:  # classes, functions, modules: defined in the package itself
+            assert module.startswith("azaion_training"), (name, module)
+        assert not isinstance(value, type(None)), name
 
 
 def test_all_is_sorted_and_unique() -> None:

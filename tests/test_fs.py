@@ -46,11 +46,20 @@ def test_safe_names_pass(name: str) -> None:
         (".hidden", "starts with a dot"),
         ("a\x00b", "control"),
         ("line\nbreak", "control"),
-        ("a" * 201, "characters long"),
-        ("a" * 10_000, "characters long"),
+        ("a" * 201, "201 bytes long"),
+        ("a" * 10_000, "10000 bytes long"),
+        ("ж" * 101, "202 bytes long"),  # 101 characters, 202 bytes
+        ("日" * 67, "201 bytes long"),  # 67 characters, 201 bytes
+        ("\U0001f600" * 51, "204 bytes long"),  # 51 emoji, 4 bytes each
+        ("a\u202eb", "control"),  # right-to-left override
+        ("a\u200bb", "control"),  # zero-width space
+        ("a\u2028b", "control"),  # line separator
+        ("a\x85b", "control"),  # C1 next line
+        ("a\ud800b", "control"),  # lone surrogate: not encodable as UTF-8
     ],
 )
 def test_unsafe_names_are_refused(name: str, reason: str) -> None:
+    """Lengths count UTF-8 bytes: the file system's limit is in bytes."""
     with pytest.raises(UnsafePathError, match=reason):
         check_name(name)
 

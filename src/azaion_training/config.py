@@ -75,6 +75,28 @@ class QueueSettings(_Section):
     """While no message arrives, check the connection this often, in seconds."""
     frame_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024 * 1024)
     """Largest frame asked of the server; the server's own limit wins when smaller."""
+    tls: bool = False
+    """Connect to the stream over TLS (the server's ``stream.listeners.ssl`` port)."""
+    tls_ca_bundle: Path | None = None
+    """CA certificates (PEM) that sign the server's certificate; the system's when unset."""
+    tls_cert: Path | None = None
+    """Client certificate (PEM) for servers that ask for one."""
+    tls_key: Path | None = None
+    """Private key (PEM) of ``tls_cert``."""
+    tls_verify: bool = True
+    """Verify the server's certificate and host name (turn it off on a test bench only)."""
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Largest message body accepted, after gzip inflation."""
+    max_inflate_ratio: float = Field(default=20.0, ge=1)
+    """A gzip body may inflate to at most this many times its compressed size."""
+    max_names: int = Field(default=100_000, gt=0)
+    """Most annotation names in one Validated or Deleted message."""
+    max_image_megapixels: float = Field(default=100.0, gt=0)
+    """Largest image accepted (width x height, in millions), read from its header."""
+    rejected_max_count: int = Field(default=10_000, gt=0)
+    """Most messages kept in ``queue-rejected/``; the oldest are pruned beyond it."""
+    rejected_max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    """Most bytes kept in ``queue-rejected/``; the oldest are pruned beyond it."""
 
 
 class AugmentSettings(_Section):
@@ -85,6 +107,8 @@ class AugmentSettings(_Section):
     interval_s: float = Field(default=300.0, gt=0)
     workers: int | None = Field(default=None, gt=0)
     jpeg_quality: int = Field(default=95, ge=1, le=100)
+    max_image_megapixels: float = Field(default=100.0, gt=0)
+    """Largest source image (width x height, in millions), from its header; larger: quarantined."""
 
 
 class DatasetSettings(_Section):
@@ -154,6 +178,8 @@ class ApiSettings(_Section):
     email: str | None = None
     password: SecretStr | None = None
     ca_bundle: Path | None = None
+    allow_http: bool = False
+    """Accept a plain ``http://`` URL (loopback tests only); otherwise ``https://`` is required."""
     timeout_s: float = Field(default=30.0, gt=0)
     retries: int = Field(default=3, ge=0)
     backoff_s: float = Field(default=0.5, ge=0)
@@ -242,11 +268,18 @@ ENVIRONMENT: dict[str, str] = {
     "RABBITMQ_PASSWORD": "queue.password",
     "RABBITMQ_QUEUE_NAME": "queue.stream",
     "RABBITMQ_VHOST": "queue.vhost",
+    "RABBITMQ_TLS": "queue.tls",
+    "RABBITMQ_TLS_CA_BUNDLE": "queue.tls_ca_bundle",
+    "RABBITMQ_TLS_CERT": "queue.tls_cert",
+    "RABBITMQ_TLS_KEY": "queue.tls_key",
+    "RABBITMQ_TLS_VERIFY": "queue.tls_verify",
+    "AZAION_QUEUE_MAX_IMAGE_MEGAPIXELS": "queue.max_image_megapixels",
     "AZAION_QUEUE_COMMIT_EVERY": "queue.commit_every",
     "AZAION_QUEUE_COMMIT_INTERVAL": "queue.commit_interval_s",
     "AZAION_AUGMENT_INTERVAL": "augment.interval_s",
     "AZAION_AUGMENT_WORKERS": "augment.workers",
     "AZAION_MIN_BOX_AREA": "augment.min_box_area",
+    "AZAION_AUGMENT_MAX_IMAGE_MEGAPIXELS": "augment.max_image_megapixels",
     "TRAINING_MODEL": "training.model",
     "TRAINING_EPOCHS": "training.epochs",
     "TRAINING_BATCH_SIZE": "training.batch",
@@ -267,6 +300,7 @@ ENVIRONMENT: dict[str, str] = {
     "AZAION_API_EMAIL": "api.email",
     "AZAION_API_PASSWORD": "api.password",
     "AZAION_API_CA_BUNDLE": "api.ca_bundle",
+    "AZAION_API_ALLOW_HTTP": "api.allow_http",
     "AZAION_API_CDN_CONFIG": "api.cdn_config",
     "AZAION_CDN_HOST": "cdn.host",
     "AZAION_CDN_BUCKET": "cdn.bucket",

@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,12 @@ if TYPE_CHECKING:
     from azaion_training.config import Settings
 
 MAX_NAME_LENGTH = 200
-"""Longest file stem accepted from outside."""
+"""Longest file stem accepted from outside, in bytes of UTF-8 (file systems count bytes: 255
+is the usual limit, and a stem needs room for its extension and a temporary-file suffix)."""
+
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Unicode categories refused in names: controls, format characters (bidirectional overrides,
+zero-width characters), lone surrogates and line or paragraph separators."""
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -49,24 +55,26 @@ TEMPORARY_SUFFIX = ".tmp"
 def check_name(name: str, *, what: str = "name") -> str:
     """Returns ``name`` if it is a plain, safe file name; raises otherwise.
 
-    A safe name is non-empty, at most 200 characters, has no path separator, no ``..``, no
-    leading dot and no control characters.
+    A safe name is non-empty, at most `MAX_NAME_LENGTH` bytes in UTF-8, has no path separator,
+    no ``..``, no leading dot and no control, format or separator characters.
 
     Raises:
         UnsafePathError: saying which rule the name breaks.
     """
     if not isinstance(name, str) or not name:
         raise UnsafePathError(f"{what} is empty or not a string")
-    if len(name) > MAX_NAME_LENGTH:
-        raise UnsafePathError(f"{what} is {len(name)} characters long (at most {MAX_NAME_LENGTH})")
+    if any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in name):
+        shown = name[:60].encode("ascii", "backslashreplace").decode()
+        raise UnsafePathError(f"{what} {shown!r} contains control or invisible characters")
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_LENGTH:
+        raise UnsafePathError(f"{what} is {size} bytes long in UTF-8 (at most {MAX_NAME_LENGTH})")
     if "/" in name or "\\" in name:
         raise UnsafePathError(f"{what} {name[:60]!r} contains a path separator")
     if ".." in name:
         raise UnsafePathError(f"{what} {name[:60]!r} contains '..'")
     if name.startswith("."):
         raise UnsafePathError(f"{what} {name[:60]!r} starts with a dot")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise UnsafePathError(f"{what} {name[:60]!r} contains control characters")
     return name
 
 

@@ -112,7 +112,7 @@ def consume_until(
     async def main() -> None:
         task = asyncio.create_task(consumer.run())
         deadline = asyncio.get_running_loop().time() + timeout
-        while (consumer.checkpoint.applied or -1) < last_offset and not task.done():
+        while _applied(consumer) < last_offset and not task.done():
             if asyncio.get_running_loop().time() > deadline:
                 consumer.stop()
                 await task
@@ -123,6 +123,11 @@ def consume_until(
 
     asyncio.run(main())
     return consumer
+
+
+def _applied(consumer: AnnotationConsumer) -> int:
+    applied = consumer.checkpoint.applied
+    return -1 if applied is None else applied
 
 
 def snapshot(tree: DataTree) -> dict[str, str]:

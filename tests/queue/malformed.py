@@ -34,6 +34,10 @@ UNSAFE_NAMES = [
     "../../../../tmp/escaped",
     "./relative",
     "dir/../../up",
+    "я" * 130,  # 260 bytes: over the 255-byte file-name limit of most file systems
+    "日" * 67,  # 201 bytes
+    "a\u202eb",  # right-to-left override
+    "zero\u200bwidth",
 ]
 BAD_EXTENSIONS = [".gif", ".exe", "", ".", ".jpg/../../x", ".php", "jpg.sh", ".tiff", "\x00.jpg"]
 

@@ -1,5 +1,5 @@
 """The `azaion-queue` process against a real RabbitMQ: kill -9 and restart, broker restart,
-SIGTERM."""
+SIGTERM, a poison corpus, and a data root on a small tmpfs that fills up mid-stream."""
 
 from __future__ import annotations
 
@@ -15,10 +15,20 @@ import pytest
 import yaml
 
 from azaion_training.config import QueueSettings
+from azaion_training.errors import MessageError
 from azaion_training.fs import DataTree
-from azaion_training.queue import AnnotationConsumer, AnnotationStatus, Role, encode_message
+from azaion_training.queue import (
+    Annotation,
+    AnnotationConsumer,
+    AnnotationStatus,
+    Role,
+    decode_message,
+    encode_message,
+    rejected_messages,
+)
 from azaion_training.queue.offsets import load_offset
 from tests import helpers
+from tests.poison import poison_corpus
 from tests.queue.helpers import (
     bulk,
     created,
@@ -228,3 +238,123 @@ def test_reconnects_when_rabbitmq_restarts(
     assert text.count("subscribed to") >= 2
     assert "from offset 50" in text
     assert queue_settings.password.get_secret_value() not in text  # type: ignore[union-attr]
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident set size (``VmHWM``), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+def test_a_poison_corpus_leaves_the_consumer_alive_and_small(
+    queue_settings: QueueSettings, tmp_path: Path, start_consumer: Callable[..., subprocess.Popen]
+) -> None:
+    corpus = poison_corpus(seed=1)
+    good = [encode_message(created(f"good_{i:02d}", seed=i)) for i in range(20)]
+    entries = [entry for _, entry in corpus] + good
+    assert publish_entries(entries, queue_settings) == len(entries)
+    options = {"max_body_bytes": 1024 * 1024}
+    reference = AnnotationConsumer(
+        QueueSettings(stream=queue_settings.stream, **options), DataTree(root=tmp_path / "ref")
+    )
+    for offset, entry in enumerate(entries):
+        reference.handle(entry, offset)
+    reference.checkpoint.commit()
+
+    tree = DataTree(root=tmp_path / "root")
+    process = start_consumer(tree.root, **options)
+    last = len(entries) - 1
+    wait_for(
+        lambda: position(tree, queue_settings) == last,
+        timeout=120,
+        what="the last good message",
+        tmp_path=tmp_path,
+    )
+    assert process.poll() is None
+    peak = peak_rss_bytes(process.pid)
+    assert stop(process) == 0
+    assert peak < 1024**3, f"peak RSS {peak / 2**20:.0f} MiB"
+    assert snapshot(tree) == snapshot(reference.tree)
+    assert all(tree.data.label_path(f"good_{i:02d}").is_file() for i in range(20))
+    rejected = {r.offset: r.reason for r in rejected_messages(tree)}
+    for offset, (category, _) in enumerate(corpus):
+        if category != "long name":
+            assert offset in rejected, (category, offset)
+    names = [n for category, n in zip_names(corpus) if category == "long name"]
+    landed = {p.stem for p in tree.data.labels.iterdir()}
+    assert {n for n in names if len(n.encode()) <= 200} <= landed
+    assert not {n for n in names if len(n.encode()) > 200} & landed
+    assert f"{len(rejected)} rejected" in logs(tmp_path)
+
+
+def zip_names(corpus: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
+    """(category, annotation name) of the entries of ``corpus`` that decode."""
+    named = []
+    for category, entry in corpus:
+        try:
+            message = decode_message(entry)
+        except MessageError:
+            continue
+        if isinstance(message, Annotation):
+            named.append((category, message.name))
+    return named
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: the data root that fills up mid-stream."""
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_with_exit_1_and_a_position_never_past_durable_data(
+    queue_settings: QueueSettings,
+    tmp_path: Path,
+    start_consumer: Callable[..., subprocess.Popen],
+    small_tmpfs: Path,
+) -> None:
+    # Created only, each with its own name: no later message touches an earlier one's files, so
+    # the files of every message up to the position must be there exactly as an in-process run
+    # writes them.
+    entries = [
+        encode_message(created(f"fill_{i:04d}", role=ROLES[i % len(ROLES)], seed=i % 20))
+        if i % 50 != 49
+        else b"\x00not an entry"
+        for i in range(400)
+    ]
+    assert publish_entries(entries, queue_settings) == 400
+    tree = DataTree(root=small_tmpfs)
+    first = start_consumer(tree.root, commit_every=10)
+    assert first.wait(timeout=120) == 1
+    text = logs(tmp_path)
+    assert "No space left on device" in text and "cannot write the data tree" in text
+    stopped_at = position(tree, queue_settings)
+    assert 0 <= stopped_at < 399, "the disk did not fill mid-stream"
+    durable = snapshot(reference_tree(entries[: stopped_at + 1], tmp_path / "part", "s"))
+    assert durable.items() <= snapshot(tree).items()  # every file up to the position is there
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    second = start_consumer(tree.root, commit_every=10)
+    wait_for(
+        lambda: position(tree, queue_settings) == 399,
+        timeout=120,
+        what="the last message after freeing space",
+        tmp_path=tmp_path,
+    )
+    assert stop(second) == 0
+    assert f"resuming after offset {stopped_at}" in logs(tmp_path)
+    expected = snapshot(reference_tree(entries, tmp_path / "whole", queue_settings.stream))
+    assert snapshot(tree) == expected

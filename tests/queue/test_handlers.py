@@ -16,6 +16,7 @@ from azaion_training.queue import AnnotationRouter, AnnotationStatus, Role
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.handlers import check_image, image_extension
 from azaion_training.samples import sample_names
+from tests.poison import BOMB_FORMATS, image_bomb
 from tests.queue.helpers import bulk, created, edited, jpeg, snapshot
 
 NEW_BOXES = [Box(5, 0.5, 0.5, 0.25, 0.25)]
@@ -195,8 +196,9 @@ def test_boxes_reaching_past_the_edge_are_clipped(router: AnnotationRouter, tree
         (created("a\\b"), "contains a path separator"),  # windows separator
         (created(".hidden"), "starts with a dot"),  # hidden file
         (created("x..y"), "contains '..'"),  # dots
-        (created("tab\tname"), "control characters"),  # control character
-        (created("n" * 10_000), "characters long"),  # 10 KB name
+        (created("tab\tname"), "control or invisible characters"),  # control character
+        (created("n" * 10_000), "bytes long"),  # 10 KB name
+        (created("я" * 130), "260 bytes long"),  # 130 Cyrillic letters: over 255 bytes
         (created(""), "empty"),  # empty name
         (bulk(AnnotationStatus.DELETED, "ok", "../../etc"), "path separator"),  # one bad bulk name
         (edited("a", role=Role.VALIDATOR, boxes=[Box(80, 0.5, 0.5, 0.1, 0.1)]), "outside 0..79"),
@@ -261,3 +263,40 @@ def test_label_goes_in_before_the_image(tree: DataTree, monkeypatch: pytest.Monk
     )
     AnnotationRouter(tree, writes).apply(created("a"))
     assert [p.parent.name for p in order] == ["labels", "images"]
+
+
+@pytest.mark.parametrize("status", [AnnotationStatus.CREATED, AnnotationStatus.EDITED])
+def test_a_bulk_message_with_a_status_without_a_route_is_rejected_not_deleted(
+    router: AnnotationRouter, tree: DataTree, status: AnnotationStatus
+) -> None:
+    router.apply(created("keep"))
+    before = snapshot(tree)
+    with pytest.raises(
+        MessageError, match=f"no route for BulkAnnotations with status {status.wire_name}"
+    ):
+        router.apply(replace(bulk(AnnotationStatus.DELETED, "keep"), status=status))
+    assert snapshot(tree) == before
+    assert where(tree, "keep") == ["data"]
+
+
+def test_a_single_message_with_a_bulk_status_is_rejected(router: AnnotationRouter) -> None:
+    with pytest.raises(MessageError, match="no route for Annotation with status Deleted"):
+        router.apply(replace(created("a"), status=AnnotationStatus.DELETED))
+
+
+@pytest.mark.parametrize("fmt", BOMB_FORMATS)
+def test_image_bombs_are_refused_from_the_header(
+    router: AnnotationRouter, tree: DataTree, fmt: str
+) -> None:
+    extension = ".jpg" if fmt == "jpeg" else f".{fmt}"
+    message = replace(created("bomb"), image=image_bomb(fmt), image_extension=extension)
+    with pytest.raises(MessageError, match=r"12000x12000 pixels \(144.0 megapixels\)"):
+        router.apply(message)
+    assert where(tree, "bomb") == []
+
+
+def test_the_pixel_budget_is_a_setting(tree: DataTree) -> None:
+    small = AnnotationRouter(tree, WriteBatch(), max_image_megapixels=0.001)  # 1000 pixels
+    with pytest.raises(MessageError, match="64x64 pixels"):
+        small.apply(created("a"))
+    assert AnnotationRouter(tree, WriteBatch(), max_image_megapixels=0.005).apply(created("a"))

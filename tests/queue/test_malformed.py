@@ -4,6 +4,7 @@ nothing written outside the root, the consumer going on."""
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from azaion_training.config import QueueSettings
 from azaion_training.fs import DataTree
 from azaion_training.queue import AnnotationConsumer, encode_message, rejected_messages
 from tests.queue.helpers import consume_until, created, files_under, publish_entries, snapshot
-from tests.queue.malformed import IMAGE_MARKER, malformed_entries
+from tests.queue.malformed import BAD_EXTENSIONS, IMAGE_MARKER, UNSAFE_NAMES, malformed_entries
 
 ENTRIES = list(malformed_entries())
 
@@ -21,6 +22,23 @@ ENTRIES = list(malformed_entries())
 def deep_tree(tmp_path: Path) -> DataTree:
     """A tree two levels below ``tmp_path``, so that ``../../x`` would still land in it."""
     return DataTree(root=tmp_path / "one" / "two" / "root").create()
+
+
+def escape_targets(tree: DataTree) -> set[Path]:
+    """Every path outside the root that joining an unsafe name or extension naively would write
+    (``images / "/etc/passwd.jpg"`` is ``/etc/passwd.jpg``; ``../../x`` climbs out)."""
+    folders = [sub for d in tree.annotation_dirs() for sub in (d.images, d.labels)]
+    folders.append(tree.queue_rejected)
+    suffixes = {".jpg", ".txt", ".jpeg", ".png", *BAD_EXTENSIONS}
+    names = [*UNSAFE_NAMES, "a"]
+    targets = set()
+    for folder in folders:
+        for name in names:
+            for suffix in suffixes:
+                path = Path(os.path.normpath(folder / f"{name}{suffix}".replace("\x00", "")))
+                if path != tree.root and tree.root not in path.parents:
+                    targets.add(path)
+    return targets
 
 
 def test_there_are_over_a_thousand_in_many_categories() -> None:
@@ -33,7 +51,9 @@ def test_every_malformed_message_is_rejected_with_a_reason(
 ) -> None:
     tree = deep_tree(tmp_path)
     consumer = AnnotationConsumer(QueueSettings(stream="fuzz"), tree)
-    passwd = Path("/etc/passwd").stat().st_mtime_ns
+    targets = escape_targets(tree)
+    assert {Path("/etc/passwd.jpg"), tmp_path / "one" / "tmp" / "escaped.jpg"} <= targets
+    before = {path: path.stat().st_mtime_ns for path in targets if path.exists()}
     with caplog.at_level(logging.DEBUG):
         for offset, (_, entry) in enumerate(ENTRIES):
             consumer.handle(entry, offset)
@@ -48,15 +68,16 @@ def test_every_malformed_message_is_rejected_with_a_reason(
     assert unexpected == []  # every reason is a deliberate one, not a caught bug
     assert all(r.reason and len(r.reason) <= 500 for r in rejected)
 
-    # Nothing outside the root, nothing in the annotation folders but the valid message.
+    # Nothing outside the root (where a naive join would have written, and anywhere under
+    # tmp_path), nothing in the annotation folders but the valid message.
+    assert {path: path.stat().st_mtime_ns for path in targets if path.exists()} == before
     assert all(tree.root in path.parents for path in files_under(tmp_path))
-    assert sorted(
-        snapshot(tree).keys() - {f"queue-rejected/{r.message_path.name}" for r in rejected}
-    )[:2] == [
+    kept = {f"queue-rejected/{p.name}" for p in tree.queue_rejected.iterdir()}
+    assert len(kept) == 2 * len(ENTRIES)
+    assert snapshot(tree).keys() - kept == {
         "data/images/still_working.jpg",
         "data/labels/still_working.txt",
-    ]
-    assert Path("/etc/passwd").stat().st_mtime_ns == passwd
+    }
     assert consumer.checkpoint.committed == len(ENTRIES)
     assert IMAGE_MARKER.decode() not in caplog.text
 
@@ -72,8 +93,11 @@ def test_malformed_messages_through_the_stream(
     assert published == len(sample) + 1
 
     tree = deep_tree(tmp_path)
+    targets = escape_targets(tree)
+    before = {path: path.stat().st_mtime_ns for path in targets if path.exists()}
     consumer = consume_until(queue_settings, tree, last_offset=len(sample))
     assert consumer.stats.rejected == len(sample)
     assert [r.raw() for r in rejected_messages(tree)] == [entry for _, entry in sample]
     assert tree.data.label_path("after_the_bad_ones").is_file()
+    assert {path: path.stat().st_mtime_ns for path in targets if path.exists()} == before
     assert all(tree.root in path.parents for path in files_under(tmp_path))

@@ -13,12 +13,13 @@ from azaion_training.errors import MessageError
 from azaion_training.labels import Box
 from azaion_training.queue.messages import (
     DETECTION_KEYS,
-    MAX_BODY_BYTES,
     AnnotationStatus,
     BulkAnnotations,
+    DecodeLimits,
     Detection,
     Role,
     Source,
+    decode_body,
     decode_message,
     encode_body,
     encode_message,
@@ -232,10 +233,54 @@ def test_bad_entries_are_refused_with_a_reason(entry: bytes, reason: str) -> Non
     assert "\n" not in str(caught.value)
 
 
-def test_compression_bomb_is_refused() -> None:
-    bomb = gzip.compress(b"\x00" * (MAX_BODY_BYTES + 1024))
+@pytest.mark.parametrize(
+    ("plain_bytes", "limits"),
+    [
+        (64 * 1024 * 1024 + 1024, DecodeLimits()),  # over the size bound
+        (1024 * 1024, DecodeLimits()),  # 1 MiB of zeros: over the ratio bound (~1000 times)
+        (1024 * 1024, DecodeLimits(max_inflate_ratio=2000, max_body_bytes=1024 * 1024 - 1)),
+    ],
+)
+def test_compression_bombs_are_refused(plain_bytes: int, limits: DecodeLimits) -> None:
+    bomb = gzip.compress(b"\x00" * plain_bytes)
     with pytest.raises(MessageError, match="inflates to more than"):
-        inflate(bomb)
+        inflate(bomb, limits)
+
+
+def test_ordinary_gzip_bodies_inflate_within_the_ratio() -> None:
+    body = encode_body(created("a"))
+    assert inflate(gzip.compress(body), DecodeLimits(max_inflate_ratio=3)) == body
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\xdd" + (3_000_000).to_bytes(4, "big") + b"\xc0" * 3_000_000, "not MessagePack"),
+        (b"\x91" * 1010 + b"\xc0", "more than 1000 arrays and maps"),
+        (b"\x91" * 5000 + b"\xc0", "not MessagePack"),
+        (b"\xdc\x07\xd0" + b"\x90" * 2000, "more than 1000 arrays and maps"),
+        (b"\xdc\x07\xd0" + b"\x80" * 2000, "more than 1000 arrays and maps"),
+        (b"\xdb" + (32 * 1024 * 1024).to_bytes(4, "big") + b"x" * 10, "not MessagePack"),
+    ],
+    ids=[
+        "array of 3M nils",
+        "nested 1010 deep",
+        "nested 5000 deep",
+        "2000 empty arrays",
+        "2000 empty maps",
+        "declared 32 MiB string",
+    ],
+)
+def test_messagepack_length_bombs_are_refused(body: bytes, reason: str) -> None:
+    with pytest.raises(MessageError, match=reason):
+        decode_body(body, status="Deleted", limits=DecodeLimits(max_names=100_000))
+
+
+def test_messagepack_amplification_in_gzip_is_refused_before_unpacking() -> None:
+    nils = b"\xdd" + (3_000_000).to_bytes(4, "big") + b"\xc0" * 3_000_000
+    entry = bytes(to_amqp(body=gzip.compress(nils), status="Deleted"))
+    with pytest.raises(MessageError, match="inflates to more than"):
+        decode_message(entry)
 
 
 def test_reasons_never_carry_image_bytes() -> None:

@@ -52,6 +52,16 @@ def port_open(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """The PEM files of a TLS listener: the CA that signs client certificates, the server's
+    certificate and its key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
 @dataclass
 class RabbitMQNode:
     """One RabbitMQ node under ``base``; build it with `create`, then `start` / `stop`."""
@@ -63,12 +73,19 @@ class RabbitMQNode:
     epmd_port: int
     password: str
     nodename: str
+    tls_port: int | None = None
+    """The stream's TLS listener (`create` with ``tls``), beside the plain one."""
     _server: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _epmd: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, base: Path) -> RabbitMQNode:
-        """Prepares the folder, ports and configuration of a node (nothing is started)."""
+    def create(cls, base: Path, *, tls: ServerTls | None = None) -> RabbitMQNode:
+        """Prepares the folder, ports and configuration of a node (nothing is started).
+
+        Args:
+            base: the node's folder.
+            tls: also listen for stream connections over TLS, with this certificate.
+        """
         base.mkdir(parents=True, exist_ok=True)
         node = cls(
             base=base,
@@ -78,8 +95,9 @@ class RabbitMQNode:
             epmd_port=free_port(),
             password=secrets.token_hex(12),
             nodename=f"azaion-test-{os.getpid()}-{secrets.token_hex(3)}@localhost",
+            tls_port=None if tls is None else free_port(),
         )
-        node._write_config()
+        node._write_config(tls)
         return node
 
     @property
@@ -115,7 +133,7 @@ class RabbitMQNode:
         )
         return env
 
-    def _write_config(self) -> None:
+    def _write_config(self, tls: ServerTls | None) -> None:
         (self.base / "home").mkdir(exist_ok=True)
         (self.base / "log").mkdir(exist_ok=True)
         (self.base / "enabled_plugins").write_text("[rabbitmq_stream].\n")
@@ -133,10 +151,22 @@ class RabbitMQNode:
                     "disk_free_limit.absolute = 1MB",
                     "log.console = false",
                     "log.file.level = info",
+                    *([] if tls is None else self._tls_config(tls)),
                     "",
                 ]
             )
         )
+
+    def _tls_config(self, tls: ServerTls) -> list[str]:
+        return [
+            f"stream.listeners.ssl.1 = {HOST}:{self.tls_port}",
+            f"stream.advertised_tls_port = {self.tls_port}",
+            f"ssl_options.cacertfile = {tls.ca}",
+            f"ssl_options.certfile = {tls.cert}",
+            f"ssl_options.keyfile = {tls.key}",
+            "ssl_options.verify = verify_peer",
+            "ssl_options.fail_if_no_peer_cert = false",
+        ]
 
     def start(self, *, timeout: float = 120.0) -> None:
         """Starts epmd (once) and the server; returns when the stream port accepts connections.
@@ -167,7 +197,8 @@ class RabbitMQNode:
         while time.monotonic() < deadline:
             if self._server.poll() is not None:
                 raise RuntimeError(f"rabbitmq-server exited early:\n{self.tail()}")
-            if port_open(self.stream_port) and port_open(self.amqp_port):
+            ports = [self.stream_port, self.amqp_port, *([self.tls_port] if self.tls_port else [])]
+            if all(port_open(port) for port in ports):
                 return
             time.sleep(0.25)
         self.stop()

@@ -24,9 +24,15 @@ def api_server() -> Iterator[AzaionApiServer]:
 
 @pytest.fixture
 def api_settings(api_server: AzaionApiServer) -> ApiSettings:
-    """Client settings for `api_server`, with quick retries."""
+    """Client settings for `api_server` (plain HTTP on loopback), with quick retries."""
     return ApiSettings(
-        url=api_server.url, email=EMAIL, password=PASSWORD, timeout_s=5, retries=2, backoff_s=0.01
+        url=api_server.url,
+        allow_http=True,
+        email=EMAIL,
+        password=PASSWORD,
+        timeout_s=5,
+        retries=2,
+        backoff_s=0.01,
     )
 
 

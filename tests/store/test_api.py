@@ -264,3 +264,26 @@ def test_no_secret_in_logs_or_errors(
     assert "refused" in text  # the scan saw the interesting records
     for secret in secrets:
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_http", "accepted"),
+    [
+        ("https://api.azaion.test", False, True),
+        ("HTTPS://api.azaion.test", False, True),
+        ("http://api.azaion.test", False, False),
+        ("http://127.0.0.1:8080", True, True),
+        ("ftp://api.azaion.test", True, False),
+        ("api.azaion.test", True, False),
+    ],
+)
+def test_the_api_url_must_be_https_unless_plain_http_is_allowed(
+    url: str, allow_http: bool, accepted: bool
+) -> None:
+    settings = ApiSettings(url=url, email=EMAIL, password=PASSWORD, allow_http=allow_http)
+    security_settings = SecuritySettings(hardware_fingerprint=FINGERPRINT)
+    if accepted:
+        assert AzaionApi.from_settings(settings, security_settings).url == url
+    else:
+        with pytest.raises(ConfigError, match=r"api\.url must start with https://"):
+            AzaionApi.from_settings(settings, security_settings)

@@ -104,6 +104,7 @@ def test_remote_publish_and_fetch_from_the_environment(
     bucket = s3_server.create_bucket()
     for name, value in {
         "AZAION_API_URL": api_server.url,
+        "AZAION_API_ALLOW_HTTP": "true",
         "AZAION_API_EMAIL": EMAIL,
         "AZAION_API_PASSWORD": PASSWORD,
         "AZAION_CDN_HOST": s3_server.url,

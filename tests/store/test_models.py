@@ -37,6 +37,7 @@ def remote_settings(
     environ = {
         "AZAION_ROOT_DIR": str(tree.root),
         "AZAION_API_URL": api.url,
+        "AZAION_API_ALLOW_HTTP": "true",
         "AZAION_API_EMAIL": EMAIL,
         "AZAION_API_PASSWORD": PASSWORD,
         "AZAION_CDN_HOST": s3.url,
@@ -390,6 +391,7 @@ def test_cdn_settings_can_come_from_the_api(
     environ: dict[str, Any] = {
         "AZAION_ROOT_DIR": str(tree.root),
         "AZAION_API_URL": api_server.url,
+        "AZAION_API_ALLOW_HTTP": "true",
         "AZAION_API_EMAIL": EMAIL,
         "AZAION_API_PASSWORD": PASSWORD,
         "AZAION_API_CDN_CONFIG": "config/cdn.yaml",

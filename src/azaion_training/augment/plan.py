@@ -18,7 +18,9 @@ Rules of a pass (see `plan_pass`):
 - A file in ``data-processed/`` that is no sample of a current source is *stale* and removed,
   as are temporary files left by an interrupted write.
 
-Only folder listings and ``stat`` are used here; no image or label is read.
+Only folder listings and ``stat`` are used here; no image or label is read. The queue consumer
+moves files while a pass scans: a file that vanishes between the listing and its ``stat`` is
+simply not there (its annotation counts as incomplete this pass).
 """
 
 from __future__ import annotations
@@ -102,22 +104,46 @@ def scan_sources(folder: AnnotationDir, *, recipe: str, variants: int, plan: Pla
         if reason:
             plan.skipped[name] = reason
             continue
-        image, label = images[name][0], labels[name]
-        image_stat, label_stat = image.stat(), label.stat()
-        stamp = Stamp(
-            image=image.name,
-            image_mtime_ns=image_stat.st_mtime_ns,
-            image_size=image_stat.st_size,
-            label_mtime_ns=label_stat.st_mtime_ns,
-            label_size=label_stat.st_size,
-            recipe=recipe,
-        )
+        stamp = _stamp(images[name][0], labels[name], recipe=recipe)
+        if stamp is None:
+            plan.incomplete.append(name)
+            continue
         plan.sources[name] = Source(name=name, folder=folder, stamp=stamp)
     for name in list(plan.sources):
         owner = source_of(name, originals=plan.sources.keys(), variants=variants)
         if owner != name:
             plan.skipped[name] = f"its name is also a sample name of annotation {owner!r}"
             del plan.sources[name]
+
+
+def rescan(source: Source) -> Source | None:
+    """``source`` as it is now on disk (same image name), or ``None`` when it is incomplete."""
+    stamp = _stamp(
+        source.image, source.label, recipe=source.stamp.recipe, image_name=source.stamp.image
+    )
+    return None if stamp is None else Source(name=source.name, folder=source.folder, stamp=stamp)
+
+
+def _stamp(
+    image: os.DirEntry[str] | Path,
+    label: os.DirEntry[str] | Path,
+    *,
+    recipe: str,
+    image_name: str | None = None,
+) -> Stamp | None:
+    """The stamp of an image and its label, or ``None`` if either is gone."""
+    try:
+        image_stat, label_stat = image.stat(), label.stat()
+    except FileNotFoundError:
+        return None
+    return Stamp(
+        image=image_name or image.name,
+        image_mtime_ns=image_stat.st_mtime_ns,
+        image_size=image_stat.st_size,
+        label_mtime_ns=label_stat.st_mtime_ns,
+        label_size=label_stat.st_size,
+        recipe=recipe,
+    )
 
 
 def plan_pass(
@@ -168,9 +194,16 @@ def _files(folder: Path) -> list[os.DirEntry[str]]:
     """The regular, non-hidden files of ``folder`` (none when it does not exist)."""
     try:
         with os.scandir(folder) as entries:
-            return [e for e in entries if not is_temporary(e) and e.is_file()]
+            return [e for e in entries if not is_temporary(e) and _is_file(e)]
     except FileNotFoundError:
         return []
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except FileNotFoundError:  # needed a stat (no d_type) and the file has gone
+        return False
 
 
 def _names(folder: Path, plan: Plan) -> set[str]:
@@ -182,7 +215,7 @@ def _names(folder: Path, plan: Plan) -> set[str]:
                 if is_temporary(entry):
                     if entry.name.endswith(TEMPORARY_SUFFIX):
                         plan.stale.append(folder / entry.name)
-                elif entry.is_file():
+                elif _is_file(entry):
                     names.add(entry.name)
     except FileNotFoundError:
         pass

@@ -5,6 +5,19 @@ hands each annotation to do to a pool of worker processes (`worker.make_samples`
 annotations are flushed to disk and recorded in the state in batches. Rejected annotations are
 moved to ``data-corrupted/`` (`corrupted.quarantine`). Each pass ends with one summary line.
 
+The queue consumer moves, edits and deletes annotations while a pass runs, and a source may be
+hostile. So:
+
+- before a source is handed out, its image's size is read from the header and checked against
+  ``max_image_megapixels`` (an image bomb is quarantined without being decoded);
+- when its samples are done, the source's stamp is checked again: if the queue changed or removed
+  it meanwhile, the samples are discarded, and an edited source is made again in the same pass;
+- a worker killed by the kernel (out of memory) breaks the pool: the pool is restarted, and the
+  sources that were in hand are made one at a time, each in a pool of its own, so the one that
+  kills its worker again is found and quarantined with the reason; the pass goes on;
+- a label that cannot be read (EACCES, EIO) is an I/O failure, not a corrupt label: it is read
+  once more, reported and retried at the next pass, never quarantined.
+
 Stopping: the caller passes a `threading.Event` (the CLI sets it on SIGTERM/SIGINT through
 `stop_on_signals`). Once it is set, no new annotation is handed out, the annotations in hand are
 finished and recorded, and the pass returns; the daemon loop then ends. Every output is written
@@ -17,13 +30,15 @@ Only one augmenter may work on a tree at a time: `Augmenter` holds an exclusive 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator, KeysView, Sequence
+from collections import deque
+from collections.abc import Generator, Iterator, KeysView, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -39,6 +54,7 @@ from azaion_training.augment.plan import (
     output_image_names,
     output_label_names,
     plan_pass,
+    rescan,
 )
 from azaion_training.augment.state import STATE_FILE, Stamp, StateStore, recipe
 from azaion_training.augment.worker import (
@@ -50,8 +66,10 @@ from azaion_training.augment.worker import (
 )
 from azaion_training.config import AugmentSettings
 from azaion_training.corrupted import quarantine
-from azaion_training.errors import AzaionError, ConfigError
+from azaion_training.errors import AzaionError, ConfigError, LabelError, MediaError
 from azaion_training.fs import DataTree
+from azaion_training.imageheader import check_pixels, image_size
+from azaion_training.labels import read_label
 from azaion_training.shutdown import shutdown_signals
 
 logger = logging.getLogger(__name__)
@@ -134,6 +152,9 @@ class Augmenter:
         self._context = _context()
         self._pending: list[tuple[str, Stamp]] = []
         self._last_flush = time.monotonic()
+        self._queue: deque[Source] = deque()
+        self.redone = 0
+        """Sources made again because the queue changed them while they were being made."""
 
     @property
     def workers(self) -> int:
@@ -165,9 +186,11 @@ class Augmenter:
         counts = {outcome: 0 for outcome in Outcome}
         samples = 0
         for source, result in self._make(plan.todo, stop=stop, progress=progress):
-            counts[result.outcome] += 1
-            samples += result.samples
-            self._settle(source, result)
+            outcome = self._settle(source, result)
+            if outcome is None:
+                continue
+            counts[outcome] += 1
+            samples += result.samples if outcome is Outcome.MADE else 0
         self._flush()
         summary = PassSummary(
             sources=len(plan.sources) - counts[Outcome.CORRUPTED] - counts[Outcome.VANISHED],
@@ -216,38 +239,100 @@ class Augmenter:
     def _make(
         self, todo: Sequence[Source], *, stop: threading.Event, progress: bool | None
     ) -> Iterator[tuple[Source, SampleResult]]:
-        """Runs the annotations of ``todo`` on the pool; yields each with its result."""
-        if not todo:
-            return
-        workers = min(self.workers, len(todo))
-        queue = iter(todo)
+        """Runs the annotations of ``todo`` (and those `_settle` sends back) on a pool of
+        workers; yields each with its result. A pool broken by a killed worker is replaced,
+        and the sources it held are made one at a time (see the module)."""
+        self._queue = deque(todo)
+        suspects: deque[Source] = deque()
+        with tqdm(
+            total=len(todo),
+            unit="annotation",
+            desc="augment",
+            disable=None if progress is None else not progress,
+        ) as bar:
+            while (self._queue or suspects) and not stop.is_set():
+                if suspects:
+                    source = suspects.popleft()
+                    bar.update()
+                    yield source, self._alone(source)
+                    continue
+                suspects.extend((yield from self._pool(stop=stop, bar=bar)))
+                if suspects:
+                    logger.error(
+                        "a worker process died; making the %d annotations it may have held "
+                        "one at a time",
+                        len(suspects),
+                    )
+        if stop.is_set():
+            left = len(self._queue) + len(suspects)
+            logger.info("stopped: %d annotations left for the next pass", left)
+
+    def _pool(
+        self, *, stop: threading.Event, bar: tqdm
+    ) -> Generator[tuple[Source, SampleResult], None, list[Source]]:
+        """Feeds ``self._queue`` to one pool; returns the sources in hand if the pool broke."""
+        workers = max(1, min(self.workers, len(self._queue)))
         pending: dict[Future[SampleResult], Source] = {}
-        with (
-            ProcessPoolExecutor(
-                max_workers=workers, mp_context=self._context, initializer=init_worker
-            ) as pool,
-            tqdm(
-                total=len(todo),
-                unit="annotation",
-                desc="augment",
-                disable=None if progress is None else not progress,
-            ) as bar,
-        ):
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=self._context, initializer=init_worker
+        ) as pool:
             while True:
-                while not stop.is_set() and len(pending) < 2 * workers:
-                    source = next(queue, None)
-                    if source is None:
-                        break
+                while not stop.is_set() and len(pending) < 2 * workers and self._queue:
+                    source = self._queue.popleft()
+                    refused = self._check_image(source)
+                    if refused is not None:
+                        bar.update()
+                        yield source, refused
+                        continue
                     pending[pool.submit(make_samples, self._job(source))] = source
                 if not pending:
-                    break
+                    return []
                 done, _ = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                    broken = []
+                    for future, source in pending.items():
+                        if future.done() and future.exception() is None:
+                            bar.update()
+                            yield source, future.result()
+                        else:
+                            broken.append(source)
+                    return broken
                 for future in done:
                     source = pending.pop(future)
                     bar.update()
                     yield source, _result(future, source)
-        if stop.is_set():
-            logger.info("stopped: %d annotations left for the next pass", len(list(queue)))
+
+    def _alone(self, source: Source) -> SampleResult:
+        """Makes one source in a pool of its own; a worker that dies quarantines the source."""
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=self._context, initializer=init_worker
+        ) as pool:
+            future = pool.submit(make_samples, self._job(source))
+            wait([future])
+            if isinstance(future.exception(), BrokenProcessPool):
+                return SampleResult(
+                    source.name,
+                    Outcome.CORRUPTED,
+                    reason="its worker process was killed (out of memory or a signal) while "
+                    "making its samples",
+                )
+            return _result(future, source)
+
+    def _check_image(self, source: Source) -> SampleResult | None:
+        """A result for a source whose image header is too large or unreadable, else None."""
+        try:
+            size = image_size(source.image)
+        except MediaError:
+            return SampleResult(source.name, Outcome.CORRUPTED, reason="image does not decode")
+        except FileNotFoundError as exc:
+            return SampleResult(source.name, Outcome.VANISHED, reason=str(exc))
+        except OSError as exc:
+            return SampleResult(source.name, Outcome.FAILED, reason=f"cannot read image: {exc}")
+        try:
+            check_pixels(size, max_megapixels=self.settings.max_image_megapixels)
+        except MediaError as exc:
+            return SampleResult(source.name, Outcome.CORRUPTED, reason=str(exc))
+        return None
 
     def _job(self, source: Source) -> SampleJob:
         return SampleJob(
@@ -260,18 +345,39 @@ class Augmenter:
             jpeg_quality=self.settings.jpeg_quality,
         )
 
-    def _settle(self, source: Source, result: SampleResult) -> None:
-        """Acts on one result in the main process: record it, or reject the annotation."""
+    def _settle(self, source: Source, result: SampleResult) -> Outcome | None:
+        """Acts on one result in the main process: record it, redo it, or reject the annotation;
+        returns the outcome to count (``None`` for a source sent back to be made again)."""
         if result.outcome is Outcome.MADE:
+            if not _still(source):
+                return self._discard(source)
             self._pending.append((source.name, source.stamp))
             if time.monotonic() - self._last_flush >= COMMIT_INTERVAL_S:
                 self._flush()
         elif result.outcome is Outcome.CORRUPTED:
+            unreadable = _unreadable_label(source) if result.reason.startswith("invalid") else None
+            if unreadable is not None:
+                logger.error("annotation %s: %s; tried again next pass", source.name, unreadable)
+                return Outcome.FAILED
             self._reject(source, result.reason)
         elif result.outcome is Outcome.FAILED:
             logger.error("annotation %s: %s", source.name, result.reason)
         else:
             logger.info("annotation %s vanished while in the queue: %s", source.name, result.reason)
+        return result.outcome
+
+    def _discard(self, source: Source) -> Outcome | None:
+        """The source changed while its samples were made: they go, and it is made again if it
+        is still a complete source."""
+        self._remove_samples(source)
+        fresh = rescan(source)
+        if fresh is None:
+            logger.info("annotation %s left while being made; its samples removed", source.name)
+            return Outcome.VANISHED
+        logger.info("annotation %s changed while being made; making it again", source.name)
+        self.redone += 1
+        self._queue.append(fresh)
+        return None
 
     def _reject(self, source: Source, reason: str) -> None:
         if not _still(source):
@@ -353,12 +459,30 @@ def augment_tree(
 
 
 def _result(future: Future[SampleResult], source: Source) -> SampleResult:
+    """The worker's result; an error it raised (an I/O error reading the image) is a failure
+    of this source, tried again next pass."""
     try:
         return future.result()
-    except BrokenProcessPool as exc:
-        raise AzaionError(
-            f"an augmentation worker process died while making {source.name}"
-        ) from exc
+    except BrokenProcessPool:
+        raise
+    except FileNotFoundError as exc:
+        return SampleResult(source.name, Outcome.VANISHED, reason=str(exc))
+    except Exception as exc:
+        logger.debug("annotation %s failed in its worker", source.name, exc_info=True)
+        return SampleResult(source.name, Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}")
+
+
+def _unreadable_label(source: Source) -> str | None:
+    """Why the label of ``source`` cannot be read (an I/O error, read twice), or None when it
+    reads (then the worker's "invalid label" stands, unless this read finds it valid)."""
+    try:
+        read_label(source.label)
+    except LabelError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            return f"cannot read its label ({errno.errorcode.get(cause.errno or 0, '?')}): {cause}"
+        return None
+    return "its label could not be read a moment ago, now it reads"
 
 
 def _still(source: Source) -> bool:

@@ -1,18 +1,30 @@
-"""The arguments every rstream connection of ours shares (consumer, publisher, stream admin)."""
+"""The arguments every rstream connection of ours shares (consumer, publisher, stream admin).
+
+With ``queue.tls`` the connection is TLS (the server's ``stream.listeners.ssl`` port): the
+server's certificate and host name are verified against ``queue.tls_ca_bundle`` (else the
+system's CAs), and ``queue.tls_cert`` / ``queue.tls_key`` are presented when the server asks for
+a client certificate. Without it, credentials and annotations travel in clear text: fit only for
+a private network (see docs/security.md).
+"""
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from azaion_training.config import QueueSettings
+from azaion_training.errors import ConfigError
 
 
 def connection_arguments(settings: QueueSettings, *, name: str) -> dict[str, Any]:
     """Keyword arguments for ``rstream.Producer`` / ``rstream.Consumer``.
 
     Args:
-        settings: server, credentials, virtual host and frame size.
+        settings: server, credentials, virtual host, frame size and TLS.
         name: the connection name RabbitMQ shows in its management views.
+
+    Raises:
+        ConfigError: a TLS file is missing or unreadable.
     """
     return {
         "host": settings.host,
@@ -22,4 +34,28 @@ def connection_arguments(settings: QueueSettings, *, name: str) -> dict[str, Any
         "vhost": settings.vhost,
         "frame_max": settings.frame_max_bytes,
         "connection_name": name,
+        "ssl_context": tls_context(settings),
     }
+
+
+def tls_context(settings: QueueSettings) -> ssl.SSLContext | None:
+    """The TLS context of the stream connection, or ``None`` without ``queue.tls``.
+
+    Raises:
+        ConfigError: a TLS file is missing or unreadable.
+    """
+    if not settings.tls:
+        return None
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.tls_ca_bundle) if settings.tls_ca_bundle else None
+        )
+        if settings.tls_cert is not None:
+            key = str(settings.tls_key) if settings.tls_key else None
+            context.load_cert_chain(str(settings.tls_cert), keyfile=key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the stream's TLS files: {exc}") from exc
+    if not settings.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

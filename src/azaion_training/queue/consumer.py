@@ -11,8 +11,11 @@ stream through ``rstream`` and keeps going for months:
   (``reconnect_initial_s`` doubling up to ``reconnect_max_s``);
 - `AnnotationConsumer.stop` (SIGTERM/SIGINT through `run_until_signalled`) finishes the message
   in hand, commits the position and returns;
-- bad input never stops it; only a failure of the data tree itself (disk full, permissions)
-  does, after committing what is durable, as a `QueueError`.
+- bad input never stops it: anything that goes wrong with one message (it does not decode, breaks
+  a limit, names a file the file system refuses, or trips a bug) rejects that message with a
+  reason. Only a failure of the data tree itself (disk full, I/O error, permissions) stops it,
+  as a `QueueError` (exit 1), and then the position is never saved past a message whose files
+  were not confirmed durable: a failed flush is not retried (see `durability`).
 
 Messages are applied one at a time on the event loop, in stream order: a message touches a few
 small files, so there is nothing to gain from threads and much to lose in ordering.
@@ -36,9 +39,9 @@ from azaion_training.fs import DataTree
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.handlers import AnnotationRouter
-from azaion_training.queue.messages import decode_message
+from azaion_training.queue.messages import DecodeLimits, decode_message
 from azaion_training.queue.offsets import Checkpointer
-from azaion_training.queue.rejects import one_line, reject
+from azaion_training.queue.rejects import RejectedFolder, one_line
 from azaion_training.samples import DEFAULT_VARIANTS
 from azaion_training.shutdown import shutdown_signals
 
@@ -69,6 +72,7 @@ class ConsumeStats:
 
     applied: int = 0
     rejected: int = 0
+    pruned: int = 0
     duplicates: int = 0
     missing: int = 0
     connections: int = 0
@@ -83,7 +87,8 @@ class ConsumeStats:
         handled = self.applied + self.rejected
         rate = handled / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"{self.applied} applied, {self.rejected} rejected, {self.duplicates} duplicate "
+            f"{self.applied} applied, {self.rejected} rejected ({self.pruned} old rejections "
+            f"pruned from queue-rejected/), {self.duplicates} duplicate "
             f"deliveries skipped, {self.missing} names not found, {self.connections} connections, "
             f"{self.seconds:.1f} s ({rate:.0f} messages/s), position {position}"
         )
@@ -104,7 +109,20 @@ class AnnotationConsumer:
         self.settings = settings
         self.tree = tree.create()
         self.writes = WriteBatch()
-        self.router = AnnotationRouter(tree, self.writes, variants=variants)
+        self.router = AnnotationRouter(
+            tree,
+            self.writes,
+            variants=variants,
+            max_image_megapixels=settings.max_image_megapixels,
+        )
+        self.limits = DecodeLimits.of(settings)
+        self.rejected = RejectedFolder(
+            tree,
+            self.writes,
+            max_count=settings.rejected_max_count,
+            max_bytes=settings.rejected_max_bytes,
+        )
+        self._pruned_before = self.rejected.pruned
         self.checkpoint = Checkpointer(
             tree.offset_file,
             stream=settings.stream,
@@ -131,6 +149,8 @@ class AnnotationConsumer:
 
         A message at or before the last applied offset is a duplicate delivery and is skipped.
 
+        Anything raised for this message other than an `OSError` of the tree rejects it.
+
         Raises:
             OSError: the data tree cannot be written; the position stays before this message.
         """
@@ -139,7 +159,7 @@ class AnnotationConsumer:
             self.stats.duplicates += 1
             return
         try:
-            result = self.router.apply(decode_message(raw))
+            result = self.router.apply(decode_message(raw, self.limits))
         except MessageError as exc:
             self._reject(raw, offset, str(exc))
         except OSError:
@@ -160,8 +180,9 @@ class AnnotationConsumer:
         self.checkpoint.advance(offset)
 
     def _reject(self, raw: bytes, offset: int, reason: str) -> None:
-        reject(self.tree, self.writes, offset=offset, raw=raw, reason=reason)
+        self.rejected.reject(offset=offset, raw=raw, reason=reason)
         self.stats.rejected += 1
+        self.stats.pruned = self.rejected.pruned - self._pruned_before
         logger.warning("offset %d rejected: %s", offset, one_line(reason))
 
     async def run(self) -> ConsumeStats:
@@ -189,7 +210,7 @@ class AnnotationConsumer:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_s)
         finally:
-            self.checkpoint.commit()
+            self._commit()
             logger.info("stopped: %s", self.stats.summary(self.checkpoint.committed))
         if self._failure is not None:
             raise QueueError(f"cannot write the data tree: {self._failure}") from self._failure
@@ -264,7 +285,8 @@ class AnnotationConsumer:
         while not (self._stop.is_set() or lost.is_set()):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(_first_of(self._stop, lost), tick)
-            self.checkpoint.commit_if_due()
+            if not self._commit(due_only=True):
+                return
             now = time.monotonic()
             handled = self.stats.applied + self.stats.rejected
             if handled != seen:
@@ -275,6 +297,26 @@ class AnnotationConsumer:
             if now - last_progress >= PROGRESS_INTERVAL_S:
                 last_progress = now
                 logger.info("progress: %s", self.stats.summary(self.checkpoint.committed))
+
+    def _commit(self, *, due_only: bool = False) -> bool:
+        """Commits the position (when due, with ``due_only``); False when the tree failed.
+
+        A commit's `OSError` is a failure of the data tree, never of the connection: it stops
+        the consumer (exit 1), and the position stays where it was (see `durability`).
+        """
+        if self._failure is not None:
+            return False
+        try:
+            if due_only:
+                self.checkpoint.commit_if_due()
+            else:
+                self.checkpoint.commit()
+        except OSError as exc:
+            logger.error("cannot make the data tree durable: %s", exc)
+            self._failure = exc
+            self._stop.set()
+            return False
+        return True
 
     async def _probe(self, consumer: Consumer, lost: asyncio.Event) -> None:
         try:

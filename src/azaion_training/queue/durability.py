@@ -10,7 +10,12 @@ idempotent).
 
 On Linux a flush of more than a few files is one ``syncfs(2)`` per filesystem: one journal
 commit for the whole batch, where an fsync per file costs one each (the difference is what the
-queue benchmark measures). Elsewhere, or if ``syncfs`` fails, every file and folder is fsynced.
+queue benchmark measures). Elsewhere every file and folder is fsynced.
+
+A failed flush is final. After an fsync or syncfs error Linux drops the dirty pages and clears
+the error, so a second flush "succeeds" with the data lost; a `WriteBatch` therefore never
+retries: every later `WriteBatch.flush` raises the first error again, and the position is never
+saved past the writes it covered. The consumer stops; on restart it applies those messages again.
 
 Example:
     >>> batch = WriteBatch()
@@ -21,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import logging
 import os
@@ -42,6 +48,8 @@ class WriteBatch:
         self._files: set[Path] = set()
         self._folders: set[Path] = set()
         self._use_syncfs = use_syncfs
+        self.failure: OSError | None = None
+        """The error of a failed flush; once set, every flush raises it."""
 
     def __len__(self) -> int:
         """How many files and folders wait for a flush."""
@@ -69,17 +77,28 @@ class WriteBatch:
         return True
 
     def flush(self) -> None:
-        """Makes every write, move and removal so far durable."""
-        synced = (
-            self._use_syncfs
-            and len(self._files) >= SYNCFS_MIN_FILES
-            and _sync_filesystems(self._folders)
-        )
-        if not synced:
-            _fsync_files(self._files)
-            for folder in sorted(self._folders):
-                if folder.is_dir():
-                    fsync_dir(folder)
+        """Makes every write, move and removal so far durable.
+
+        Raises:
+            OSError: a file or file system could not be flushed, now or in an earlier flush
+                (see the module: a failed flush is never retried).
+        """
+        if self.failure is not None:
+            raise OSError(self.failure.errno, f"an earlier flush failed: {self.failure}")
+        try:
+            synced = (
+                self._use_syncfs
+                and len(self._files) >= SYNCFS_MIN_FILES
+                and _sync_filesystems(self._folders)
+            )
+            if not synced:
+                _fsync_files(self._files)
+                for folder in sorted(self._folders):
+                    if folder.is_dir():
+                        fsync_dir(folder)
+        except OSError as exc:
+            self.failure = exc
+            raise
         self._files.clear()
         self._folders.clear()
 
@@ -97,7 +116,11 @@ def _fsync_files(paths: Iterable[Path]) -> None:
 
 
 def _sync_filesystems(folders: Iterable[Path]) -> bool:
-    """``syncfs`` once per filesystem holding ``folders``; False if it is not available."""
+    """``syncfs`` once per filesystem holding ``folders``; False if it is not available.
+
+    Raises:
+        OSError: a ``syncfs`` failed (never answered by fsyncing file by file: see the module).
+    """
     syncfs = _syncfs()
     if syncfs is None:
         return False
@@ -112,8 +135,9 @@ def _sync_filesystems(folders: Iterable[Path]) -> bool:
         try:
             if syncfs(fd) != 0:
                 error = ctypes.get_errno()
-                logger.warning("syncfs failed (%s); fsyncing files one by one", os.strerror(error))
-                return False
+                if error == errno.ENOSYS:
+                    return False
+                raise OSError(error, f"syncfs of {folder}: {os.strerror(error)}")
         finally:
             os.close(fd)
     return True

@@ -13,8 +13,12 @@ Validator roles are Validator, Admin and ApiAdmin. An annotation lives in exactl
 Whenever an annotation's files in ``data/`` change or leave, its augmented samples in
 ``data-processed/`` are dropped, so stale boxes never reach the next dataset.
 
-Everything is checked before the first write: names (`azaion_training.fs.check_name`), the image
-extension (`IMAGE_EXTENSIONS`, any case), that the image decodes, and the boxes (the label rules
+Messages are routed by a table, (kind, status) -> handler: a status without a row is rejected with
+a reason (an unknown bulk status is never taken for a delete).
+
+Everything is checked before the first write: names (`azaion_training.fs.check_name`: UTF-8
+bytes, control characters), the image extension (`IMAGE_EXTENSIONS`, any case), the image's
+size from its header (a pixel budget) and that it decodes, and the boxes (the label rules
 of `azaion_training.labels`; boxes reaching past the edge are clipped). A message that fails is
 refused with `MessageError` and changes nothing.
 
@@ -26,17 +30,21 @@ before the label, so a reader that pairs images with labels never sees an image 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from azaion_training.errors import LabelError, MessageError, UnsafePathError
+from azaion_training.config import QueueSettings
+from azaion_training.errors import LabelError, MediaError, MessageError, UnsafePathError
 from azaion_training.fs import AnnotationDir, DataTree, check_name
+from azaion_training.imageheader import check_pixels, image_size
 from azaion_training.labels import Box, clip_boxes, format_label, parse_label
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.messages import (
@@ -51,6 +59,13 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 """Image extensions accepted from the queue, compared without case; written in lower case."""
+
+DEFAULT_MAX_MEGAPIXELS = QueueSettings().max_image_megapixels
+"""Largest image accepted when no setting says otherwise (the setting's default)."""
+
+MESSAGE_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
+"""File-system errors that belong to one message (a name the file system refuses), not to the
+tree: the message is rejected and the consumer goes on."""
 
 _CANDIDATE_EXTENSIONS = tuple(
     dict.fromkeys(ext for e in IMAGE_EXTENSIONS for ext in (e, e.upper()))
@@ -77,35 +92,74 @@ class Applied:
 class AnnotationRouter:
     """Applies messages to a data tree through a `WriteBatch`.
 
+    Messages are routed by one table, (message kind, status) -> handler; a status without a
+    row is rejected, never guessed.
+
     Args:
         tree: the data tree (its folders must exist: `DataTree.create`).
         writes: where writes go; the caller flushes it before persisting its position.
         variants: augmented variants per annotation, to find the samples to drop.
+        max_image_megapixels: largest image accepted, read from its header before decoding.
     """
 
     def __init__(
-        self, tree: DataTree, writes: WriteBatch, *, variants: int = DEFAULT_VARIANTS
+        self,
+        tree: DataTree,
+        writes: WriteBatch,
+        *,
+        variants: int = DEFAULT_VARIANTS,
+        max_image_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ) -> None:
         self.tree = tree
         self.writes = writes
         self.variants = variants
+        self.max_image_megapixels = max_image_megapixels
+        self._routes: dict[tuple[type, AnnotationStatus], Callable[[Any], Applied]] = {
+            (Annotation, AnnotationStatus.CREATED): self._single,
+            (Annotation, AnnotationStatus.EDITED): self._single,
+            (BulkAnnotations, AnnotationStatus.VALIDATED): self._bulk_route(self._validate),
+            (BulkAnnotations, AnnotationStatus.DELETED): self._bulk_route(self._delete),
+        }
 
     def apply(self, message: Message) -> Applied:
-        """Checks and applies one message.
+        """Checks and applies one message, through the route of its kind and status.
 
         Raises:
-            MessageError: the message is unsafe or invalid; nothing was written.
+            MessageError: the message is unsafe or invalid, its status has no route, or the file
+                system refuses one of its names; nothing was written.
+            OSError: the data tree itself cannot be written (disk full, I/O error, permissions).
         """
-        if isinstance(message, BulkAnnotations):
+        route = self._routes.get((type(message), message.status))
+        if route is None:
+            raise MessageError(
+                f"no route for {type(message).__name__} with status {message.status.wire_name} "
+                f"(routes: {', '.join(f'{k.__name__} {s.wire_name}' for k, s in self._routes)})"
+            )
+        try:
+            return route(message)
+        except OSError as exc:
+            if exc.errno not in MESSAGE_ERRNOS:
+                raise
+            raise MessageError(f"the file system refuses a name of the message: {exc}") from exc
+
+    def _bulk_route(self, apply_one: Callable[[str], int]) -> Callable[[BulkAnnotations], Applied]:
+        def route(message: BulkAnnotations) -> Applied:
             names = tuple(_safe_name(name) for name in message.names)
-            if message.status is AnnotationStatus.VALIDATED:
-                return self._bulk(message.status, names, self._validate)
-            return self._bulk(message.status, names, self._delete)
+            return self._bulk(message.status, names, apply_one)
+
+        return route
+
+    def _single(self, message: Annotation) -> Applied:
+        """Created or Edited: the annotation placed where its role puts it."""
         name = _safe_name(message.name)
         extension = image_extension(message.image_extension)
         boxes = label_boxes(message)
         if message.image is not None:
-            check_image(message.image, what=f"image of {name}")
+            check_image(
+                message.image,
+                what=f"image of {name}",
+                max_megapixels=self.max_image_megapixels,
+            )
         target = self.tree.data if message.role.validates else self.tree.data_seed
         if message.image is not None:
             changes = self._place(
@@ -252,15 +306,26 @@ def image_extension(extension: str) -> str:
     return normalised
 
 
-def check_image(data: bytes, *, what: str = "image") -> None:
-    """Checks that ``data`` decodes as an image (OpenCV).
+def check_image(
+    data: bytes, *, what: str = "image", max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+) -> None:
+    """Checks that ``data`` is an image of at most ``max_megapixels`` that decodes (OpenCV).
 
+    The size is read from the header first, so an image bomb is refused before any decode.
     JPEGs are decoded at 1/8 scale, which still reads every compressed block but is several
     times faster than a full decode.
 
     Raises:
-        MessageError: the bytes do not decode.
+        MessageError: too large, or the bytes do not decode.
     """
+    try:
+        size = image_size(data)
+    except MediaError as exc:
+        raise MessageError(f"{what} does not decode ({len(data)} bytes): {exc}") from exc
+    try:
+        check_pixels(size, max_megapixels=max_megapixels)
+    except MediaError as exc:
+        raise MessageError(f"{what}: {exc}") from exc
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)

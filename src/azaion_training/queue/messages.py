@@ -44,14 +44,17 @@ from typing import Any, Union
 import msgpack
 from rstream import AMQPMessage, amqp_decoder
 
+from azaion_training.config import QueueSettings
 from azaion_training.errors import MessageError
 from azaion_training.labels import Box
 
 STATUS_PROPERTY = "AnnotationStatus"
 """The AMQP application property that carries the routing status."""
 
-MAX_BODY_BYTES = 256 * 1024 * 1024
-"""Largest body accepted after gzip inflation (a guard against compression bombs)."""
+MAX_CONTAINERS = 1000
+"""Most MessagePack arrays and maps in one body (a message has two at most)."""
+MAX_STR_BYTES = 16 * 1024 * 1024
+"""Longest MessagePack string (the detections JSON is the longest one sent)."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -299,14 +302,44 @@ class BulkAnnotations:
 Message = Union[Annotation, BulkAnnotations]  # noqa: UP007 - a runtime alias, also on 3.10
 
 
-def decode_message(raw: bytes) -> Message:
-    """Decodes the raw AMQP 1.0 bytes of one stream entry.
+_DEFAULTS = QueueSettings()  # the defaults of the limits are the settings' defaults
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Bounds on what decoding one body may allocate (guards against compression and length
+    bombs: a 4 KB gzip body can otherwise unpack to an array of millions of elements).
+
+    Attributes:
+        max_body_bytes: largest body after gzip inflation.
+        max_inflate_ratio: a gzip body inflates to at most this many times its own size.
+        max_names: most elements in one MessagePack array (the names of a bulk message).
+    """
+
+    max_body_bytes: int = _DEFAULTS.max_body_bytes
+    max_inflate_ratio: float = _DEFAULTS.max_inflate_ratio
+    max_names: int = _DEFAULTS.max_names
+
+    @classmethod
+    def of(cls, settings: QueueSettings) -> DecodeLimits:
+        """The limits set in the ``queue`` settings."""
+        return cls(
+            max_body_bytes=settings.max_body_bytes,
+            max_inflate_ratio=settings.max_inflate_ratio,
+            max_names=settings.max_names,
+        )
+
+
+def decode_message(raw: bytes, limits: DecodeLimits = DecodeLimits()) -> Message:
+    """Decodes the raw AMQP 1.0 bytes of one stream entry within ``limits``.
 
     Raises:
         MessageError: with a one-line reason; the entry is to be rejected.
     """
     body, properties = _decode_amqp(raw)
-    return decode_body(inflate(body), status=properties.get(STATUS_PROPERTY))
+    if len(body) > limits.max_body_bytes:
+        raise MessageError(f"body is {len(body)} bytes, more than {limits.max_body_bytes}")
+    return decode_body(inflate(body, limits), status=properties.get(STATUS_PROPERTY), limits=limits)
 
 
 def encode_message(message: Message, *, compress: bool = False) -> bytes:
@@ -357,38 +390,51 @@ def encode_body(message: Message) -> bytes:
     return msgpack.packb(fields, use_bin_type=True, datetime=True)
 
 
-def inflate(body: bytes) -> bytes:
+def inflate(body: bytes, limits: DecodeLimits = DecodeLimits()) -> bytes:
     """``body`` itself, or inflated when it starts with the gzip magic bytes.
 
+    Inflation stops at ``limits.max_body_bytes`` or ``limits.max_inflate_ratio`` times the
+    compressed size, whichever is smaller; nothing beyond that bound is ever allocated.
+
     Raises:
-        MessageError: broken gzip data, or more than `MAX_BODY_BYTES` once inflated.
+        MessageError: broken gzip data, or more than the bound once inflated.
     """
     if not body.startswith(_GZIP_MAGIC):
         return body
+    bound = min(limits.max_body_bytes, int(len(body) * limits.max_inflate_ratio))
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        data = inflater.decompress(body, MAX_BODY_BYTES + 1)
+        data = inflater.decompress(body, bound + 1)
     except zlib.error as exc:
         raise MessageError(f"gzip body does not inflate: {exc}") from exc
-    if len(data) > MAX_BODY_BYTES:
-        raise MessageError(f"gzip body inflates to more than {MAX_BODY_BYTES} bytes")
+    if len(data) > bound:
+        raise MessageError(
+            f"gzip body of {len(body)} bytes inflates to more than {bound} bytes "
+            f"(limits: {limits.max_inflate_ratio:g} times, {limits.max_body_bytes} bytes)"
+        )
     if not inflater.eof:
         raise MessageError("gzip body is truncated")
     return data
 
 
-def decode_body(body: bytes, *, status: object = None) -> Message:
+def decode_body(
+    body: bytes,
+    *,
+    status: object = None,
+    limits: DecodeLimits = DecodeLimits(),
+) -> Message:
     """Decodes a MessagePack body (already inflated).
 
     Args:
         body: the MessagePack bytes.
         status: the ``AnnotationStatus`` property (name or number); when absent, the body's own
             status field is used.
+        limits: bounds on lengths (see `DecodeLimits`).
 
     Raises:
         MessageError: with a one-line reason.
     """
-    fields = _unpack(body)
+    fields = _unpack(body, limits)
     if status is None:
         status = _status_in_body(fields)
     kind = AnnotationStatus.parse(status, what="AnnotationStatus")
@@ -418,9 +464,32 @@ def _decode_amqp(raw: bytes) -> tuple[bytes, dict[str, object]]:
     return body, properties
 
 
-def _unpack(body: bytes) -> dict[int, Any]:
+def _unpack(body: bytes, limits: DecodeLimits) -> dict[int, Any]:
+    containers = 0
+
+    def count(value: Any) -> Any:
+        nonlocal containers
+        containers += 1
+        if containers > MAX_CONTAINERS:
+            raise MessageError(f"body holds more than {MAX_CONTAINERS} arrays and maps")
+        return value
+
     try:
-        value = msgpack.unpackb(body, raw=False, timestamp=3, strict_map_key=False)
+        value = msgpack.unpackb(
+            body,
+            raw=False,
+            timestamp=3,
+            strict_map_key=False,
+            list_hook=count,
+            object_hook=count,
+            max_array_len=limits.max_names,
+            max_map_len=64,
+            max_str_len=MAX_STR_BYTES,
+            max_bin_len=limits.max_body_bytes,
+            max_ext_len=64,
+        )
+    except MessageError:
+        raise
     except Exception as exc:  # msgpack raises ValueError, ExtraData, FormatError, StackError...
         raise MessageError(f"body is not MessagePack ({type(exc).__name__})") from exc
     if isinstance(value, list):

@@ -66,6 +66,7 @@ class AzaionApi:
         timeout_s: float = 30.0,
         retries: int = 3,
         backoff_s: float = 0.5,
+        allow_http: bool = False,
     ) -> None:
         """Builds the client; nothing is sent until the first call.
 
@@ -78,7 +79,17 @@ class AzaionApi:
             timeout_s: connect and read timeout of every request.
             retries: how many times a connection error or 5xx answer is retried.
             backoff_s: the first pause between retries; it doubles each time (at most 30 s).
+            allow_http: accept a plain ``http://`` URL (loopback tests); else ``https://`` only.
+
+        Raises:
+            ConfigError: the URL is not ``https://`` (nor ``http://`` with ``allow_http``).
         """
+        schemes = ("https://", "http://") if allow_http else ("https://",)
+        if not url.lower().startswith(schemes):
+            raise ConfigError(
+                f"api.url must start with {' or '.join(schemes)} (credentials and models travel "
+                f"over it); plain HTTP only with api.allow_http for a loopback test"
+            )
         self.url = url.rstrip("/")
         self.email = email
         self._password = password
@@ -127,6 +138,7 @@ class AzaionApi:
             timeout_s=api.timeout_s,
             retries=api.retries,
             backoff_s=api.backoff_s,
+            allow_http=api.allow_http,
         )
 
     def __repr__(self) -> str:

@@ -1,0 +1,77 @@
+"""Image dimensions read from the header, before any pixel is decoded: the guard against image
+bombs (a 140 KB PNG can declare 12000x12000 pixels, gigabytes once decoded).
+
+Both daemons check every image against a pixel budget with `check_image_size` before they
+decode it: the queue consumer for each image a message brings, the augmenter for each source.
+Only the formats the queue accepts are parsed (JPEG, PNG, BMP, WebP); anything else is refused.
+
+Example:
+    >>> import cv2, numpy as np
+    >>> png = cv2.imencode(".png", np.zeros((20, 30, 3), np.uint8))[1].tobytes()
+    >>> check_image_size(png, max_megapixels=1.0)
+    (30, 20)
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+from PIL import Image
+
+from azaion_training.errors import MediaError
+
+HEADER_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
+"""The image formats whose headers are read (Pillow's names)."""
+
+
+def image_size(source: bytes | Path) -> tuple[int, int]:
+    """``(width, height)`` of an encoded image, from its header only.
+
+    Raises:
+        MediaError: not an image of one of `HEADER_FORMATS`, or its header is broken.
+        OSError: ``source`` is a path that cannot be read.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(stream, formats=HEADER_FORMATS) as image:
+                    width, height = image.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what Pillow raises on garbage
+        raise MediaError(f"not a JPEG, PNG, BMP or WebP image ({type(exc).__name__})") from exc
+    if width <= 0 or height <= 0:
+        raise MediaError(f"image header declares {width}x{height} pixels")
+    return int(width), int(height)
+
+
+def check_image_size(source: bytes | Path, *, max_megapixels: float) -> tuple[int, int]:
+    """``(width, height)`` of an image whose header declares at most ``max_megapixels``.
+
+    Raises:
+        MediaError: too large, or not a readable image header (see `image_size`).
+    """
+    size = image_size(source)
+    check_pixels(size, max_megapixels=max_megapixels)
+    return size
+
+
+def check_pixels(size: tuple[int, int], *, max_megapixels: float) -> None:
+    """Checks that an image of ``size`` (width, height) has at most ``max_megapixels``.
+
+    Raises:
+        MediaError: it has more.
+    """
+    width, height = size
+    if width * height > max_megapixels * 1_000_000:
+        raise MediaError(
+            f"image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels), "
+            f"more than the {max_megapixels:g} allowed"
+        )
