@@ -84,11 +84,13 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
+def atomic_writer(path: Path, *, durable: bool = True, mode: int = 0o666) -> Iterator[IO[bytes]]:
     """Opens a temporary file beside ``path`` for binary writing; renames it into place on success.
 
     On any exception the temporary file is removed and ``path`` is untouched. With ``durable``
-    the data and the folder entry are fsynced before returning.
+    the data and the folder entry are fsynced before returning. The file is created with
+    ``mode`` (narrowed by the umask) from the start: ``0o600`` for a file no one else may read,
+    at any instant.
 
     Example:
         >>> with atomic_writer(Path(tmp) / "model.bin") as f:  # doctest: +SKIP
@@ -98,7 +100,8 @@ def atomic_writer(path: Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
     try:
-        with open(temporary, "xb") as handle:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(descriptor, "wb") as handle:
             yield handle
             handle.flush()
             if durable:
