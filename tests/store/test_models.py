@@ -20,7 +20,6 @@ from azaion_training.store import security
 from azaion_training.store.models import (
     LocalStore,
     RemoteStore,
-    StoredModel,
     open_store,
     small_part_size,
 )
@@ -113,7 +112,14 @@ def test_local_round_trip(tree: DataTree, tmp_path: Path, size: int) -> None:
     assert published.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     record = json.loads((store.models / "azaion.onnx.json").read_text())
     assert record["sha256"] == published.sha256
-    assert store.list() == [StoredModel(name="azaion.onnx", size=size, sha256=published.sha256)]
+    [listed] = store.list()
+    assert (listed.name, listed.size, listed.sha256, listed.version) == (
+        "azaion.onnx",
+        size,
+        published.sha256,
+        1,
+    )
+    assert [v.version for v in listed.versions] == [1]
 
 
 def test_local_parts_are_the_wire_format(tree: DataTree, tmp_path: Path) -> None:
@@ -121,7 +127,7 @@ def test_local_parts_are_the_wire_format(tree: DataTree, tmp_path: Path) -> None
     path = model_file(tmp_path, 50_000)
     store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
     store.publish(path, name="m")
-    message = (store.models / "m.small").read_bytes() + (store.models / "m.big").read_bytes()
+    message = (store.models / "m@v1.small").read_bytes() + (store.models / "m@v1.big").read_bytes()
     secret = (tree.root / "model-store" / "model.key").read_text().strip()
     key_hex = hashlib.sha256(security.model_key(secret).encode()).hexdigest()
     plain = subprocess.run(
@@ -131,7 +137,7 @@ def test_local_parts_are_the_wire_format(tree: DataTree, tmp_path: Path) -> None
         check=True,
     ).stdout
     assert plain == path.read_bytes()
-    assert len((store.models / "m.small").read_bytes()) == 3072
+    assert len((store.models / "m@v1.small").read_bytes()) == 3072
 
 
 def test_local_key_file_is_created_0600_once(tree: DataTree, tmp_path: Path) -> None:
@@ -162,7 +168,7 @@ def test_local_flipped_bit_is_an_integrity_error(
 ) -> None:
     store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
     store.publish(model_file(tmp_path, 50_000), name="m")
-    target = store.models / f"m.{part}"
+    target = store.models / f"m@v1.{part}"
     target.write_bytes(flip(target.read_bytes(), position))
     with pytest.raises(IntegrityError, match="model m"):
         store.fetch("m")
@@ -218,7 +224,11 @@ def test_remote_round_trip(
     assert len(small) == published.small_size == 3072
     head = s3_server.admin().head_object(Bucket=bucket, Key="azaion.onnx.big")
     assert head["ContentLength"] == published.big_size
-    assert head["Metadata"] == {"sha256": published.sha256, "plaintext-size": "200000"}
+    assert head["Metadata"] == {
+        "sha256": published.sha256,
+        "plaintext-size": "200000",
+        "version": "1",
+    }
     # the original platform's loader: small ‖ big decrypts with hash(secret)
     big = s3_server.admin().get_object(Bucket=bucket, Key="azaion.onnx.big")["Body"].read()
     assert security.decrypt(small + big, security.model_key(MODEL_SECRET)) == path.read_bytes()
@@ -228,7 +238,14 @@ def test_remote_round_trip(
     )
     with open_store(fresh, tree) as store:
         assert store.fetch("azaion.onnx") == path.read_bytes()
-        assert store.list() == [StoredModel("azaion.onnx", 200_000, published.sha256)]
+        [listed] = store.list()
+        assert (listed.name, listed.size, listed.sha256, listed.version) == (
+            "azaion.onnx",
+            200_000,
+            published.sha256,
+            1,
+        )
+        assert [(v.version, v.sha256) for v in listed.versions] == [(1, published.sha256)]
 
 
 def test_remote_fetch_never_writes_the_plaintext(
@@ -251,7 +268,7 @@ def test_remote_cache_is_reused_and_repaired(
     with open_store(remote, tree) as store:
         store.publish(path, name="m")
         assert store.fetch("m") == path.read_bytes()
-        cached = tree.root / "model-cache" / "m.big"
+        cached = tree.root / "model-cache" / "m@v1.big"
         inode = cached.stat().st_ino
         assert store.fetch("m") == path.read_bytes()
         assert cached.stat().st_ino == inode  # not downloaded again
@@ -278,7 +295,8 @@ def test_remote_uses_the_cache_when_the_cdn_is_down(
     )
     with open_store(down, tree) as store:
         assert store.fetch("m") == path.read_bytes()
-    assert "using the cached big part of m" in caplog.text
+    assert "CDN not reachable" in caplog.text
+    assert "using the cached m@v1.big" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -301,15 +319,15 @@ def test_remote_flipped_bit_is_an_integrity_error(
     with open_store(remote, tree) as store:
         store.publish(model_file(tmp_path, 80_000), name="m")
     if where.startswith("api"):
-        key = ("models", "m.small")
+        key = ("models", "m@v1.small")
         api_server.resources[key] = flip(api_server.resources[key], 100)
     else:
         admin = s3_server.admin()
-        stored = admin.get_object(Bucket=bucket, Key="m.big")
+        stored = admin.get_object(Bucket=bucket, Key="m@v1.big")
         position = 40_000 if "middle" in where else -1
         admin.put_object(
             Bucket=bucket,
-            Key="m.big",
+            Key="m@v1.big",
             Body=flip(stored["Body"].read(), position),
             Metadata=stored["Metadata"],
         )
@@ -324,7 +342,7 @@ def test_remote_flipped_bit_is_an_integrity_error(
         ("cdn down", "Could not connect"),  # the CDN is not there
     ],
 )
-def test_cdn_failure_stops_before_the_small_part(
+def test_cdn_failure_uploads_no_small_part(
     tree: DataTree,
     tmp_path: Path,
     api_server: AzaionApiServer,
@@ -345,10 +363,10 @@ def test_cdn_failure_stops_before_the_small_part(
     with open_store(settings, tree) as store, pytest.raises(CdnError) as caught:
         store.publish(model_file(tmp_path, 10_000), name="m")
     assert message in str(caught.value)
-    assert "the small part of m was not uploaded" in str(caught.value)
     assert api_server.resources == {}
     assert all(not call.path.startswith("/resources/") for call in api_server.calls)
-    assert list((tree.root / "model-cache").iterdir()) == []  # the temporary big part is gone
+    cache = tree.root / "model-cache"
+    assert not cache.exists() or list(cache.iterdir()) == []  # no temporary big part is left
 
 
 def test_remote_fetch_of_unknown_model_is_a_store_error(remote: Settings, tree: DataTree) -> None:
