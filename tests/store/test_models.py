@@ -5,19 +5,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import socket
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from azaion_training.config import Settings, load_settings
-from azaion_training.errors import CdnError, ConfigError, IntegrityError, StoreError
+from azaion_training.errors import (
+    AzaionError,
+    CdnError,
+    ConfigError,
+    IntegrityError,
+    StoreError,
+)
 from azaion_training.fs import DataTree
 from azaion_training.store import security
 from azaion_training.store.models import (
+    SMALL_PART_MAX,
     LocalStore,
     RemoteStore,
     open_store,
@@ -469,3 +478,158 @@ def test_remote_without_a_model_key_names_the_setting(
     with open_store(settings, tree) as store, pytest.raises(ConfigError, match="AZAION_MODEL_KEY"):
         store.publish(model_file(tmp_path, 100))
     assert api_server.resources == {}
+
+
+# --- versions: atomic publish, rollback, pruning --------------------------------------------
+
+PAGE = 4096
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs of our own, to fill up (needs root, as the test machines run)."""
+    mount_point = tmp_path / "small-fs"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def pages(size: int) -> int:
+    return -(-size // PAGE)
+
+
+def fill_leaving(folder: Path, free_bytes: int) -> Path:
+    """Allocates a filler file so that exactly ``free_bytes`` (whole pages) stay free."""
+    stats = os.statvfs(folder)
+    available = stats.f_bavail * stats.f_frsize
+    filler = folder / "filler"
+    with open(filler, "wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, available - free_bytes)
+    return filler
+
+
+@pytest.mark.parametrize(
+    ("step", "room_pages"),
+    [
+        ("big part", lambda big: 0),  # not even the versioned big part fits
+        ("small part", lambda big: big),  # the big part fits, the small part does not
+        ("record", lambda big: big + 1),  # both parts fit, the version's record does not
+        ("switch", lambda big: big + 2),  # all of the version fits, the new pointer does not
+    ],
+)
+def test_local_publish_interrupted_by_a_full_disk_keeps_v1(
+    small_fs: Path, tmp_path: Path, step: str, room_pages: Any
+) -> None:
+    store = LocalStore(folder=small_fs, security_settings=Settings().security)
+    v1 = model_file(tmp_path, 40_000, name="v1.onnx", seed=1)
+    v2 = model_file(tmp_path, 100_000, name="v2.onnx", seed=2)
+    store.publish(v1, name="m")
+    big_pages = pages(security.encrypted_size(100_000) - SMALL_PART_MAX)
+    filler = fill_leaving(small_fs, room_pages(big_pages) * PAGE)
+    with pytest.raises(StoreError) as caught:
+        store.publish(v2, name="m")
+    message = str(caught.value)
+    assert f"publishing m v2 failed at the {step}: No space left on device" in message
+    assert "the current version is still v1" in message
+    filler.unlink()
+    assert store.fetch("m") == v1.read_bytes()  # whole and verified
+    assert sorted(p.name for p in store.models.iterdir()) == [
+        "m.json",
+        "m@v1.big",
+        "m@v1.json",
+        "m@v1.small",
+    ]  # nothing of v2 is left, not even a temporary file
+    store.publish(v2, name="m")
+    assert store.fetch("m") == v2.read_bytes()
+    assert [(m.version, [v.version for v in m.versions]) for m in store.list()] == [(2, [1, 2])]
+    assert store.rollback("m").version == 1
+    assert store.fetch("m") == v1.read_bytes()
+    assert store.fetch("m", version=2) == v2.read_bytes()
+
+
+class BreakAt(logging.Handler):
+    """Calls ``action`` once, when the store starts publish step ``step``."""
+
+    def __init__(self, step: str, action: Any) -> None:
+        super().__init__(logging.DEBUG)
+        self.step, self.action, self.fired = step, action, False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "publish_step", None) == self.step and not self.fired:
+            self.fired = True
+            self.action()
+
+
+def old_loader_view(api: AzaionApiServer, s3: S3Server, bucket: str, name: str) -> bytes:
+    """What the platform's loader gets: canonical small ‖ canonical big, decrypted."""
+    small = api.resources[("models", f"{name}.small")]
+    big = s3.admin().get_object(Bucket=bucket, Key=f"{name}.big")["Body"].read()
+    return security.decrypt(small + big, security.model_key(MODEL_SECRET))
+
+
+@pytest.mark.parametrize(
+    ("step", "service"),
+    [
+        ("big part", "s3"),  # the CDN stops before the versioned big part
+        ("small part", "api"),  # the API refuses the versioned small part
+        ("record", "s3"),  # the CDN stops before the version's record
+        ("read-back", "api"),  # the API refuses to give the small part back
+        ("read-back", "s3"),  # the CDN stops before the big part is read back
+        ("canonical small", "api"),  # the API refuses the canonical small part
+        ("canonical big", "s3"),  # the CDN stops before the canonical big part (the commit)
+    ],
+)
+def test_remote_publish_interrupted_keeps_v1(
+    tree: DataTree,
+    tmp_path: Path,
+    api_server: AzaionApiServer,
+    s3_server: S3Server,
+    bucket: str,
+    caplog: pytest.LogCaptureFixture,
+    step: str,
+    service: str,
+) -> None:
+    v1 = model_file(tmp_path, 40_000, name="v1.onnx", seed=1)
+    v2 = model_file(tmp_path, 60_000, name="v2.onnx", seed=2)
+    good = remote_settings(tree, api_server, s3_server, bucket)
+    with open_store(good, tree) as store:
+        store.publish(v1, name="m")
+    # A second S3 endpoint over the same moto backend, to stop mid-way.
+    with S3Server() as flaky:
+        flaky_settings = remote_settings(
+            tree, api_server, s3_server, bucket, AZAION_CDN_HOST=flaky.url
+        )
+        refusals = flaky_settings.api.retries + 1  # every attempt of one call answered 503
+        breaker = BreakAt(
+            step,
+            flaky.stop if service == "s3" else lambda: api_server.fail_next(503, times=refusals),
+        )
+        caplog.set_level(logging.DEBUG, logger="azaion_training.store.models")
+        logging.getLogger("azaion_training.store.models").addHandler(breaker)
+        try:
+            with open_store(flaky_settings, tree) as store, pytest.raises(AzaionError) as caught:
+                store.publish(v2, name="m")
+        finally:
+            logging.getLogger("azaion_training.store.models").removeHandler(breaker)
+    assert breaker.fired
+    assert f"publishing m v2 stopped at the {step}" in str(caught.value)
+    with open_store(good, tree) as store:
+        assert store.fetch("m") == v1.read_bytes()  # whole and verified
+        assert [m.version for m in store.list()] == [1]
+    assert old_loader_view(api_server, s3_server, bucket, "m") == v1.read_bytes()
+    with open_store(good, tree) as store:
+        store.publish(v2, name="m")
+        assert store.fetch("m") == v2.read_bytes()
+        assert old_loader_view(api_server, s3_server, bucket, "m") == v2.read_bytes()
+        assert store.rollback("m").version == 1
+        assert store.fetch("m") == v1.read_bytes()
+    assert old_loader_view(api_server, s3_server, bucket, "m") == v1.read_bytes()

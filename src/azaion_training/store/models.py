@@ -97,6 +97,9 @@ SIZE_FIELD = "plaintext-size"
 VERSION_FIELD = "version"
 """S3 metadata key (canonical big part) and record field of the version number."""
 
+PREVIOUS_FIELD = "previous"
+"""S3 metadata key (canonical big part) and pointer field of the version a publish replaced."""
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -172,7 +175,8 @@ class StoredModel:
     """One model a store holds: its current version and every version kept.
 
     ``size`` and ``sha256`` are the current version's (``None`` when not recorded); ``version``
-    is ``None`` for a model published before versions existed.
+    is ``None`` for a model published before versions existed. ``previous`` is the version the
+    last publish replaced (where a plain rollback returns to).
     """
 
     name: str
@@ -180,6 +184,7 @@ class StoredModel:
     sha256: str | None
     version: int | None = None
     versions: tuple[ModelVersion, ...] = ()
+    previous: int | None = None
 
 
 class ModelStore(Protocol):
@@ -347,8 +352,9 @@ class _StoreBase:
     def _open_version(self, record: ModelVersion) -> contextlib.AbstractContextManager[_Parts]:
         raise NotImplementedError
 
-    def _switch(self, record: ModelVersion, small: bytes, big: BinaryIO) -> None:
-        """Makes ``record`` current, its parts already stored and verified."""
+    def _switch(self, record: ModelVersion, small: bytes, big: BinaryIO, *, publish: bool) -> None:
+        """Makes ``record`` current, its parts already stored and verified; after a publish the
+        pointer remembers the version it replaced."""
         raise NotImplementedError
 
     def _delete_version(self, record: ModelVersion) -> None:
@@ -377,27 +383,35 @@ class _StoreBase:
 
         Args:
             name: the model.
-            version: the version to return to; default the newest one older than the current.
+            version: the version to return to; default the one the last publish replaced, else
+                the newest one older than the current.
 
         Raises:
             StoreError: no such model or version (the message lists the versions kept).
             IntegrityError: that version no longer decrypts to its recorded digest.
         """
         check_model_name(name)
-        current = self._current(name).version
-        target = _rollback_target(name, self._records(name), current, version)
+        current = self._current(name)
+        target = _rollback_target(self._records(name), current, version)
         with self._open_version(target) as parts:
             self._decrypt_verified(target.label, parts.small, parts.big, target.sha256)
             parts.big.seek(0)
-            self._switch(target, parts.small, parts.big)
-        logger.warning("rolled model %s back to v%d (was v%s)", name, target.version, current)
+            self._switch(target, parts.small, parts.big, publish=False)
+        logger.warning(
+            "rolled model %s back to v%d (was v%s)", name, target.version, current.version
+        )
         return target
 
     def _next_version(self, name: str) -> int:
         numbers = [record.version for record in self._records(name)]
-        with contextlib.suppress(StoreError):
-            numbers.append(self._current(name).version or 0)
-        return max(numbers, default=0) + 1
+        return max([*numbers, self._current_version(name) or 0]) + 1
+
+    def _current_version(self, name: str) -> int | None:
+        """The current version of ``name``; ``None`` when there is none (or no model)."""
+        try:
+            return self._current(name).version
+        except StoreError:
+            return None
 
     def _prune(self, name: str) -> None:
         """Deletes the versions beyond ``store.keep_versions`` (never the current one)."""
@@ -551,7 +565,7 @@ class LocalStore(_StoreBase):
             with self._open_version(record) as parts:
                 self._decrypt_verified(label, parts.small, parts.big, record.sha256)
                 self._step(label, "switch")
-                self._switch(record, parts.small, parts.big)
+                self._switch(record, parts.small, parts.big, publish=True)
         except BaseException as exc:
             self._discard(name, number)
             if isinstance(exc, OSError):
@@ -605,12 +619,13 @@ class LocalStore(_StoreBase):
 
     def _current(self, name: str) -> StoredModel:
         pointer = self._pointer_data(name)
-        version = pointer.get(VERSION_FIELD)
+        version, previous = pointer.get(VERSION_FIELD), pointer.get(PREVIOUS_FIELD)
         return StoredModel(
             name=name,
             size=pointer.get("size"),
             sha256=pointer.get(DIGEST_FIELD),
             version=int(version) if version is not None else None,
+            previous=int(previous) if previous is not None else None,
         )
 
     @contextlib.contextmanager
@@ -624,8 +639,10 @@ class LocalStore(_StoreBase):
         with big:
             yield _Parts(small, big)
 
-    def _switch(self, record: ModelVersion, small: bytes, big: BinaryIO) -> None:
-        atomic_write_text(self._pointer(record.name), record.to_json())
+    def _switch(self, record: ModelVersion, small: bytes, big: BinaryIO, *, publish: bool) -> None:
+        previous = self._current_version(record.name) if publish else None
+        pointer = {**json.loads(record.to_json()), PREVIOUS_FIELD: previous}
+        atomic_write_text(self._pointer(record.name), json.dumps(pointer, indent=2))
 
     def _delete_version(self, record: ModelVersion) -> None:
         for path in reversed(self._paths(record.name, record.version)):  # the record first
@@ -745,7 +762,7 @@ class RemoteStore(_StoreBase):
                         raise StoreError(f"{record.label}: the small part read back differs")
                     self._decrypt_verified(record.label, parts.small, parts.big, record.sha256)
                 with open(big.name, "rb") as part:
-                    self._switch(record, split.small, part)
+                    self._switch(record, split.small, part, publish=True)
             except AzaionError as exc:
                 step, outcome = self._last_step, self._abandon(record)
                 raise type(exc)(
@@ -821,6 +838,7 @@ class RemoteStore(_StoreBase):
             size=int(size) if size and size.isdigit() else None,
             sha256=head.metadata.get(DIGEST_FIELD),
             version=_version_of(head),
+            previous=_version_of(head, PREVIOUS_FIELD),
         )
 
     @contextlib.contextmanager
@@ -831,24 +849,22 @@ class RemoteStore(_StoreBase):
         with open(cached, "rb") as big:
             yield _Parts(small, big)
 
-    def _switch(self, record: ModelVersion, small: bytes, big: BinaryIO) -> None:
+    def _switch(self, record: ModelVersion, small: bytes, big: BinaryIO, *, publish: bool) -> None:
         """Canonical small part first, then the canonical big part, which names the version.
 
         When the big part cannot be written, the small part of the version that is still
         current is put back, so loaders that read the canonical names get it whole again.
         """
-        try:
-            previous = self._current(record.name).version
-        except StoreError:
-            previous = None
+        current = self._current_version(record.name)
         self._step(record.label, "canonical small")
         self._api.upload(folder=self.folder, name=f"{record.name}{SMALL_SUFFIX}", data=small)
         self._step(record.label, "canonical big")
+        tags = _tags(record, previous=current if publish else None)
         try:
-            self._cdn.upload(f"{record.name}{BIG_SUFFIX}", big, metadata=_tags(record))
+            self._cdn.upload(f"{record.name}{BIG_SUFFIX}", big, metadata=tags)
         except AzaionError:
-            if previous is not None and previous != record.version:
-                self._restore_canonical_small(record.name, previous)
+            if current is not None and current != record.version:
+                self._restore_canonical_small(record.name, current)
             raise
 
     def _delete_version(self, record: ModelVersion) -> None:
@@ -941,18 +957,24 @@ class RemoteStore(_StoreBase):
 
 
 def _rollback_target(
-    name: str, records: list[ModelVersion], current: int | None, version: int | None
+    records: list[ModelVersion], current: StoredModel, version: int | None
 ) -> ModelVersion:
-    kept = ", ".join(f"v{r.version}" for r in records) or "none"
+    """``version``; else the one the last publish replaced; else the newest older one."""
+    kept = {record.version: record for record in records}
+    listed = ", ".join(f"v{number}" for number in kept) or "none"
+    if version is None and current.previous in kept and current.previous != current.version:
+        return kept[current.previous]
     if version is None:
-        older = [r for r in records if current is None or r.version < current]
+        older = [r for r in records if current.version is None or r.version < current.version]
         if not older:
-            raise StoreError(f"model {name} has no version older than v{current} (kept: {kept})")
+            raise StoreError(
+                f"model {current.name} has no version older than v{current.version} "
+                f"(kept: {listed})"
+            )
         return older[-1]
-    for record in records:
-        if record.version == version:
-            return record
-    raise StoreError(f"model {name} has no version {version} (kept: {kept})")
+    if version not in kept:
+        raise StoreError(f"model {current.name} has no version {version} (kept: {listed})")
+    return kept[version]
 
 
 def _checked_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -962,17 +984,18 @@ def _checked_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         raise StoreError(f"the model's metadata cannot be stored as JSON: {exc}") from exc
 
 
-def _tags(record: ModelVersion) -> dict[str, str]:
-    """The S3 metadata of a big part: digest, plaintext size and version."""
-    return {
+def _tags(record: ModelVersion, previous: int | None = None) -> dict[str, str]:
+    """The S3 metadata of a big part: digest, plaintext size, version (and the one replaced)."""
+    tags = {
         DIGEST_FIELD: record.sha256,
         SIZE_FIELD: str(record.size),
         VERSION_FIELD: str(record.version),
     }
+    return tags if previous is None else {**tags, PREVIOUS_FIELD: str(previous)}
 
 
-def _version_of(head: CdnObject) -> int | None:
-    value = head.metadata.get(VERSION_FIELD, "")
+def _version_of(head: CdnObject, key: str = VERSION_FIELD) -> int | None:
+    value = head.metadata.get(key, "")
     return int(value) if value.isdigit() else None
 
 
