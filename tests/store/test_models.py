@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 
-from azaion_training.config import Settings, load_settings
+from azaion_training.config import Settings, StoreSettings, load_settings
 from azaion_training.errors import (
     AzaionError,
     CdnError,
+    CdnUnreachableError,
     ConfigError,
     IntegrityError,
     StoreError,
+    UnsafePathError,
 )
 from azaion_training.fs import DataTree
 from azaion_training.store import security
@@ -633,3 +635,117 @@ def test_remote_publish_interrupted_keeps_v1(
         assert store.rollback("m").version == 1
         assert store.fetch("m") == v1.read_bytes()
     assert old_loader_view(api_server, s3_server, bucket, "m") == v1.read_bytes()
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_only_the_last_versions_are_kept(
+    tree: DataTree,
+    tmp_path: Path,
+    api_server: AzaionApiServer,
+    s3_server: S3Server,
+    bucket: str,
+    where: str,
+) -> None:
+    overrides = {"AZAION_STORE_KEEP_VERSIONS": "2"}
+    if where == "local":
+        environ = {"AZAION_ROOT_DIR": str(tree.root), **overrides}
+        settings = load_settings(environ=environ, env_file=None)
+    else:
+        settings = remote_settings(tree, api_server, s3_server, bucket, **overrides)
+    files = [model_file(tmp_path, 5_000 + n, name=f"m{n}.onnx", seed=n) for n in range(4)]
+    with open_store(settings, tree) as store:
+        for number, path in enumerate(files):
+            store.publish(path, name="m", metadata={"scores": {"mAP50": number / 10}})
+        [listed] = store.list()
+        assert listed.version == 4
+        assert [(v.version, v.metadata["scores"]["mAP50"]) for v in listed.versions] == [
+            (3, 0.2),
+            (4, 0.3),
+        ]
+        assert store.fetch("m", version=3) == files[2].read_bytes()
+        with pytest.raises(StoreError, match=r"model m has no version 1 \(kept: v3, v4\)"):
+            store.fetch("m", version=1)
+    if where == "local":
+        left = sorted(p.name for p in (tree.root / "model-store" / "models").iterdir())
+        assert left == [
+            "m.json",
+            *[f"m@v{n}{s}" for n in (3, 4) for s in (".big", ".json", ".small")],
+        ]
+    else:
+        keys = [o["Key"] for o in s3_server.admin().list_objects_v2(Bucket=bucket)["Contents"]]
+        assert sorted(keys) == ["m.big", "m@v3.big", "m@v3.json", "m@v4.big", "m@v4.json"]
+
+
+def test_cdn_refusal_with_a_warm_cache_is_an_error(
+    remote: Settings, tree: DataTree, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from moto.core import set_initial_no_auth_action_count
+
+    path = model_file(tmp_path, 20_000)
+    with open_store(remote, tree) as store:
+        store.publish(path, name="m")
+        assert store.fetch("m") == path.read_bytes()  # the cache is warm now
+    assert (tree.root / "model-cache" / "m@v1.big").is_file()
+
+    @set_initial_no_auth_action_count(0)  # moto checks keys now: ours are unknown -> 403
+    def fetch_refused() -> None:
+        with open_store(remote, tree) as store:
+            store.fetch("m")
+
+    with pytest.raises(CdnError, match="403") as caught:
+        fetch_refused()
+    assert not isinstance(caught.value, CdnUnreachableError)
+    assert "cache" not in caplog.text
+
+
+def test_local_model_without_digest_is_refused_unless_allowed(
+    tree: DataTree, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = model_file(tmp_path, 9_000)
+    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
+    store.publish(path, name="m")
+    for record in (store.models / "m.json", store.models / "m@v1.json"):
+        data = json.loads(record.read_text())
+        data["sha256"] = None
+        record.write_text(json.dumps(data))
+    with pytest.raises(StoreError):  # a version record without a digest is not a record
+        store.fetch("m")
+    pointer = json.loads((store.models / "m.json").read_text())
+    del pointer["version"]  # as published before versions: parts under the plain name
+    (store.models / "m.json").write_text(json.dumps(pointer))
+    for part in ("small", "big"):
+        (store.models / f"m.{part}").write_bytes((store.models / f"m@v1.{part}").read_bytes())
+    with pytest.raises(IntegrityError, match=r"no recorded SHA-256.*--allow-unverified"):
+        store.fetch("m")
+    allowing = LocalStore(
+        folder=tree.root / "model-store",
+        security_settings=Settings().security,
+        store_settings=StoreSettings(allow_unverified=True),
+    )
+    for _ in range(2):
+        assert allowing.fetch("m") == path.read_bytes()
+    assert caplog.text.count("accepted UNVERIFIED") == 2  # a warning on every use
+
+
+def test_local_store_with_models_but_no_key_creates_none(tree: DataTree, tmp_path: Path) -> None:
+    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
+    store.publish(model_file(tmp_path, 1_000), name="m")
+    store.key_file.unlink()  # an unmounted volume, a deleted file
+    fresh = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
+    with pytest.raises(ConfigError, match="azaion-model init-key"):
+        fresh.publish(model_file(tmp_path, 1_000, name="other.onnx"), name="other")
+    assert not store.key_file.exists()
+    assert not list(store.models.glob("other*"))
+
+
+def test_publish_metadata_must_be_json(tree: DataTree, tmp_path: Path) -> None:
+    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
+    with pytest.raises(StoreError, match="metadata cannot be stored as JSON"):
+        store.publish(model_file(tmp_path, 100), name="m", metadata={"when": object()})
+    assert not store.models.exists() or not list(store.models.iterdir())
+
+
+def test_model_names_with_the_version_mark_are_refused(tree: DataTree, tmp_path: Path) -> None:
+    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
+    with pytest.raises(UnsafePathError, match="'@'"):
+        store.publish(model_file(tmp_path, 100), name="m@v1")

@@ -133,6 +133,8 @@ class ModelVersion:
         """Parses a record; raises `StoreError` naming ``where`` when it is not one."""
         try:
             raw = json.loads(text)
+            if not re.fullmatch(r"[0-9a-f]{64}", str(raw["sha256"])):
+                raise ValueError("sha256 is not a hex SHA-256")
             return cls(
                 name=str(raw["name"]),
                 version=int(raw["version"]),
@@ -671,8 +673,7 @@ class LocalStore(_StoreBase):
     def _record(self, name: str, version: int) -> ModelVersion:
         path = self._paths(name, version)[2]
         if not path.is_file():
-            kept = ", ".join(f"v{r.version}" for r in self._records(name)) or "none"
-            raise StoreError(f"model {name} has no version {version} (kept: {kept})")
+            return _kept(self._records(name), name, version)  # raises, listing the kept ones
         return ModelVersion.from_json(_read_text(path), where=str(path))
 
     def _discard(self, name: str, version: int) -> None:
@@ -792,6 +793,8 @@ class RemoteStore(_StoreBase):
         check_model_name(name)
         if version is None:
             version = _version_of(self._resolve(name))
+        else:
+            _kept(self._records(name), name, version)
         label = name if version is None else f"{name} v{version}"
         stem = name if version is None else version_stem(name, version)
         small = self._api.download(folder=self.folder, name=f"{stem}{SMALL_SUFFIX}")
@@ -960,21 +963,27 @@ def _rollback_target(
     records: list[ModelVersion], current: StoredModel, version: int | None
 ) -> ModelVersion:
     """``version``; else the one the last publish replaced; else the newest older one."""
+    if version is not None:
+        return _kept(records, current.name, version)
     kept = {record.version: record for record in records}
-    listed = ", ".join(f"v{number}" for number in kept) or "none"
-    if version is None and current.previous in kept and current.previous != current.version:
+    if current.previous in kept and current.previous != current.version:
         return kept[current.previous]
-    if version is None:
-        older = [r for r in records if current.version is None or r.version < current.version]
-        if not older:
-            raise StoreError(
-                f"model {current.name} has no version older than v{current.version} "
-                f"(kept: {listed})"
-            )
-        return older[-1]
-    if version not in kept:
-        raise StoreError(f"model {current.name} has no version {version} (kept: {listed})")
-    return kept[version]
+    older = [r for r in records if current.version is None or r.version < current.version]
+    if not older:
+        listed = ", ".join(f"v{number}" for number in kept) or "none"
+        raise StoreError(
+            f"model {current.name} has no version older than v{current.version} (kept: {listed})"
+        )
+    return older[-1]
+
+
+def _kept(records: list[ModelVersion], name: str, version: int) -> ModelVersion:
+    """The record of ``version``; `StoreError` listing the versions kept when there is none."""
+    for record in records:
+        if record.version == version:
+            return record
+    listed = ", ".join(f"v{record.version}" for record in records) or "none"
+    raise StoreError(f"model {name} has no version {version} (kept: {listed})")
 
 
 def _checked_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
