@@ -118,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "publish":
             _publish(store, args.file, args.name)
         elif args.command == "fetch":
-            _fetch(store, args.name, args.version, args.decrypt_to)
+            checked = not settings.store.allow_unverified
+            _fetch(store, args.name, args.version, args.decrypt_to, checked=checked)
         elif args.command == "rollback":
             record = store.rollback(args.name, args.version)
             print(f"{record.name}: v{record.version} ({record.published}) is current again")
@@ -137,13 +138,16 @@ def _publish(store: ModelStore, file: Path, name: str | None) -> None:
     )
 
 
-def _fetch(store: ModelStore, name: str, version: int | None, decrypt_to: Path | None) -> None:
+def _fetch(
+    store: ModelStore, name: str, version: int | None, decrypt_to: Path | None, *, checked: bool
+) -> None:
     data = store.fetch(name, version)
+    verified = "verified" if checked else "verified only if no warning said otherwise"
     if decrypt_to is None:
-        print(f"fetched {name}: {_human(len(data))}, decrypted in memory and verified")
+        print(f"fetched {name}: {_human(len(data))}, decrypted in memory, {verified}")
         return
     save_plaintext(data, decrypt_to)
-    print(f"fetched {name}: {_human(len(data))}, decrypted to {decrypt_to}")
+    print(f"fetched {name}: {_human(len(data))}, {verified}, decrypted to {decrypt_to}")
 
 
 def _list(store: ModelStore) -> None:
