@@ -81,6 +81,7 @@ def test_errors_exit_1_with_one_line(
     assert run(tree, *argv) == 1
     err = capsys.readouterr().err
     assert f"azaion-model: error: {message}" in err
+    assert not (tree.root / "model-store" / "model.key").exists()  # no key for a failed publish
 
 
 def test_empty_store_lists_nothing(tree: DataTree, capsys: pytest.CaptureFixture[str]) -> None:

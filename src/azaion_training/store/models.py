@@ -376,6 +376,7 @@ class _StoreBase:
                     sha256=current.sha256,
                     version=current.version,
                     versions=tuple(self._records(name)),
+                    previous=current.previous,
                 )
             )
         return found
@@ -532,9 +533,14 @@ class LocalStore(_StoreBase):
     def __repr__(self) -> str:
         return f"LocalStore(folder={str(self.folder)!r})"
 
+    _may_create_key = False
+    """Set by `publish` when the store is empty: the first publish may make the key file."""
+
     @cached_property
     def _model_key(self) -> str:
-        return security.model_key_from_settings(self._security, default_file=self.key_file)
+        return security.model_key_from_settings(
+            self._security, default_file=self.key_file, create=self._may_create_key
+        )
 
     def publish(
         self, path: Path, name: str | None = None, metadata: Mapping[str, Any] | None = None
@@ -548,9 +554,7 @@ class LocalStore(_StoreBase):
         """
         name = check_model_name(name or Path(path).name)
         meta = _checked_metadata(metadata)
-        self.__dict__["_model_key"] = security.model_key_from_settings(
-            self._security, default_file=self.key_file, create=not self._names()
-        )
+        self._may_create_key = not self._names()
         number = self._next_version(name)
         label = f"{name} v{number}"
         small_path, big_path, record_path = self._paths(name, number)
