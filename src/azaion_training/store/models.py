@@ -656,8 +656,8 @@ class LocalStore(_StoreBase):
 
     def _paths(self, name: str, version: int) -> tuple[Path, Path, Path]:
         """The small part, big part and record of one version."""
-        stem = self.models / version_stem(name, version)
-        return tuple(Path(f"{stem}{suffix}") for suffix in (SMALL_SUFFIX, BIG_SUFFIX, META_SUFFIX))  # type: ignore[return-value]
+        stem = str(self.models / version_stem(name, version))
+        return Path(stem + SMALL_SUFFIX), Path(stem + BIG_SUFFIX), Path(stem + META_SUFFIX)
 
     def _pointer(self, name: str) -> Path:
         return self.models / f"{name}{META_SUFFIX}"
