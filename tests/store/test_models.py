@@ -615,13 +615,13 @@ def test_remote_publish_interrupted_keeps_v1(
             step,
             flaky.stop if service == "s3" else lambda: api_server.fail_next(503, times=refusals),
         )
-        caplog.set_level(logging.DEBUG, logger="azaion_training.store.models")
-        logging.getLogger("azaion_training.store.models").addHandler(breaker)
+        caplog.set_level(logging.DEBUG, logger="azaion_training.store")
+        logging.getLogger("azaion_training.store").addHandler(breaker)
         try:
             with open_store(flaky_settings, tree) as store, pytest.raises(AzaionError) as caught:
                 store.publish(v2, name="m")
         finally:
-            logging.getLogger("azaion_training.store.models").removeHandler(breaker)
+            logging.getLogger("azaion_training.store").removeHandler(breaker)
     assert breaker.fired
     assert f"publishing m v2 stopped at the {step}" in str(caught.value)
     with open_store(good, tree) as store:
