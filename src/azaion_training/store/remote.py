@@ -90,25 +90,13 @@ class RemoteStore(VersionedStore):
         name = check_model_name(name or Path(path).name)
         meta = checked_metadata(metadata)
         number = self._next_version(name)
-        stem = version_stem(name, number)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=self.cache_dir, prefix=".publish-") as big:
             split = self._encrypt_split(Path(path), big)
             big.flush()
             record = self._new_version(name, number, meta, split)
             try:
-                self._step(record.label, "big part")
-                with open(big.name, "rb") as part:  # the upload closes what it is given
-                    self._cdn.upload(f"{stem}{BIG_SUFFIX}", part, metadata=_tags(record))
-                self._step(record.label, "small part")
-                self._api.upload(folder=self.folder, name=f"{stem}{SMALL_SUFFIX}", data=split.small)
-                self._step(record.label, "record")
-                self._cdn.upload(f"{stem}{META_SUFFIX}", io.BytesIO(record.to_json().encode()))
-                self._step(record.label, "read-back")
-                with self._open_version(record) as parts:
-                    if parts.small != split.small:
-                        raise StoreError(f"{record.label}: the small part read back differs")
-                    self._decrypt_verified(record.label, parts.small, parts.big, record.sha256)
+                self._upload_version(record, split.small, Path(big.name))
                 with open(big.name, "rb") as part:
                     self._switch(record, split.small, part, publish=True)
             except AzaionError as exc:
@@ -125,6 +113,22 @@ class RemoteStore(VersionedStore):
         self._prune(name)
         location = f"{self._api.url} folder {self.folder} + CDN bucket {self._cdn.bucket}"
         return PublishedModel.of(record, location)
+
+    def _upload_version(self, record: ModelVersion, small: bytes, big: Path) -> None:
+        """Uploads a version under its own names and reads it back whole."""
+        stem = version_stem(record.name, record.version)
+        self._step(record.label, "big part")
+        with open(big, "rb") as part:  # the upload closes what it is given
+            self._cdn.upload(f"{stem}{BIG_SUFFIX}", part, metadata=_tags(record))
+        self._step(record.label, "small part")
+        self._api.upload(folder=self.folder, name=f"{stem}{SMALL_SUFFIX}", data=small)
+        self._step(record.label, "record")
+        self._cdn.upload(f"{stem}{META_SUFFIX}", io.BytesIO(record.to_json().encode()))
+        self._step(record.label, "read-back")
+        with self._open_version(record) as parts:
+            if parts.small != small:
+                raise StoreError(f"{record.label}: the small part read back differs")
+            self._decrypt_verified(record.label, parts.small, parts.big, record.sha256)
 
     def fetch(self, name: str, version: int | None = None) -> bytes:
         """The decrypted model ``name``: the version the canonical big part names, by default.
