@@ -248,6 +248,13 @@ def test_decrypted_file_is_created_0600(
     assert target.read_bytes() == model.read_bytes()
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "azaion.onnx.big",  # the canonical big part: no version named, no digest
+        "azaion.onnx@v1.big",  # the big part of the current version
+    ],
+)
 def test_big_part_without_digest_is_refused_unless_allowed(
     tree: DataTree,
     model: Path,
@@ -255,15 +262,16 @@ def test_big_part_without_digest_is_refused_unless_allowed(
     s3_server: S3Server,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    key: str,
 ) -> None:
     bucket = remote_environment(monkeypatch, api_server, s3_server)
     assert run(tree, "publish", str(model)) == 0
     admin = s3_server.admin()
-    body = admin.get_object(Bucket=bucket, Key="azaion.onnx.big")["Body"].read()
-    admin.put_object(Bucket=bucket, Key="azaion.onnx.big", Body=body)  # metadata dropped
+    body = admin.get_object(Bucket=bucket, Key=key)["Body"].read()
+    admin.put_object(Bucket=bucket, Key=key, Body=body)  # re-uploaded without its metadata
     capsys.readouterr()
     assert run(tree, "fetch", "azaion.onnx") == 1
-    assert "azaion.onnx has no recorded SHA-256" in capsys.readouterr().err
+    assert "has no recorded SHA-256, so it cannot be verified: refused" in capsys.readouterr().err
     for _ in range(2):
         assert run(tree, "fetch", "azaion.onnx", "--allow-unverified") == 0
         captured = capsys.readouterr()
