@@ -35,6 +35,9 @@ from azaion_training.store.versions import (
 
 logger = logging.getLogger(__name__)
 
+KEY_FILE_NAME = "model.key"
+"""The local store's own key file, in its folder, when no key is configured."""
+
 
 class LocalStore(VersionedStore):
     """The embedded store: versions and a pointer per model in a local folder.
@@ -55,7 +58,7 @@ class LocalStore(VersionedStore):
     ) -> None:
         self.folder = Path(folder)
         self.models = self.folder / "models"
-        self.key_file = self.folder / "model.key"
+        self.key_file = self.folder / KEY_FILE_NAME
         self._security = security_settings
         self._options = store_settings or StoreSettings()
 

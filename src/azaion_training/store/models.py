@@ -50,7 +50,7 @@ from azaion_training.fs import DataTree, atomic_writer
 from azaion_training.store import security
 from azaion_training.store.api import AzaionApi, resource_path
 from azaion_training.store.cdn import Cdn, parse_cdn_yaml
-from azaion_training.store.local import LocalStore
+from azaion_training.store.local import KEY_FILE_NAME, LocalStore
 from azaion_training.store.remote import RemoteStore
 from azaion_training.store.versions import (
     SMALL_PART_MAX,
@@ -101,7 +101,7 @@ class ModelStore(Protocol):
         ...
 
     def rollback(self, name: str, version: int | None = None) -> ModelVersion:
-        """Makes ``version`` (default: the newest one older than the current) current."""
+        """Makes ``version`` current again (default: the one the last publish replaced)."""
         ...
 
     def close(self) -> None:
@@ -175,7 +175,7 @@ def init_key(settings: Settings, tree: DataTree) -> Path:
     Raises:
         ConfigError: the file already exists (it is never replaced) or cannot be created.
     """
-    path = Path(settings.security.model_key_file or tree.model_store / "model.key")
+    path = Path(settings.security.model_key_file or tree.model_store / KEY_FILE_NAME)
     security.create_secret_file(path)
     if settings.security.model_key is not None:
         logger.warning("security.model_key is set and takes precedence over the new key file")
