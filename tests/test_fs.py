@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,20 @@ def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
     atomic_write_bytes(path, b"two")
     assert path.read_bytes() == b"two"
     assert os.listdir(tmp_path) == ["f.bin"]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [(None, 0o666), (0o600, 0o600)])
+def test_atomic_writer_creates_with_the_mode_from_the_start(
+    tmp_path: Path, mode: int | None, expected: int
+) -> None:
+    umask = os.umask(0)  # so the mode seen is the one the file was created with
+    try:
+        with atomic_writer(tmp_path / "f", **({} if mode is None else {"mode": mode})) as handle:
+            assert stat.S_IMODE(os.fstat(handle.fileno()).st_mode) == expected  # the temporary
+            handle.write(b"x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == expected
 
 
 def test_atomic_writer_failure_keeps_the_old_file(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AuthError",
         "AzaionError",
         "CdnError",
+        "CdnUnreachableError",
         "ConfigError",
         "CryptoError",
         "DatasetError",

@@ -204,6 +204,15 @@ class CdnSettings(_Section):
     retries: int = Field(default=3, ge=0)
 
 
+class StoreSettings(_Section):
+    """The model store: how many versions it keeps and what a fetch accepts."""
+
+    keep_versions: int = Field(default=5, ge=1)
+    """Versions of each model kept; after a publish the oldest beyond this are deleted."""
+    allow_unverified: bool = False
+    """Accept a model with no recorded SHA-256 (logged as a warning on every use)."""
+
+
 class SecuritySettings(_Section):
     """Model key and hardware identity."""
 
@@ -229,6 +238,7 @@ class Settings(_Section):
     convert: ConvertSettings = Field(default_factory=ConvertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     def get(self, key: str) -> Any:
@@ -311,6 +321,8 @@ ENVIRONMENT: dict[str, str] = {
     "AZAION_CDN_CACHE_DIR": "cdn.cache_dir",
     "AZAION_CDN_REGION": "cdn.region",
     "AZAION_CDN_CA_BUNDLE": "cdn.ca_bundle",
+    "AZAION_STORE_KEEP_VERSIONS": "store.keep_versions",
+    "AZAION_STORE_ALLOW_UNVERIFIED": "store.allow_unverified",
     "AZAION_MODEL_KEY": "security.model_key",
     "AZAION_MODEL_KEY_FILE": "security.model_key_file",
     "AZAION_HARDWARE_FINGERPRINT": "security.hardware_fingerprint",

@@ -19,6 +19,7 @@ translated at the module that talks to them and chained with ``raise ... from ex
     ├── ApiError               the Azaion API answered with an error or not at all
     │   └── AuthError          login failed or the credentials were refused
     ├── CdnError               the S3-compatible CDN refused or failed a call
+    │   └── CdnUnreachableError  the CDN could not be connected to at all
     ├── StoreError             the model store does not hold what was asked
     └── EngineError            an inference engine cannot load or run a model
 """
@@ -97,6 +98,10 @@ class AuthError(ApiError):
 
 class CdnError(AzaionError):
     """The S3-compatible CDN refused or failed a call."""
+
+
+class CdnUnreachableError(CdnError):
+    """The CDN could not be connected to (as opposed to answering with a refusal)."""
 
 
 class StoreError(AzaionError):

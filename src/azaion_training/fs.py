@@ -99,7 +99,8 @@ def atomic_writer(path: Path, *, durable: bool = True, mode: int = 0o666) -> Ite
 
     On any exception the temporary file is removed and ``path`` is untouched. With ``durable``
     the data and the folder entry are fsynced before returning. The file is created with
-    ``mode`` (less the umask) from the start, so ``0o600`` is never readable by others.
+    ``mode`` (narrowed by the umask) from the start: ``0o600`` for a file no one else may read,
+    at any instant.
 
     Example:
         >>> with atomic_writer(Path(tmp) / "model.bin") as f:  # doctest: +SKIP

@@ -1,378 +1,39 @@
-"""The model store: split, upload order, fetch, integrity, through API + CDN and locally."""
+"""The store interface: which store opens, pruning in both, no secret in any log."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import socket
-import stat
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from azaion_training.config import Settings, load_settings
-from azaion_training.errors import CdnError, ConfigError, IntegrityError, StoreError
+from azaion_training.errors import (
+    StoreError,
+)
 from azaion_training.fs import DataTree
 from azaion_training.store import security
 from azaion_training.store.models import (
     LocalStore,
-    RemoteStore,
-    StoredModel,
     open_store,
-    small_part_size,
 )
 from tests.services.azaion_api import AzaionApiServer
 from tests.services.s3 import S3Server
-from tests.store.conftest import EMAIL, FINGERPRINT, PASSWORD
-
-MODEL_SECRET = "model secret for tests"
-
-
-def remote_settings(
-    tree: DataTree, api: AzaionApiServer, s3: S3Server, bucket: str, **extra: str
-) -> Settings:
-    environ = {
-        "AZAION_ROOT_DIR": str(tree.root),
-        "AZAION_API_URL": api.url,
-        "AZAION_API_ALLOW_HTTP": "true",
-        "AZAION_API_EMAIL": EMAIL,
-        "AZAION_API_PASSWORD": PASSWORD,
-        "AZAION_CDN_HOST": s3.url,
-        "AZAION_CDN_BUCKET": bucket,
-        "AZAION_CDN_DOWNLOADER_ACCESS_KEY": "DOWNLOADERKEY",
-        "AZAION_CDN_DOWNLOADER_ACCESS_SECRET": "downloader-secret-value",
-        "AZAION_CDN_UPLOADER_ACCESS_KEY": "UPLOADERKEY",
-        "AZAION_CDN_UPLOADER_ACCESS_SECRET": "uploader-secret-value",
-        "AZAION_MODEL_KEY": MODEL_SECRET,
-        "AZAION_HARDWARE_FINGERPRINT": FINGERPRINT,
-        **extra,
-    }
-    overrides = {"api.backoff_s": 0.01, "api.retries": 2, "cdn.retries": 0}
-    return load_settings(environ=environ, env_file=None, overrides=overrides)
-
-
-@pytest.fixture
-def bucket(s3_server: S3Server) -> str:
-    return s3_server.create_bucket()
-
-
-@pytest.fixture
-def remote(
-    tree: DataTree, api_server: AzaionApiServer, s3_server: S3Server, bucket: str
-) -> Settings:
-    return remote_settings(tree, api_server, s3_server, bucket)
-
-
-def model_file(folder: Path, size: int, name: str = "azaion.onnx", seed: int = 0) -> Path:
-    path = folder / name
-    path.write_bytes(hashlib.shake_256(f"{seed}".encode()).digest(size) if size else b"")
-    return path
-
-
-def flip(data: bytes, position: int) -> bytes:
-    changed = bytearray(data)
-    changed[position] ^= 0x10
-    return bytes(changed)
-
-
-@pytest.mark.parametrize(
-    ("encrypted", "small"),
-    [
-        (32, 6),  # the smallest message: 20% rounded down
-        (15_359, 3_071),  # just under the 3 KiB cap
-        (15_360, 3_072),  # exactly at the cap
-        (50_000_016, 3_072),  # a real model: capped at 3 KiB
-    ],
+from tests.store.conftest import (
+    EMAIL,
+    FINGERPRINT,
+    MODEL_SECRET,
+    PASSWORD,
+    model_file,
+    remote_settings,
 )
-def test_small_part_size(encrypted: int, small: int) -> None:
-    assert small_part_size(encrypted) == small
-
-
-# --- local store ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "size",
-    [
-        0,  # an empty file still round-trips
-        100,  # smaller than the 3 KiB cap: 20% split
-        20_000,  # above the cap
-        (3 << 20) + 5,  # several streaming chunks
-    ],
-)
-def test_local_round_trip(tree: DataTree, tmp_path: Path, size: int) -> None:
-    path = model_file(tmp_path, size)
-    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
-    published = store.publish(path)
-    assert store.fetch("azaion.onnx") == path.read_bytes()
-    encrypted = security.encrypted_size(size)
-    assert (published.size, published.small_size + published.big_size) == (size, encrypted)
-    assert published.small_size == small_part_size(encrypted)
-    assert published.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    record = json.loads((store.models / "azaion.onnx.json").read_text())
-    assert record["sha256"] == published.sha256
-    assert store.list() == [StoredModel(name="azaion.onnx", size=size, sha256=published.sha256)]
-
-
-def test_local_parts_are_the_wire_format(tree: DataTree, tmp_path: Path) -> None:
-    # small ‖ big is one AES-256-CBC message under hash(secret): openssl decrypts it.
-    path = model_file(tmp_path, 50_000)
-    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
-    store.publish(path, name="m")
-    message = (store.models / "m.small").read_bytes() + (store.models / "m.big").read_bytes()
-    secret = (tree.root / "model-store" / "model.key").read_text().strip()
-    key_hex = hashlib.sha256(security.model_key(secret).encode()).hexdigest()
-    plain = subprocess.run(
-        ["openssl", "enc", "-d", "-aes-256-cbc", "-K", key_hex, "-iv", message[:16].hex()],
-        input=message[16:],
-        capture_output=True,
-        check=True,
-    ).stdout
-    assert plain == path.read_bytes()
-    assert len((store.models / "m.small").read_bytes()) == 3072
-
-
-def test_local_key_file_is_created_0600_once(tree: DataTree, tmp_path: Path) -> None:
-    folder = tree.root / "model-store"
-    store = LocalStore(folder=folder, security_settings=Settings().security)
-    assert store.list() == []
-    assert not (folder / "model.key").exists()  # listing needs no key
-    store.publish(model_file(tmp_path, 10))
-    assert stat.S_IMODE((folder / "model.key").stat().st_mode) == 0o600
-    again = LocalStore(folder=folder, security_settings=Settings().security)
-    assert again.fetch("azaion.onnx") == (tmp_path / "azaion.onnx").read_bytes()
-
-
-@pytest.mark.parametrize(
-    ("part", "position"),
-    [
-        ("small", 0),  # the IV
-        ("small", 40),  # inside the first blocks
-        ("small", -1),  # the last byte of the small part
-        ("big", 0),  # the first byte of the big part
-        ("big", 25_000),  # the middle: CBC alone would not notice
-        ("big", -17),  # the second-to-last block
-        ("big", -1),  # the padding block
-    ],
-)
-def test_local_flipped_bit_is_an_integrity_error(
-    tree: DataTree, tmp_path: Path, part: str, position: int
-) -> None:
-    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
-    store.publish(model_file(tmp_path, 50_000), name="m")
-    target = store.models / f"m.{part}"
-    target.write_bytes(flip(target.read_bytes(), position))
-    with pytest.raises(IntegrityError, match="model m"):
-        store.fetch("m")
-
-
-def test_local_wrong_key_is_an_integrity_error(tree: DataTree, tmp_path: Path) -> None:
-    folder = tree.root / "model-store"
-    LocalStore(folder=folder, security_settings=Settings().security).publish(
-        model_file(tmp_path, 1000), name="m"
-    )
-    other = Settings.model_validate({"security": {"model_key": "another secret"}}).security
-    with pytest.raises(IntegrityError, match="model m"):
-        LocalStore(folder=folder, security_settings=other).fetch("m")
-
-
-def test_local_missing_model_is_a_store_error(tree: DataTree) -> None:
-    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
-    with pytest.raises(StoreError, match="no model named ghost"):
-        store.fetch("ghost")
-
-
-def test_local_republish_replaces(tree: DataTree, tmp_path: Path) -> None:
-    store = LocalStore(folder=tree.root / "model-store", security_settings=Settings().security)
-    store.publish(model_file(tmp_path, 5000, seed=1), name="m")
-    second = model_file(tmp_path, 7000, name="other.onnx", seed=2)
-    store.publish(second, name="m")
-    assert store.fetch("m") == second.read_bytes()
-    assert [m.size for m in store.list()] == [7000]
 
 
 def test_open_store_without_api_is_local(settings: Settings, tree: DataTree) -> None:
     store = open_store(settings, tree)
     assert isinstance(store, LocalStore)
     assert store.folder == tree.root / "model-store"
-
-
-# --- API + CDN -------------------------------------------------------------------------------
-
-
-def test_remote_round_trip(
-    remote: Settings,
-    tree: DataTree,
-    tmp_path: Path,
-    api_server: AzaionApiServer,
-    s3_server: S3Server,
-    bucket: str,
-) -> None:
-    path = model_file(tmp_path, 200_000)
-    with open_store(remote, tree) as store:
-        assert isinstance(store, RemoteStore)
-        published = store.publish(path)
-    small = api_server.resources[("models", "azaion.onnx.small")]
-    assert len(small) == published.small_size == 3072
-    head = s3_server.admin().head_object(Bucket=bucket, Key="azaion.onnx.big")
-    assert head["ContentLength"] == published.big_size
-    assert head["Metadata"] == {"sha256": published.sha256, "plaintext-size": "200000"}
-    # the original platform's loader: small ‖ big decrypts with hash(secret)
-    big = s3_server.admin().get_object(Bucket=bucket, Key="azaion.onnx.big")["Body"].read()
-    assert security.decrypt(small + big, security.model_key(MODEL_SECRET)) == path.read_bytes()
-    # a fresh client with an empty cache
-    fresh = remote_settings(
-        tree, api_server, s3_server, bucket, AZAION_CDN_CACHE_DIR=str(tmp_path / "c")
-    )
-    with open_store(fresh, tree) as store:
-        assert store.fetch("azaion.onnx") == path.read_bytes()
-        assert store.list() == [StoredModel("azaion.onnx", 200_000, published.sha256)]
-
-
-def test_remote_fetch_never_writes_the_plaintext(
-    remote: Settings, tree: DataTree, tmp_path: Path
-) -> None:
-    path = model_file(tmp_path, 100_000)
-    with open_store(remote, tree) as store:
-        store.publish(path, name="m")
-        plaintext = store.fetch("m")
-    windows = {plaintext[i : i + 64] for i in range(0, len(plaintext) - 64, 4096)}
-    for file in (p for p in tree.root.rglob("*") if p.is_file()):  # store, cache, key
-        content = file.read_bytes()
-        assert not any(window in content for window in windows), file
-
-
-def test_remote_cache_is_reused_and_repaired(
-    remote: Settings, tree: DataTree, tmp_path: Path
-) -> None:
-    path = model_file(tmp_path, 50_000)
-    with open_store(remote, tree) as store:
-        store.publish(path, name="m")
-        assert store.fetch("m") == path.read_bytes()
-        cached = tree.root / "model-cache" / "m.big"
-        inode = cached.stat().st_ino
-        assert store.fetch("m") == path.read_bytes()
-        assert cached.stat().st_ino == inode  # not downloaded again
-        cached.write_bytes(flip(cached.read_bytes(), 30_000))
-        assert store.fetch("m") == path.read_bytes()  # damaged cache dropped, fetched again
-        assert cached.stat().st_ino != inode
-
-
-def test_remote_uses_the_cache_when_the_cdn_is_down(
-    remote: Settings, tree: DataTree, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = model_file(tmp_path, 20_000)
-    with open_store(remote, tree) as store:
-        store.publish(path, name="m")
-        store.fetch("m")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    down = Settings.model_validate(
-        {
-            **remote.model_dump(),
-            "cdn": {**remote.cdn.model_dump(), "host": f"http://127.0.0.1:{port}"},
-        }
-    )
-    with open_store(down, tree) as store:
-        assert store.fetch("m") == path.read_bytes()
-    assert "using the cached big part of m" in caplog.text
-
-
-@pytest.mark.parametrize(
-    "where",
-    [
-        "api small part",  # the part the API serves
-        "cdn big part middle",  # the middle of the big part
-        "cdn big part end",  # the padding
-    ],
-)
-def test_remote_flipped_bit_is_an_integrity_error(
-    remote: Settings,
-    tree: DataTree,
-    tmp_path: Path,
-    api_server: AzaionApiServer,
-    s3_server: S3Server,
-    bucket: str,
-    where: str,
-) -> None:
-    with open_store(remote, tree) as store:
-        store.publish(model_file(tmp_path, 80_000), name="m")
-    if where.startswith("api"):
-        key = ("models", "m.small")
-        api_server.resources[key] = flip(api_server.resources[key], 100)
-    else:
-        admin = s3_server.admin()
-        stored = admin.get_object(Bucket=bucket, Key="m.big")
-        position = 40_000 if "middle" in where else -1
-        admin.put_object(
-            Bucket=bucket,
-            Key="m.big",
-            Body=flip(stored["Body"].read(), position),
-            Metadata=stored["Metadata"],
-        )
-    with open_store(remote, tree) as store, pytest.raises(IntegrityError, match="model m"):
-        store.fetch("m")
-
-
-@pytest.mark.parametrize(
-    ("case", "message"),
-    [
-        ("missing bucket", "NoSuchBucket"),  # the CDN refuses
-        ("cdn down", "Could not connect"),  # the CDN is not there
-    ],
-)
-def test_cdn_failure_stops_before_the_small_part(
-    tree: DataTree,
-    tmp_path: Path,
-    api_server: AzaionApiServer,
-    s3_server: S3Server,
-    bucket: str,
-    case: str,
-    message: str,
-) -> None:
-    if case == "missing bucket":
-        settings = remote_settings(tree, api_server, s3_server, "no-such-bucket")
-    else:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        settings = remote_settings(
-            tree, api_server, s3_server, bucket, AZAION_CDN_HOST=f"http://127.0.0.1:{port}"
-        )
-    with open_store(settings, tree) as store, pytest.raises(CdnError) as caught:
-        store.publish(model_file(tmp_path, 10_000), name="m")
-    assert message in str(caught.value)
-    assert "the small part of m was not uploaded" in str(caught.value)
-    assert api_server.resources == {}
-    assert all(not call.path.startswith("/resources/") for call in api_server.calls)
-    assert list((tree.root / "model-cache").iterdir()) == []  # the temporary big part is gone
-
-
-def test_remote_fetch_of_unknown_model_is_a_store_error(remote: Settings, tree: DataTree) -> None:
-    with open_store(remote, tree) as store, pytest.raises(StoreError, match="no model named x"):
-        store.fetch("x")
-
-
-def test_remote_expired_token_and_5xx_during_fetch(
-    remote: Settings, tree: DataTree, tmp_path: Path, api_server: AzaionApiServer
-) -> None:
-    path = model_file(tmp_path, 30_000)
-    with open_store(remote, tree) as store:
-        store.publish(path, name="m")
-        api_server.advance_clock(7200)
-        api_server.fail_next(500)
-        assert store.fetch("m") == path.read_bytes()
-    statuses = [(c.path, c.status) for c in api_server.calls][-4:]
-    assert statuses == [
-        ("/resources/get/models", 500),
-        ("/resources/get/models", 401),
-        ("/login", 200),
-        ("/resources/get/models", 200),
-    ]
 
 
 def test_cdn_settings_can_come_from_the_api(
@@ -404,6 +65,45 @@ def test_cdn_settings_can_come_from_the_api(
         store.publish(path, name="m")
         assert store.fetch("m") == path.read_bytes()
     assert s3_server.admin().head_object(Bucket=bucket, Key="m.big")["ContentLength"] > 0
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_only_the_last_versions_are_kept(
+    tree: DataTree,
+    tmp_path: Path,
+    api_server: AzaionApiServer,
+    s3_server: S3Server,
+    bucket: str,
+    where: str,
+) -> None:
+    overrides = {"AZAION_STORE_KEEP_VERSIONS": "2"}
+    if where == "local":
+        environ = {"AZAION_ROOT_DIR": str(tree.root), **overrides}
+        settings = load_settings(environ=environ, env_file=None)
+    else:
+        settings = remote_settings(tree, api_server, s3_server, bucket, **overrides)
+    files = [model_file(tmp_path, 5_000 + n, name=f"m{n}.onnx", seed=n) for n in range(4)]
+    with open_store(settings, tree) as store:
+        for number, path in enumerate(files):
+            store.publish(path, name="m", metadata={"scores": {"mAP50": number / 10}})
+        [listed] = store.list()
+        assert listed.version == 4
+        assert [(v.version, v.metadata["scores"]["mAP50"]) for v in listed.versions] == [
+            (3, 0.2),
+            (4, 0.3),
+        ]
+        assert store.fetch("m", version=3) == files[2].read_bytes()
+        with pytest.raises(StoreError, match=r"model m has no version 1 \(kept: v3, v4\)"):
+            store.fetch("m", version=1)
+    if where == "local":
+        left = sorted(p.name for p in (tree.root / "model-store" / "models").iterdir())
+        assert left == [
+            "m.json",
+            *[f"m@v{n}{s}" for n in (3, 4) for s in (".big", ".json", ".small")],
+        ]
+    else:
+        keys = [o["Key"] for o in s3_server.admin().list_objects_v2(Bucket=bucket)["Contents"]]
+        assert sorted(keys) == ["m.big", "m@v3.big", "m@v3.json", "m@v4.big", "m@v4.json"]
 
 
 def test_no_secret_in_logs(
@@ -444,30 +144,3 @@ def test_no_secret_in_logs(
     assert any(r.name.startswith("botocore") for r in caplog.records)  # DEBUG really captured
     for secret in secrets:
         assert secret not in text, "a secret was logged"
-
-
-def test_remote_without_a_model_key_names_the_setting(
-    tree: DataTree, tmp_path: Path, api_server: AzaionApiServer, s3_server: S3Server, bucket: str
-) -> None:
-    settings = remote_settings(tree, api_server, s3_server, bucket, AZAION_MODEL_KEY="")
-    with open_store(settings, tree) as store, pytest.raises(ConfigError, match="AZAION_MODEL_KEY"):
-        store.publish(model_file(tmp_path, 100))
-    assert api_server.resources == {}
-
-
-def test_write_decrypted_is_owner_only_and_warns(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    import os
-
-    from azaion_training.store.models import write_decrypted
-
-    previous = os.umask(0)
-    try:
-        path = write_decrypted(b"model", tmp_path / "out" / "azaion.onnx", name="azaion.onnx")
-    finally:
-        os.umask(previous)
-    assert path.read_bytes() == b"model"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == ["azaion.onnx"]  # no temporary left
-    assert "plaintext is now on disk" in caplog.text

@@ -196,18 +196,45 @@ def test_model_key_from_settings_prefers_the_setting(tmp_path: Path) -> None:
 def test_model_key_missing_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="AZAION_MODEL_KEY"):
         security.model_key_from_settings(SecuritySettings())
-    with pytest.raises(ConfigError, match="cannot read"):
-        security.model_key_from_settings(SecuritySettings(model_key_file=tmp_path / "missing"))
+    # a default file that is absent is not created unless asked
+    with pytest.raises(ConfigError, match="azaion-model init-key"):
+        security.model_key_from_settings(SecuritySettings(), default_file=tmp_path / "k")
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+@pytest.mark.parametrize("create", [False, True])
+def test_configured_key_file_must_exist(tmp_path: Path, create: bool) -> None:
+    missing = tmp_path / "typo" / "model.key"
+    configured = SecuritySettings(model_key_file=missing)
+    with pytest.raises(ConfigError) as caught:
+        security.model_key_from_settings(
+            configured, default_file=tmp_path / "model.key", create=create
+        )
+    message = str(caught.value)
+    assert f"the model key file {missing} does not exist" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # nothing created, not even the default file
+
+
+def test_key_file_is_created_once_with_mode_0600(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "store" / "model.key"
-    first = security.model_key_from_settings(SecuritySettings(), create_at=path)
+    first = security.model_key_from_settings(SecuritySettings(), default_file=path, create=True)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(path.read_text().strip()) >= 40
-    second = security.model_key_from_settings(SecuritySettings(), create_at=path)
+    second = security.model_key_from_settings(SecuritySettings(), default_file=path, create=True)
     assert first == second
     assert [p.name for p in path.parent.iterdir()] == ["model.key"]
+    created = [r for r in caplog.records if "CREATED A NEW MODEL KEY" in r.getMessage()]
+    assert len(created) == 1 and created[0].levelname == "WARNING"
+
+
+def test_create_secret_file_never_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "model.key"
+    path.write_text("kept\n")
+    with pytest.raises(ConfigError, match="already exists"):
+        security.create_secret_file(path)
+    assert path.read_text() == "kept\n"
 
 
 def test_group_readable_key_file_is_warned_about(

@@ -4,7 +4,8 @@ Two boto3 clients, as the platform hands out two key pairs: a read-only one buil
 downloader keys (head, download, list) and a write one built from the uploader keys (upload).
 Objects stream from and to file objects, so a large model never has to fit in memory. Every
 failure raises `CdnError` saying what was asked and why it failed; a missing object is ``None``
-from `Cdn.head`.
+from `Cdn.head`. A failure to connect at all raises the subclass `CdnUnreachableError`, so a
+caller can tell "not reachable" (a cache may stand in) from "refused" (401/403/404: it may not).
 
 ``cdn.yaml`` (read by `config.load_settings`, or fetched from the API and parsed by
 `parse_cdn_yaml`):
@@ -29,7 +30,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from azaion_training.config import CdnSettings, how_to_set
-from azaion_training.errors import CdnError, ConfigError
+from azaion_training.errors import CdnError, CdnUnreachableError, ConfigError
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -129,6 +130,16 @@ class Cdn:
             self._reader.download_fileobj(self.bucket, key, target, Config=_transfer_config())
         logger.debug("CDN downloaded %s/%s", self.bucket, key)
 
+    def delete(self, key: str) -> None:
+        """Deletes object ``key`` (through the write client); a missing object is no error.
+
+        Raises:
+            CdnError: the deletion failed.
+        """
+        with _translated("deletion", self.bucket, key):
+            self._writer.delete_object(Bucket=self.bucket, Key=key)
+        logger.debug("CDN deleted %s/%s", self.bucket, key)
+
     def head(self, key: str) -> CdnObject | None:
         """The size, tag and metadata of object ``key``, or ``None`` when it does not exist.
 
@@ -152,15 +163,18 @@ class Cdn:
             metadata={k.lower(): v for k, v in answer.get("Metadata", {}).items()},
         )
 
-    def list(self, *, suffix: str = "") -> list[CdnObject]:
-        """Every object whose key ends with ``suffix``, sorted by key (metadata not included).
+    def list(self, *, suffix: str = "", prefix: str = "") -> list[CdnObject]:
+        """Every object whose key starts with ``prefix`` and ends with ``suffix``, sorted by key
+        (metadata not included).
 
         Raises:
             CdnError: the listing failed.
         """
         found: list[CdnObject] = []
         with _translated("listing", self.bucket, "*"):
-            pages = self._reader.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+            pages = self._reader.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
             for page in pages:
                 for item in page.get("Contents", []):
                     if item["Key"].endswith(suffix):
@@ -237,7 +251,11 @@ def _translated(action: str, bucket: str, key: str) -> Iterator[None]:
 
 def _cdn_error(action: str, bucket: str, key: str, exc: BaseException) -> CdnError:
     from botocore.exceptions import ClientError
+    from botocore.exceptions import ConnectionError as Unreachable
 
+    if isinstance(exc, Unreachable):
+        reason = " ".join(str(exc).split())
+        return CdnUnreachableError(f"CDN {action} of {bucket}/{key} failed: {reason}")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = error.get("Code", "?")

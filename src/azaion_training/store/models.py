@@ -1,119 +1,107 @@
-"""The model store: publish an encrypted, split model and fetch it back (SPEC 10.3 and 10.4).
+"""The model store: publish encrypted, split, versioned models; fetch them (SPEC 10.3, 10.4).
 
 A model is encrypted whole with the model key (`security.encrypt`, ``IV ‖ ciphertext``) and split:
 the first ``min(3 KiB, 20% of the encrypted size)`` bytes are the *small* part, the rest the *big*
-part. Two stores hold the parts under the same names:
+part. Every publish makes a new numbered version, written in full under its own names
+(``{name}@v{N}.small``, ``{name}@v{N}.big``, and a record ``{name}@v{N}.json`` with the date,
+sizes, SHA-256 and the caller's metadata such as training scores), read back and verified, and
+only then made current. A failure at any step leaves the current version whole and current. The
+last ``store.keep_versions`` versions are kept; `ModelStore.rollback` makes an older one current.
 
-- `RemoteStore` (the Azaion platform): the big part goes to the CDN as ``{name}.big`` first, and
-  only when that succeeded the small part goes to the API as ``{name}.small`` in folder
-  ``models``. Fetching downloads the small part from the API (decrypted there with the API
-  resource key) and the big part from the CDN, keeping a local cache of big parts.
-- `LocalStore` (the default when no API URL is set): the same parts and encryption in
-  ``{root}/model-store/models/``; its model key comes from a key file that is created with a
-  random secret (mode 0600) on first use, ``{root}/model-store/model.key`` unless
-  ``security.model_key`` or ``security.model_key_file`` is set.
+- `RemoteStore` (the Azaion platform): versioned big parts and records on the CDN, versioned
+  small parts on the API (folder ``models``). Making a version current writes the canonical
+  ``{name}.small`` (API) and then ``{name}.big`` (CDN, metadata ``sha256``, ``plaintext-size``
+  and ``version``) that the platform's loaders read. The canonical big part is the pointer: this
+  store fetches the version it names, from the versioned parts, so a failure between the two
+  writes leaves the previous version current (and the canonical small part is put back).
+- `LocalStore` (the default when no API URL is set): the same parts in
+  ``{root}/model-store/models/``; ``{name}.json`` (a copy of the current version's record,
+  replaced atomically) is the pointer.
 
-CBC with PKCS7 cannot notice a changed byte in the middle, so each store keeps a SHA-256 of the
-plaintext beside the parts (S3 metadata ``sha256`` on the big part; the ``sha256`` field of
-``{name}.json`` in the local store) and `fetch` checks it, raising `IntegrityError` on any
-mismatch. A fetched model is decrypted in memory and never written to disk.
+CBC with PKCS7 cannot notice a changed byte in the middle, so every version records a SHA-256 of
+the plaintext and `fetch` checks it. A model without a recorded digest is refused unless
+``store.allow_unverified`` (``--allow-unverified``) is set, which is logged as a warning on
+every use. A fetched model is decrypted in memory and never written to disk, except by
+`save_plaintext` (mode 0600 from the start).
+
+The CDN client keeps downloaded big parts in a cache. Only a failure to connect to the CDN
+falls back to the cache (logged); a refusal (401/403/404) is an error.
 
 Note: with CBC, the big part and the key decrypt everything after the first blocks, so the split
 protects a model only as well as the model key is kept.
 
 Example:
     >>> store = open_store(settings, tree)  # doctest: +SKIP
-    >>> store.publish(Path("models/azaion.onnx"))  # doctest: +SKIP
+    >>> scores = {"scores": {"mAP50": 0.8}}
+    >>> store.publish(Path("models/azaion.onnx"), metadata=scores)  # doctest: +SKIP
     >>> onnx_bytes = store.fetch("azaion.onnx")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import hashlib
-import io
-import json
 import logging
-import tempfile
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import Any, Protocol
 
-from azaion_training.config import SecuritySettings, Settings
-from azaion_training.errors import CdnError, CryptoError, IntegrityError, StoreError
-from azaion_training.fs import (
-    DataTree,
-    atomic_write_text,
-    atomic_writer,
-    check_name,
-    is_temporary,
-)
+from azaion_training.config import Settings
+from azaion_training.fs import DataTree, atomic_writer
 from azaion_training.store import security
 from azaion_training.store.api import AzaionApi, resource_path
-from azaion_training.store.cdn import Cdn, CdnObject, parse_cdn_yaml
+from azaion_training.store.cdn import Cdn, parse_cdn_yaml
+from azaion_training.store.local import KEY_FILE_NAME, LocalStore
+from azaion_training.store.remote import RemoteStore
+from azaion_training.store.versions import (
+    SMALL_PART_MAX,
+    ModelVersion,
+    PublishedModel,
+    StoredModel,
+    check_model_name,
+    small_part_size,
+    version_stem,
+)
+
+__all__ = [
+    "SMALL_PART_MAX",
+    "LocalStore",
+    "ModelStore",
+    "ModelVersion",
+    "PublishedModel",
+    "RemoteStore",
+    "StoredModel",
+    "check_model_name",
+    "fetch_model",
+    "init_key",
+    "open_store",
+    "publish_file",
+    "save_plaintext",
+    "small_part_size",
+    "version_stem",
+]
 
 logger = logging.getLogger(__name__)
-
-SMALL_PART_MAX = 3 * 1024
-"""The small part is at most this many bytes ..."""
-
-SMALL_PART_PERCENT = 20
-"""... and at most this share of the encrypted model."""
-
-SMALL_SUFFIX, BIG_SUFFIX, META_SUFFIX = ".small", ".big", ".json"
-DIGEST_FIELD = "sha256"
-"""S3 metadata key and local-store field of the plaintext's SHA-256 (hex)."""
-
-SIZE_FIELD = "plaintext-size"
-"""S3 metadata key of the plaintext's size in bytes."""
-
-
-@dataclass(frozen=True)
-class PublishedModel:
-    """What `ModelStore.publish` stored.
-
-    Attributes:
-        name: the model's name in the store.
-        size: plaintext size in bytes.
-        sha256: hex SHA-256 of the plaintext.
-        small_size: bytes in the small part.
-        big_size: bytes in the big part.
-        location: where the parts went, for humans.
-    """
-
-    name: str
-    size: int
-    sha256: str
-    small_size: int
-    big_size: int
-    location: str
-
-
-@dataclass(frozen=True)
-class StoredModel:
-    """One model a store holds; ``size`` and ``sha256`` are ``None`` when not recorded."""
-
-    name: str
-    size: int | None
-    sha256: str | None
 
 
 class ModelStore(Protocol):
     """Where encrypted models are published to and fetched from."""
 
-    def publish(self, path: Path, name: str | None = None) -> PublishedModel:
-        """Encrypts, splits and stores the file at ``path`` as ``name`` (default: its file name)."""
+    def publish(
+        self, path: Path, name: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> PublishedModel:
+        """Stores the file at ``path`` as a new version of ``name`` and makes it current."""
         ...
 
-    def fetch(self, name: str) -> bytes:
-        """The decrypted, verified model ``name``, in memory."""
+    def fetch(self, name: str, version: int | None = None) -> bytes:
+        """The decrypted, verified model ``name`` (its current version by default), in memory."""
         ...
 
     def list(self) -> list[StoredModel]:
-        """Every model the store holds, sorted by name."""
+        """Every model the store holds with its versions, sorted by name."""
+        ...
+
+    def rollback(self, name: str, version: int | None = None) -> ModelVersion:
+        """Makes ``version`` current again (default: the one the last publish replaced)."""
         ...
 
     def close(self) -> None:
@@ -130,11 +118,6 @@ class ModelStore(Protocol):
     ) -> None: ...
 
 
-def small_part_size(encrypted_size: int) -> int:
-    """``min(3 KiB, 20% of the encrypted size)``, in whole bytes (rounded down)."""
-    return min(SMALL_PART_MAX, encrypted_size * SMALL_PART_PERCENT // 100)
-
-
 def open_store(settings: Settings, tree: DataTree) -> ModelStore:
     """The store the settings name: `RemoteStore` when ``api.url`` is set, else `LocalStore`.
 
@@ -146,7 +129,11 @@ def open_store(settings: Settings, tree: DataTree) -> ModelStore:
         ApiError: the ``cdn.yaml`` cannot be fetched.
     """
     if not settings.api.url:
-        return LocalStore(folder=tree.model_store, security_settings=settings.security)
+        return LocalStore(
+            folder=tree.model_store,
+            security_settings=settings.security,
+            store_settings=settings.store,
+        )
     api = AzaionApi.from_settings(settings.api, settings.security)
     cdn_settings = settings.cdn
     if settings.api.cdn_config:
@@ -156,380 +143,47 @@ def open_store(settings: Settings, tree: DataTree) -> ModelStore:
         api=api,
         cdn=Cdn.from_settings(cdn_settings),
         security_settings=settings.security,
+        store_settings=settings.store,
         folder=settings.api.models_folder,
         cache_dir=settings.cdn.cache_dir or tree.model_cache,
     )
 
 
 def publish_file(
-    settings: Settings, tree: DataTree, path: Path, name: str | None = None
+    settings: Settings,
+    tree: DataTree,
+    path: Path,
+    name: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> PublishedModel:
-    """Publishes one model file to the store the settings name (what train and export call)."""
+    """Publishes one model file, with its metadata (scores, dataset), to the settings' store."""
     with open_store(settings, tree) as store:
-        return store.publish(path, name)
+        return store.publish(path, name, metadata)
 
 
-def fetch_model(settings: Settings, tree: DataTree, name: str) -> bytes:
+def fetch_model(settings: Settings, tree: DataTree, name: str, version: int | None = None) -> bytes:
     """Fetches, decrypts in memory and verifies one model from the store the settings name."""
     with open_store(settings, tree) as store:
-        return store.fetch(name)
+        return store.fetch(name, version)
 
 
-def write_decrypted(data: bytes, path: Path, *, name: str) -> Path:
-    """Writes a decrypted model to ``path`` atomically, readable by its owner only (mode 0600).
+def init_key(settings: Settings, tree: DataTree) -> Path:
+    """Creates a new model key file (mode 0600) where the settings look for one.
 
-    The plaintext model is then on disk; a warning says so in the log.
+    That is ``security.model_key_file``, else the local store's ``model-store/model.key``.
+
+    Raises:
+        ConfigError: the file already exists (it is never replaced) or cannot be created.
     """
-    logger.warning("writing the decrypted model %s to %s: the plaintext is now on disk", name, path)
-    with atomic_writer(path, mode=0o600) as handle:
-        handle.write(data)
+    path = Path(settings.security.model_key_file or tree.model_store / KEY_FILE_NAME)
+    security.create_secret_file(path)
+    if settings.security.model_key is not None:
+        logger.warning("security.model_key is set and takes precedence over the new key file")
     return path
 
 
-class _StoreBase:
-    """What both stores share: the model key, naming, splitting and checked decryption."""
-
-    _security: SecuritySettings
-
-    def __enter__(self) -> _StoreBase:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        return None
-
-    @cached_property
-    def _model_key(self) -> str:
-        return security.model_key_from_settings(self._security)
-
-    def _encrypt_split(self, path: Path, big: BinaryIO) -> tuple[bytes, str, int]:
-        """Encrypts ``path`` streaming, the big part into ``big``; returns (small, sha256, size)."""
-        try:
-            size = Path(path).stat().st_size
-            with open(path, "rb") as source:
-                reader = _HashingReader(source)
-                splitter = _SplitWriter(small_part_size(security.encrypted_size(size)), big)
-                written = security.encrypt_stream(reader, splitter, self._model_key)
-        except OSError as exc:
-            raise StoreError(f"cannot read the model {path}: {exc.strerror or exc}") from exc
-        if written != security.encrypted_size(size):
-            raise StoreError(f"the model {path} changed while it was being published")
-        return splitter.small, reader.hexdigest(), size
-
-    def _decrypt_verified(
-        self, name: str, small: bytes, big: BinaryIO, sha256: str | None
-    ) -> bytes:
-        plaintext = io.BytesIO()
-        try:
-            security.decrypt_stream(_Concat(small, big), plaintext, self._model_key)
-        except CryptoError as exc:
-            raise IntegrityError(
-                f"model {name} does not decrypt: the model key is wrong or a part is "
-                f"damaged ({exc})"
-            ) from exc
-        data = plaintext.getvalue()
-        if sha256 is None:
-            logger.warning("model %s has no recorded SHA-256; its integrity is not checked", name)
-        elif hashlib.sha256(data).hexdigest() != sha256.lower():
-            raise IntegrityError(
-                f"model {name} is damaged: its SHA-256 does not match the one recorded when it "
-                "was published"
-            )
-        return data
-
-
-class LocalStore(_StoreBase):
-    """The embedded store: the parts and a ``{name}.json`` per model in a local folder.
-
-    Layout:
-        ``{folder}/models/{name}.small``, ``{name}.big``, ``{name}.json`` (fields ``name``,
-        ``size``, ``sha256``, ``small_size``, ``big_size``, ``published``), and
-        ``{folder}/model.key`` unless a key is configured.
-    """
-
-    def __init__(self, *, folder: Path, security_settings: SecuritySettings) -> None:
-        self.folder = Path(folder)
-        self.models = self.folder / "models"
-        self._security = security_settings
-
-    def __repr__(self) -> str:
-        return f"LocalStore(folder={str(self.folder)!r})"
-
-    @cached_property
-    def _model_key(self) -> str:
-        return security.model_key_from_settings(self._security, create_at=self.folder / "model.key")
-
-    def publish(self, path: Path, name: str | None = None) -> PublishedModel:
-        """Encrypts, splits and stores ``path`` as ``name`` (default: its file name).
-
-        An earlier model of that name is unlisted first; then the big part, the small part and
-        ``{name}.json`` are each written atomically. A model is listed and fetched only once its
-        ``.json`` exists, so an interrupted publish leaves no half-model behind.
-        """
-        name = check_name(name or Path(path).name, what="model name")
-        (self.models / f"{name}{META_SUFFIX}").unlink(missing_ok=True)
-        with atomic_writer(self.models / f"{name}{BIG_SUFFIX}") as big:
-            small, digest, size = self._encrypt_split(Path(path), big)
-            big_size = big.tell()
-        with atomic_writer(self.models / f"{name}{SMALL_SUFFIX}") as handle:
-            handle.write(small)
-        published = PublishedModel(
-            name=name,
-            size=size,
-            sha256=digest,
-            small_size=len(small),
-            big_size=big_size,
-            location=str(self.models),
-        )
-        record = {**asdict(published), "published": dt.datetime.now(dt.timezone.utc).isoformat()}
-        del record["location"]
-        atomic_write_text(self.models / f"{name}{META_SUFFIX}", json.dumps(record, indent=2))
-        logger.info("published model %s (%d bytes) to the local store %s", name, size, self.models)
-        return published
-
-    def fetch(self, name: str) -> bytes:
-        """The decrypted model ``name``.
-
-        Raises:
-            StoreError: no such model.
-            IntegrityError: a part is damaged or the key is wrong.
-        """
-        record = self._record(check_name(name, what="model name"))
-        try:
-            small = (self.models / f"{name}{SMALL_SUFFIX}").read_bytes()
-            with open(self.models / f"{name}{BIG_SUFFIX}", "rb") as big:
-                data = self._decrypt_verified(name, small, big, record.get(DIGEST_FIELD))
-        except OSError as exc:
-            raise StoreError(f"model {name}: a part is missing in {self.models} ({exc})") from exc
-        logger.info("fetched model %s (%d bytes) from the local store", name, len(data))
-        return data
-
-    def list(self) -> list[StoredModel]:
-        """Every published model, sorted by name."""
-        found = []
-        for meta in sorted(self.models.glob(f"*{META_SUFFIX}")):
-            if is_temporary(meta):
-                continue
-            record = self._record(meta.name[: -len(META_SUFFIX)])
-            found.append(
-                StoredModel(
-                    name=record["name"], size=record.get("size"), sha256=record.get("sha256")
-                )
-            )
-        return found
-
-    def _record(self, name: str) -> dict:
-        path = self.models / f"{name}{META_SUFFIX}"
-        try:
-            record = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError:
-            raise StoreError(f"no model named {name} in the local store {self.models}") from None
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"model {name}: cannot read {path}: {exc}") from exc
-        if not isinstance(record, dict) or record.get("name") != name:
-            raise StoreError(f"model {name}: {path} is not a model record")
-        return record
-
-
-class RemoteStore(_StoreBase):
-    """The Azaion platform: small parts on the API, big parts on the CDN (cached locally)."""
-
-    def __init__(
-        self,
-        *,
-        api: AzaionApi,
-        cdn: Cdn,
-        security_settings: SecuritySettings,
-        folder: str = "models",
-        cache_dir: Path,
-    ) -> None:
-        """Wraps the two clients.
-
-        Args:
-            api: the API client (small parts).
-            cdn: the CDN client (big parts).
-            security_settings: where the model key comes from.
-            folder: the API folder of small parts.
-            cache_dir: where downloaded big parts are kept.
-        """
-        self._api = api
-        self._cdn = cdn
-        self._security = security_settings
-        self.folder = folder
-        self.cache_dir = Path(cache_dir)
-
-    def __repr__(self) -> str:
-        return f"RemoteStore(api={self._api.url!r}, bucket={self._cdn.bucket!r})"
-
-    def close(self) -> None:
-        self._api.close()
-
-    def publish(self, path: Path, name: str | None = None) -> PublishedModel:
-        """Encrypts and splits ``path``; uploads the big part, then (only then) the small part.
-
-        Raises:
-            CdnError: the big part could not be uploaded; the small part was not uploaded.
-            ApiError: the small part could not be uploaded (the big part is on the CDN).
-        """
-        name = check_name(name or Path(path).name, what="model name")
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=self.cache_dir) as big:
-            small, digest, size = self._encrypt_split(Path(path), big)
-            big_size = big.tell()
-            big.seek(0)
-            metadata = {DIGEST_FIELD: digest, SIZE_FIELD: str(size)}
-            try:
-                self._cdn.upload(f"{name}{BIG_SUFFIX}", big, metadata=metadata)
-            except CdnError as exc:
-                raise CdnError(f"{exc}; the small part of {name} was not uploaded") from exc
-        self._api.upload(folder=self.folder, name=f"{name}{SMALL_SUFFIX}", data=small)
-        logger.info("published model %s (%d bytes) to %s and the CDN", name, size, self._api.url)
-        return PublishedModel(
-            name=name,
-            size=size,
-            sha256=digest,
-            small_size=len(small),
-            big_size=big_size,
-            location=f"{self._api.url} folder {self.folder} + CDN bucket {self._cdn.bucket}",
-        )
-
-    def fetch(self, name: str) -> bytes:
-        """The decrypted model ``name``: small part from the API, big part from the CDN or cache.
-
-        A cached big part that fails the check is dropped and downloaded again once.
-
-        Raises:
-            StoreError: the CDN has no big part of that name.
-            ApiError, CdnError: a part cannot be downloaded.
-            IntegrityError: a part is damaged or the model key is wrong.
-        """
-        check_name(name, what="model name")
-        cached, digest = self._big_part(name)
-        small = self._api.download(folder=self.folder, name=f"{name}{SMALL_SUFFIX}")
-        try:
-            with open(cached, "rb") as big:
-                data = self._decrypt_verified(name, small, big, digest)
-        except IntegrityError:
-            if not self._drop_cache(name):
-                raise
-            logger.warning("cached big part of %s failed the check; downloading it again", name)
-            cached, digest = self._big_part(name)
-            with open(cached, "rb") as big:
-                data = self._decrypt_verified(name, small, big, digest)
-        logger.info("fetched model %s (%d bytes) from %s", name, len(data), self._api.url)
-        return data
-
-    def list(self) -> list[StoredModel]:
-        """Every model with a big part on the CDN (size and digest from its metadata)."""
-        found = []
-        for item in self._cdn.list(suffix=BIG_SUFFIX):
-            name = item.key[: -len(BIG_SUFFIX)]
-            head = self._cdn.head(item.key) or item
-            size = head.metadata.get(SIZE_FIELD)
-            found.append(
-                StoredModel(
-                    name=name,
-                    size=int(size) if size and size.isdigit() else None,
-                    sha256=head.metadata.get(DIGEST_FIELD),
-                )
-            )
-        return found
-
-    def _big_part(self, name: str) -> tuple[Path, str | None]:
-        """The cached big part of ``name`` (downloaded when missing or stale) and its digest."""
-        cached = self.cache_dir / f"{name}{BIG_SUFFIX}"
-        sidecar = self.cache_dir / f"{name}{BIG_SUFFIX}{META_SUFFIX}"
-        recorded = _read_json(sidecar)
-        try:
-            head = self._cdn.head(f"{name}{BIG_SUFFIX}")
-        except CdnError as exc:
-            if recorded is None or not cached.is_file():
-                raise
-            logger.warning("CDN not reachable (%s); using the cached big part of %s", exc, name)
-            return cached, recorded.get(DIGEST_FIELD)
-        if head is None:
-            raise StoreError(f"no model named {name}: the CDN has no {name}{BIG_SUFFIX}")
-        if recorded != _cache_record(head) or not cached.is_file():
-            with atomic_writer(cached) as target:
-                self._cdn.download(head.key, target)
-            atomic_write_text(sidecar, json.dumps(_cache_record(head)))
-        return cached, head.metadata.get(DIGEST_FIELD)
-
-    def _drop_cache(self, name: str) -> bool:
-        sidecar = self.cache_dir / f"{name}{BIG_SUFFIX}{META_SUFFIX}"
-        existed = sidecar.exists()
-        with contextlib.suppress(FileNotFoundError):
-            sidecar.unlink()
-        return existed
-
-
-def _cache_record(head: CdnObject) -> dict[str, object]:
-    return {"etag": head.etag, "size": head.size, DIGEST_FIELD: head.metadata.get(DIGEST_FIELD)}
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        loaded = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
-class _HashingReader:
-    """A file reader that hashes what passes through it."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self._hash = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
-        self._hash.update(data)
-        return data
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
-class _SplitWriter:
-    """Keeps the first ``small_size`` bytes written in memory and passes the rest to ``big``."""
-
-    def __init__(self, small_size: int, big: BinaryIO) -> None:
-        self._small = bytearray()
-        self._small_size = small_size
-        self._big = big
-
-    @property
-    def small(self) -> bytes:
-        return bytes(self._small)
-
-    def write(self, data: bytes) -> int:
-        room = self._small_size - len(self._small)
-        if room > 0:
-            self._small += data[:room]
-        if len(data) > room:
-            self._big.write(data[max(room, 0) :])
-        return len(data)
-
-
-class _Concat:
-    """Reads ``head`` (bytes) and then the file ``tail`` as one stream."""
-
-    def __init__(self, head: bytes, tail: BinaryIO) -> None:
-        self._head = io.BytesIO(head)
-        self._tail = tail
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._head.read(size)
-        if size < 0:
-            return data + self._tail.read()
-        if len(data) < size:
-            data += self._tail.read(size - len(data))
-        return data
+def save_plaintext(data: bytes, path: Path) -> None:
+    """Writes a decrypted model to ``path`` atomically, mode 0600 from its creation."""
+    logger.warning("writing a decrypted model to %s: the plaintext is now on disk", path)
+    with atomic_writer(path, mode=0o600) as handle:
+        handle.write(data)

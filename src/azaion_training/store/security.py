@@ -78,35 +78,46 @@ def model_key(secret: str) -> str:
     return hash_text(secret)
 
 
-def model_key_from_settings(security: SecuritySettings, *, create_at: Path | None = None) -> str:
+def model_key_from_settings(
+    security: SecuritySettings, *, default_file: Path | None = None, create: bool = False
+) -> str:
     """The model key from ``security.model_key``, else from the secret in a key file.
 
-    The key file is ``security.model_key_file``, else ``create_at``. With ``create_at`` given
-    (the embedded local store) a missing key file is created with a random secret, readable by
-    the owner only.
+    The key file is ``security.model_key_file`` when set: it must exist, and is never created
+    here. Otherwise it is ``default_file`` (the local store's own key file), which is created
+    with a new random secret only when ``create`` is true (the first publish into an empty
+    local store); that is logged once, as a warning.
 
     Raises:
-        ConfigError: no secret is configured, or the key file cannot be read.
+        ConfigError: no key is configured, or the key file is missing, unreadable or empty
+            (one line naming the file).
     """
     if security.model_key is not None and security.model_key.get_secret_value():
         return model_key(security.model_key.get_secret_value())
-    path = security.model_key_file or create_at
-    if path is None:
-        raise ConfigError(
-            f"missing setting security.model_key: {how_to_set('security.model_key')}, "
-            f"or {how_to_set('security.model_key_file')}"
-        )
-    if create_at is not None:
-        return model_key(create_secret_file(Path(path)))
-    return model_key(read_secret_file(Path(path)))
+    if security.model_key_file is not None:
+        return model_key(read_secret_file(Path(security.model_key_file)))
+    if default_file is not None and Path(default_file).exists():
+        return model_key(read_secret_file(Path(default_file)))
+    if default_file is not None and create:
+        return model_key(create_secret_file(Path(default_file), exist_ok=True))
+    where = f", or create {default_file} with `azaion-model init-key`" if default_file else ""
+    raise ConfigError(
+        f"missing setting security.model_key: {how_to_set('security.model_key')}, "
+        f"or {how_to_set('security.model_key_file')}{where}"
+    )
 
 
 def read_secret_file(path: Path) -> str:
     """The secret in a key file (surrounding whitespace stripped).
 
     Raises:
-        ConfigError: the file is missing, unreadable or empty.
+        ConfigError: the file is missing, unreadable or empty; nothing is created.
     """
+    if not Path(path).exists():
+        raise ConfigError(
+            f"the model key file {path} does not exist; no key was created (fix "
+            "security.model_key_file, or make a new key with `azaion-model init-key`)"
+        )
     try:
         secret = Path(path).read_text("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -118,15 +129,25 @@ def read_secret_file(path: Path) -> str:
     return secret
 
 
-def create_secret_file(path: Path) -> str:
-    """Reads the key file at ``path``, or creates it (mode 0600) with a new random secret.
+def create_secret_file(path: Path, *, exist_ok: bool = False) -> str:
+    """Creates the key file ``path`` (mode 0600 from the start) with a new random secret.
 
     The file is written under a temporary name and linked into place, so a reader never sees it
-    half-written and two processes racing to create it end up with the same secret.
+    half-written and two processes racing to create it end up with the same secret. The
+    creation is logged as a warning: a new key cannot open models published with another.
+
+    Args:
+        path: the key file.
+        exist_ok: when the file exists, return its secret instead of failing.
+
+    Raises:
+        ConfigError: the file exists (unless ``exist_ok``) or cannot be created.
     """
     path = Path(path)
     if path.exists():
-        return read_secret_file(path)
+        if exist_ok:
+            return read_secret_file(path)
+        raise ConfigError(f"the model key file {path} already exists; it was not replaced")
     secret = secrets.token_urlsafe(32)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -138,12 +159,18 @@ def create_secret_file(path: Path) -> str:
             os.fsync(handle.fileno())
         os.link(temporary, path)
     except FileExistsError:
-        return read_secret_file(path)
+        if exist_ok:
+            return read_secret_file(path)
+        raise ConfigError(f"the model key file {path} already exists; not replaced") from None
     except OSError as exc:
         raise ConfigError(f"cannot create the model key file {path}: {exc.strerror}") from exc
     finally:
         temporary.unlink(missing_ok=True)
-    logger.info("created a new model key file %s (keep it: models cannot be read without it)", path)
+    logger.warning(
+        "CREATED A NEW MODEL KEY in %s: back it up; models published with it cannot be read "
+        "without it, and models published with another key cannot be read with it",
+        path,
+    )
     return secret
 
 
