@@ -118,6 +118,8 @@ class TrainingSettings(_Section):
     patience: int = Field(default=100, ge=0)
     amp: bool = True
     plots: bool = True
+    gate_tolerance: float = Field(default=0.005, ge=0, le=1)
+    """A candidate replaces the current model unless its test mAP50-95 is lower by more."""
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -258,6 +260,7 @@ ENVIRONMENT: dict[str, str] = {
     "TRAINING_DEVICE": "training.device",
     "TRAINING_WORKERS": "training.workers",
     "TRAINING_PATIENCE": "training.patience",
+    "TRAINING_GATE_TOLERANCE": "training.gate_tolerance",
     "TRAINING_AMP": "training.amp",
     "EXPORT_IMGSZ": "export.imgsz",
     "EXPORT_BATCH": "export.batch",

@@ -25,13 +25,9 @@ from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.errors import ConfigError, TrainingError
 from azaion_training.fs import DataTree
 from azaion_training.store.models import open_store
-from azaion_training.train.job import (
-    latest_run,
-    prepare_resume,
-    provide_plot_fonts,
-    train,
-    training_arguments,
-)
+from azaion_training.train._ultralytics import provide_plot_fonts
+from azaion_training.train.job import train, training_arguments
+from azaion_training.train.resume import latest_run, prepare_resume
 from tests.dataset.helpers import write_real_samples
 
 DAY = dt.date(2026, 11, 26)
@@ -295,7 +291,7 @@ def test_offline_trainer_can_be_rebuilt_in_a_ddp_worker(tmp_path: Path) -> None:
     import cloudpickle
     import torch
 
-    from azaion_training.train.job import offline_trainer
+    from azaion_training.train._ultralytics import offline_trainer
 
     state = tmp_path / "state.pt"
     torch.save({"trainer": offline_trainer()}, state, pickle_module=cloudpickle)
@@ -341,7 +337,7 @@ def test_the_amp_check_never_downloads(
 ) -> None:
     import ultralytics.utils
 
-    from azaion_training.train.job import _offline_check_amp
+    from azaion_training.train._ultralytics import _offline_check_amp
 
     monkeypatch.setattr(ultralytics.utils, "WEIGHTS_DIR", tmp_path)
     if weights_on_disk:

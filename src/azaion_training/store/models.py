@@ -36,11 +36,12 @@ import io
 import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from azaion_training.config import SecuritySettings, Settings
 from azaion_training.errors import CdnError, CryptoError, IntegrityError, StoreError
@@ -98,7 +99,9 @@ class StoredModel:
 class ModelStore(Protocol):
     """Where encrypted models are published to and fetched from."""
 
-    def publish(self, path: Path, name: str | None = None) -> PublishedModel:
+    def publish(
+        self, path: Path, name: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> PublishedModel:
         """Encrypts, splits and stores the file at ``path`` as ``name`` (default: its file name)."""
         ...
 
@@ -156,11 +159,18 @@ def open_store(settings: Settings, tree: DataTree) -> ModelStore:
 
 
 def publish_file(
-    settings: Settings, tree: DataTree, path: Path, name: str | None = None
+    settings: Settings,
+    tree: DataTree,
+    path: Path,
+    name: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> PublishedModel:
-    """Publishes one model file to the store the settings name (what train and export call)."""
+    """Publishes one model file to the store the settings name (what train and export call).
+
+    ``metadata`` (scores, the dataset trained on) is kept in the store's record of the model.
+    """
     with open_store(settings, tree) as store:
-        return store.publish(path, name)
+        return store.publish(path, name, metadata=metadata)
 
 
 def fetch_model(settings: Settings, tree: DataTree, name: str) -> bytes:
@@ -249,7 +259,9 @@ class LocalStore(_StoreBase):
     def _model_key(self) -> str:
         return security.model_key_from_settings(self._security, create_at=self.folder / "model.key")
 
-    def publish(self, path: Path, name: str | None = None) -> PublishedModel:
+    def publish(
+        self, path: Path, name: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> PublishedModel:
         """Encrypts, splits and stores ``path`` as ``name`` (default: its file name).
 
         An earlier model of that name is unlisted first; then the big part, the small part and
@@ -273,6 +285,8 @@ class LocalStore(_StoreBase):
         )
         record = {**asdict(published), "published": dt.datetime.now(dt.timezone.utc).isoformat()}
         del record["location"]
+        if metadata:
+            record["metadata"] = dict(metadata)
         atomic_write_text(self.models / f"{name}{META_SUFFIX}", json.dumps(record, indent=2))
         logger.info("published model %s (%d bytes) to the local store %s", name, size, self.models)
         return published
@@ -354,7 +368,9 @@ class RemoteStore(_StoreBase):
     def close(self) -> None:
         self._api.close()
 
-    def publish(self, path: Path, name: str | None = None) -> PublishedModel:
+    def publish(
+        self, path: Path, name: str | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> PublishedModel:
         """Encrypts and splits ``path``; uploads the big part, then (only then) the small part.
 
         Raises:
