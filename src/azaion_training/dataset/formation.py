@@ -47,6 +47,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -75,6 +76,9 @@ MEMBERS = "manifest-members.tsv"
 
 LINK_ATTEMPTS = 3
 """How often a pair that changed while it was linked is linked again before it is skipped."""
+
+SETTLE_S = 1.0
+"""A pair whose label is not newer than its image is taken once its image is this old."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class FormedDataset:
 
 
 class _Outcome(Enum):
+    RECENT = "recent"
     PLACED = "placed"
     VANISHED = "vanished"
     CHANGING = "changing"
@@ -272,6 +277,7 @@ class _Former:
         for out in outs.values():
             out.create()
         processed = self.tree.data_processed
+        deferred: list[tuple[str, str, str]] = []
         with (
             open(self.staging / MEMBERS, "w", encoding="utf-8") as members,
             tqdm(desc="forming dataset", unit="sample", disable=not progress) as bar,
@@ -286,17 +292,17 @@ class _Former:
                 split = self.splits.get(source) or self._place(source)
                 if split != "train" and stem != source:
                     continue  # valid and test hold only originals
-                outcome = self._take(processed, image, stem, outs[split])
-                if outcome is _Outcome.PLACED:
-                    self.samples[split] += 1
-                    self.sources[split].add(source)
-                    line = f"{split}\t{self.groups[source]}\t{source}\t{stem}\n"
-                    members.write(line)
-                    self._members_digest.update(line.encode("utf-8"))
-                elif outcome is _Outcome.INVALID:
-                    self.corrupted += 1
+                outcome = self._take(processed, image, stem, outs[split], final=False)
+                if outcome is _Outcome.RECENT:
+                    deferred.append((image, source, split))
                 else:
-                    self.vanished += 1
+                    self._count(outcome, members, split=split, source=source, stem=stem)
+            if deferred:  # pairs written just now: look again once a writer would have finished
+                time.sleep(SETTLE_S)
+            for image, source, split in deferred:
+                stem = image[: image.rfind(".")]
+                outcome = self._take(processed, image, stem, outs[split], final=True)
+                self._count(outcome, members, split=split, source=source, stem=stem)
         if not any(self.samples.values()):
             raise DatasetError(f"no valid samples in {processed.path}")
         for split in ("train", "valid"):
@@ -305,6 +311,20 @@ class _Former:
                     f"{len(self.splits)} source annotations give no {split} samples; "
                     "add annotations"
                 )
+
+    def _count(
+        self, outcome: _Outcome, members: IO[str], *, split: str, source: str, stem: str
+    ) -> None:
+        if outcome is _Outcome.PLACED:
+            self.samples[split] += 1
+            self.sources[split].add(source)
+            line = f"{split}\t{self.groups[source]}\t{source}\t{stem}\n"
+            members.write(line)
+            self._members_digest.update(line.encode("utf-8"))
+        elif outcome is _Outcome.INVALID:
+            self.corrupted += 1
+        else:
+            self.vanished += 1
 
     def _source(self, stem: str) -> str:
         """The source of sample ``stem``: a variant's original is an original sample on disk."""
@@ -336,9 +356,15 @@ class _Former:
         return split
 
     def _take(
-        self, processed: AnnotationDir, image: str, stem: str, out: AnnotationDir
+        self, processed: AnnotationDir, image: str, stem: str, out: AnnotationDir, *, final: bool
     ) -> _Outcome:
-        """Links one pair into ``out`` and checks the snapshot (see the module docstring)."""
+        """Links one pair into ``out`` and checks the snapshot (see the module docstring).
+
+        A pair whose label is not newer than its image may be half-way through a rewrite (the
+        new image in place, the old label not yet replaced): it is taken only once its image
+        is older than `SETTLE_S`; before that it is ``RECENT`` (looked at again at the end), or,
+        when ``final``, left out as changing.
+        """
         pair = (processed.images / image, processed.label_path(stem))
         targets = (out.images / image, out.label_path(stem))
         for _ in range(LINK_ATTEMPTS):
@@ -351,7 +377,13 @@ class _Former:
             except FileNotFoundError:
                 _unlink(*targets)
                 return _Outcome.VANISHED
-            if settled and before[1].st_mtime_ns >= before[0].st_mtime_ns:
+            if settled and not _label_after_image(*before):
+                _unlink(*targets)
+                if not final:
+                    return _Outcome.RECENT
+                time.sleep(SETTLE_S / LINK_ATTEMPTS)
+                continue
+            if settled:
                 try:
                     read_label(targets[1])
                 except LabelError as exc:
@@ -469,6 +501,18 @@ def _unchanged(path: Path, before: os.stat_result) -> bool:
         return False
     same = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
     return same == (before.st_ino, before.st_dev, before.st_size, before.st_mtime_ns)
+
+
+def _label_after_image(image: os.stat_result, label: os.stat_result) -> bool:
+    """True when the label was written after the image, as writers do for one pair.
+
+    File times are coarse (a few ms), so equal times say nothing; such a pair counts once its
+    image is older than `SETTLE_S` (a writer finishes a pair far quicker than that).
+    """
+    if label.st_mtime_ns > image.st_mtime_ns:
+        return True
+    settled = time.time_ns() - image.st_mtime_ns > SETTLE_S * 1e9
+    return label.st_mtime_ns == image.st_mtime_ns and settled
 
 
 def _unlink(*paths: Path) -> None:
