@@ -35,6 +35,7 @@ Layout:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import hashlib
@@ -62,7 +63,6 @@ from azaion_training.fs import (
     atomic_write_text,
     free_dir,
     is_temporary,
-    link_or_copy,
 )
 from azaion_training.labels import read_label
 from azaion_training.queue.catalogue import Catalogue
@@ -135,8 +135,13 @@ class FormedDataset:
         )
 
 
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP)
+"""Why a hard link may be impossible (another filesystem, no permission, too many links)."""
+
+
 class _Outcome(Enum):
     RECENT = "recent"
+    INCOMPLETE = "incomplete"
     PLACED = "placed"
     VANISHED = "vanished"
     CHANGING = "changing"
@@ -268,31 +273,35 @@ class _Former:
         self.sources: dict[str, set[str]] = {split: set() for split in SPLITS}
         self.linked = self.corrupted = self.incomplete = self.vanished = self.new_groups = 0
         self._originals: dict[str, bool] = {}
+        self._labels = str(tree.data_processed.labels)
+        self._data_labels = str(tree.data.labels)
         self._members_digest = hashlib.sha256()
 
     def run(self, *, progress: bool) -> None:
         from tqdm import tqdm
 
-        outs = {split: AnnotationDir(self.staging / split) for split in SPLITS}
-        for out in outs.values():
-            out.create()
+        outs = {}
+        for split in SPLITS:
+            out = AnnotationDir(self.staging / split)
+            out.create()  # the only mkdir: one per split folder
+            outs[split] = (str(out.images), str(out.labels))
         processed = self.tree.data_processed
+        images, labels = str(processed.images), str(processed.labels)
         deferred: list[tuple[str, str, str]] = []
         with (
             open(self.staging / MEMBERS, "w", encoding="utf-8") as members,
             tqdm(desc="forming dataset", unit="sample", disable=not progress) as bar,
         ):
             for image in _images(processed.images):
-                stem = image[: image.rfind(".")]
                 bar.update()
-                if not os.path.exists(processed.label_path(stem)):
-                    self.incomplete += 1
-                    continue
+                stem = image[: image.rfind(".")]
                 source = self._source(stem)
                 split = self.splits.get(source) or self._place(source)
                 if split != "train" and stem != source:
                     continue  # valid and test hold only originals
-                outcome = self._take(processed, image, stem, outs[split], final=False)
+                pair = (f"{images}/{image}", f"{labels}/{stem}.txt")
+                targets = (f"{outs[split][0]}/{image}", f"{outs[split][1]}/{stem}.txt")
+                outcome = self._take(pair, targets, stem, final=False)
                 if outcome is _Outcome.RECENT:
                     deferred.append((image, source, split))
                 else:
@@ -301,7 +310,9 @@ class _Former:
                 time.sleep(SETTLE_S)
             for image, source, split in deferred:
                 stem = image[: image.rfind(".")]
-                outcome = self._take(processed, image, stem, outs[split], final=True)
+                pair = (f"{images}/{image}", f"{labels}/{stem}.txt")
+                targets = (f"{outs[split][0]}/{image}", f"{outs[split][1]}/{stem}.txt")
+                outcome = self._take(pair, targets, stem, final=True)
                 self._count(outcome, members, split=split, source=source, stem=stem)
         if not any(self.samples.values()):
             raise DatasetError(f"no valid samples in {processed.path}")
@@ -323,6 +334,8 @@ class _Former:
             self._members_digest.update(line.encode("utf-8"))
         elif outcome is _Outcome.INVALID:
             self.corrupted += 1
+        elif outcome is _Outcome.INCOMPLETE:
+            self.incomplete += 1
         else:
             self.vanished += 1
 
@@ -333,14 +346,14 @@ class _Former:
     def is_original(self, stem: str) -> bool:
         known = self._originals.get(stem)
         if known is None:
-            exists = os.path.exists(self.tree.data_processed.label_path(stem))
+            exists = os.path.exists(f"{self._labels}/{stem}.txt")
             known = exists and self._source(stem) == stem
             self._originals[stem] = known
         return known
 
     def _place(self, source: str) -> str:
         entry = self.catalogue.get(source)
-        if entry is None and self.tree.data.label_path(source).exists():
+        if entry is None and os.path.exists(f"{self._data_labels}/{source}.txt"):
             entry = self.catalogue.register(
                 source, folder=self.tree.data_name, image=_image_of(self.tree.data, source)
             )
@@ -356,24 +369,30 @@ class _Former:
         return split
 
     def _take(
-        self, processed: AnnotationDir, image: str, stem: str, out: AnnotationDir, *, final: bool
+        self, pair: tuple[str, str], targets: tuple[str, str], stem: str, *, final: bool
     ) -> _Outcome:
-        """Links one pair into ``out`` and checks the snapshot (see the module docstring).
+        """Links one pair (image, label) to ``targets`` and checks the snapshot (see the module
+        docstring).
 
         A pair whose label is not newer than its image may be half-way through a rewrite (the
         new image in place, the old label not yet replaced): it is taken only once its image
         is older than `SETTLE_S`; before that it is ``RECENT`` (looked at again at the end), or,
         when ``final``, left out as changing.
         """
-        pair = (processed.images / image, processed.label_path(stem))
-        targets = (out.images / image, out.label_path(stem))
         for _ in range(LINK_ATTEMPTS):
             try:
-                before = [path.stat() for path in pair]
+                image_before = os.stat(pair[0])
+            except FileNotFoundError:
+                return _Outcome.VANISHED
+            try:
+                before = (image_before, os.stat(pair[1]))
+            except FileNotFoundError:
+                return _Outcome.INCOMPLETE  # an image whose label is not (or no longer) there
+            try:
                 linked = self._put(pair[0], targets[0]) + self._put(pair[1], targets[1])
-                settled = all(map(_unchanged, pair, before)) and (
-                    not linked or all(map(_unchanged, targets, before))
-                )
+                # A link names the inode the source had when linked: if the source still has
+                # the inode it had before, the link (or copy) holds that very file.
+                settled = all(map(_unchanged, pair, before))
             except FileNotFoundError:
                 _unlink(*targets)
                 return _Outcome.VANISHED
@@ -385,12 +404,12 @@ class _Former:
                 continue
             if settled:
                 try:
-                    read_label(targets[1])
+                    read_label(Path(targets[1]))
                 except LabelError as exc:
                     _unlink(*targets)
                     if not all(map(_unchanged, pair, before)):
                         continue  # replaced since: look at the new pair
-                    return self._reject(*pair, stem, f"invalid label: {exc}")
+                    return self._reject(Path(pair[0]), Path(pair[1]), stem, f"invalid label: {exc}")
                 self.linked += linked
                 return _Outcome.PLACED
             _unlink(*targets)
@@ -412,10 +431,16 @@ class _Former:
         logger.warning("rejected %s: %s", stem, reason)
         return _Outcome.INVALID
 
-    def _put(self, source: Path, target: Path) -> int:
+    def _put(self, source: str, target: str) -> int:
+        """Hard-links (or copies) ``source`` to ``target``; 1 for a link, 0 for a copy."""
         if self.link:
-            return int(link_or_copy(source, target))
-        shutil.copy2(source, target)
+            try:
+                os.link(source, target)
+                return 1
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise
+        shutil.copyfile(source, target)
         return 0
 
     def publish(self, base: Path) -> Path:
@@ -493,10 +518,10 @@ def _image_of(folder: AnnotationDir, name: str) -> Path | None:
     return None
 
 
-def _unchanged(path: Path, before: os.stat_result) -> bool:
+def _unchanged(path: str, before: os.stat_result) -> bool:
     """True when ``path`` is still the file ``before`` described (not replaced or removed)."""
     try:
-        now = path.stat()
+        now = os.stat(path)
     except FileNotFoundError:
         return False
     same = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
@@ -515,9 +540,10 @@ def _label_after_image(image: os.stat_result, label: os.stat_result) -> bool:
     return label.st_mtime_ns == image.st_mtime_ns and settled
 
 
-def _unlink(*paths: Path) -> None:
+def _unlink(*paths: str) -> None:
     for path in paths:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _publish(staging: Path, base: Path, *, has_test: bool) -> Path:
