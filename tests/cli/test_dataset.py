@@ -39,7 +39,8 @@ def test_info_list_prune_and_resplit(
     assert main([*root, "resplit"]) == 0
     assert "generation 2 started" in capsys.readouterr().out
     second = form_dataset(settings, tree, date=dt.date(2026, 11, 27), progress=False)
-    assert second.generation == 2 and second.new_groups == 20
+    assert second.generation == 2 and second.new_groups == 20 and second.resplit
+    assert "NEW split ledger generation 2" in second.summary() and not first.resplit
 
     assert main([*root, "list"]) == 0
     listing = capsys.readouterr().out.splitlines()

@@ -103,6 +103,7 @@ class FormedDataset:
         linked: files hard-linked; ``copied``: files copied instead.
         seconds: wall time of the formation.
         generation: the split ledger's generation.
+        resplit: the generation is newer than that of every earlier dataset (`SplitLedger.resplit`).
         new_groups: groups this dataset placed for the first time.
         manifest: the dataset's ``manifest.json``.
         splits: source name -> split name, for every source in the dataset.
@@ -118,6 +119,7 @@ class FormedDataset:
     copied: int = 0
     seconds: float = 0.0
     generation: int = 1
+    resplit: bool = False
     new_groups: int = 0
     manifest: Path | None = None
     splits: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -127,9 +129,14 @@ class FormedDataset:
         parts = ", ".join(
             f"{name} {c.samples} samples / {c.sources} sources" for name, c in self.counts.items()
         )
+        ledger = f"split ledger generation {self.generation} ({self.new_groups} new groups)"
+        if self.resplit:
+            ledger = (
+                f"NEW {ledger}: every group was split afresh, test scores are not comparable "
+                "with earlier datasets"
+            )
         return (
-            f"dataset {self.path}: {parts}; split ledger generation {self.generation} "
-            f"({self.new_groups} new groups); {self.corrupted} corrupted, "
+            f"dataset {self.path}: {parts}; {ledger}; {self.corrupted} corrupted, "
             f"{self.incomplete} incomplete, {self.vanished} vanished; {self.linked} linked, "
             f"{self.copied} copied in {self.seconds:.1f} s"
         )
@@ -225,6 +232,7 @@ def form_dataset(
     base.parent.mkdir(parents=True, exist_ok=True)
     staging = base.with_name(f".{base.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
+    earlier = _latest_generation(tree.datasets)
     try:
         with SplitLedger.under(tree.root) as ledger, Catalogue.for_tree(tree) as catalogue:
             former = _Former(settings, tree, staging, ledger, catalogue, link=link)
@@ -238,7 +246,9 @@ def form_dataset(
         raise DatasetError(f"cannot write dataset under {base.parent}: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    result = former.result(target, seconds=time.perf_counter() - started)
+    result = former.result(
+        target, seconds=time.perf_counter() - started, resplit=former.ledger.generation > earlier
+    )
     logger.info("%s", result.summary())
     return result
 
@@ -463,7 +473,7 @@ class _Former:
         atomic_write_text(self.staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         return _publish(self.staging, base, has_test=self.samples["test"] > 0)
 
-    def result(self, target: Path, *, seconds: float) -> FormedDataset:
+    def result(self, target: Path, *, seconds: float, resplit: bool) -> FormedDataset:
         total = sum(self.samples.values())
         return FormedDataset(
             path=target,
@@ -479,6 +489,7 @@ class _Former:
             copied=2 * total - self.linked,
             seconds=seconds,
             generation=self.ledger.generation,
+            resplit=resplit,
             new_groups=self.new_groups,
             manifest=target / MANIFEST,
             splits={s: self.splits[s] for split in SPLITS for s in self.sources[split]},
@@ -526,6 +537,17 @@ def _unchanged(path: str, before: os.stat_result) -> bool:
         return False
     same = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
     return same == (before.st_ino, before.st_dev, before.st_size, before.st_mtime_ns)
+
+
+def _latest_generation(datasets: Path) -> int:
+    """The newest ledger generation among the datasets' manifests (a large number if none, so
+    the first dataset is not called a re-split)."""
+    generations = [
+        int(manifest.get("ledger_generation", 0))  # type: ignore[call-overload]
+        for path in datasets.glob("azaion-*")
+        if (manifest := read_manifest(path))
+    ]
+    return max(generations, default=1 << 30)
 
 
 def _label_after_image(image: os.stat_result, label: os.stat_result) -> bool:

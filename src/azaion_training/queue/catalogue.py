@@ -16,7 +16,8 @@ get an entry the first time formation sees them (`Catalogue.register`).
 
 Ordering (SPEC 5.4): a Created or Edited message dated before the annotation's recorded deletion
 is refused (`Catalogue.check_order`), so a late, older message cannot bring a deleted annotation
-back.
+back. The deletion's date is the Deleted message's own (its optional date key); a Deleted message
+without a date records none, and nothing is refused on its account.
 """
 
 from __future__ import annotations
