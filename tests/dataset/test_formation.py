@@ -314,3 +314,23 @@ def test_formation_while_another_process_re_makes_samples(
                 assert label_token(label.read_text()) == int(token), f"{image.name} mispaired"
                 pairs += 1
         assert pairs == sum(c.samples for c in dataset.counts.values()) > 0
+
+
+def test_annotations_from_other_paths_are_registered_and_identical_images_grouped(
+    settings: Settings, tree: DataTree
+) -> None:
+    from azaion_training.queue.catalogue import Catalogue, image_digest
+
+    names = write_fake_samples(tree.data_processed, 40)
+    tree.data.create()
+    for index, name in enumerate(names):  # as azaion-convert leaves them in data/
+        picture = b"one picture" if index < 10 else f"picture {index}".encode()
+        (tree.data.images / f"{name}.PNG").write_bytes(picture)
+        tree.data.label_path(name).write_text("1 0.5 0.5 0.2 0.1\n")
+    formed = form_dataset(settings, tree, date=DAY, progress=False)
+    assert len({formed.splits[name] for name in names[:10]}) == 1
+    with Catalogue.for_tree(tree) as catalogue:
+        entries = {name: catalogue.get(name) for name in names}
+    assert all(e is not None and e.origin == "found" for e in entries.values())
+    assert entries[names[0]].digest == image_digest(b"one picture")
+    assert read_manifest(formed.path)["new_groups"] == 1 + 30

@@ -62,7 +62,6 @@ from azaion_training.fs import (
     DataTree,
     atomic_write_text,
     free_dir,
-    is_temporary,
 )
 from azaion_training.labels import read_label
 from azaion_training.queue.catalogue import Catalogue
@@ -523,9 +522,15 @@ def _stems(folder: Path) -> list[str]:
 
 
 def _image_of(folder: AnnotationDir, name: str) -> Path | None:
-    for path in folder.images.glob(f"{name}.*"):
-        if not is_temporary(path):
-            return path
+    """The image of ``name`` in ``folder`` by trying the allowed extensions (listing a folder of
+    millions of files once per annotation would be quadratic)."""
+    from azaion_training.queue.handlers import IMAGE_EXTENSIONS
+
+    images = str(folder.images)
+    for extension in IMAGE_EXTENSIONS:
+        for candidate in (f"{images}/{name}{extension}", f"{images}/{name}{extension.upper()}"):
+            if os.path.isfile(candidate):
+                return Path(candidate)
     return None
 
 
