@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ MEMBERS = "manifest-members.tsv"
 
 LINK_ATTEMPTS = 3
 """How often a pair that changed while it was linked is linked again before it is skipped."""
+
+REGISTER_BATCH = 200
+"""Catalogue entries registered on first sight per commit (the queue waits for each commit)."""
 
 SETTLE_S = 1.0
 """A pair whose label is not newer than its image is taken once its image is this old."""
@@ -243,6 +247,10 @@ def form_dataset(
             ledger.commit()
     except OSError as exc:
         raise DatasetError(f"cannot write dataset under {base.parent}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise DatasetError(
+            f"cannot use the split ledger or catalogue in {tree.root}: {exc}"
+        ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = former.result(
@@ -282,6 +290,7 @@ class _Former:
         self.sources: dict[str, set[str]] = {split: set() for split in SPLITS}
         self.linked = self.corrupted = self.incomplete = self.vanished = self.new_groups = 0
         self._originals: dict[str, bool] = {}
+        self._registered = 0
         self._labels = str(tree.data_processed.labels)
         self._data_labels = str(tree.data.labels)
         self._members_digest = hashlib.sha256()
@@ -366,6 +375,9 @@ class _Former:
             entry = self.catalogue.register(
                 source, folder=self.tree.data_name, image=_image_of(self.tree.data, source)
             )
+            self._registered += 1
+            if self._registered % REGISTER_BATCH == 0:
+                self.catalogue.commit()  # short transactions: the queue writes it too
         keys = group_keys(
             source,
             media=None if entry is None else entry.media,
