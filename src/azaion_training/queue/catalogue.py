@@ -22,6 +22,7 @@ without a date records none, and nothing is refused on its account.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import sqlite3
@@ -141,9 +142,14 @@ class Catalogue:
         self.close()
 
     def commit(self) -> None:
-        """Makes every change since the last commit durable (one fsync in WAL mode)."""
+        """Makes every change since the last commit durable (one fsync in WAL mode).
+
+        Raises:
+            OSError: the file cannot be written (to the consumer, a failure of the tree).
+        """
         if self._open:
-            self._db.execute("COMMIT")
+            with self._as_os_error():
+                self._db.execute("COMMIT")
             self._open = False
 
     def get(self, name: str) -> Entry | None:
@@ -199,7 +205,15 @@ class Catalogue:
             )
 
     def record(self, message: Message, *, offset: int | None, missing: tuple[str, ...]) -> None:
-        """Records an applied message (``missing``: names the tree did not have)."""
+        """Records an applied message (``missing``: names the tree did not have).
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+        with self._as_os_error():
+            self._record(message, offset=offset, missing=missing)
+
+    def _record(self, message: Message, *, offset: int | None, missing: tuple[str, ...]) -> None:
         self._begin()
         if isinstance(message, BulkAnnotations):
             for name in message.names:
@@ -297,6 +311,13 @@ class Catalogue:
             "INSERT OR IGNORE INTO history VALUES (?, ?, ?, ?, ?)",
             (name, offset, int(status), None if date is None else date.isoformat(), email),
         )
+
+    @contextlib.contextmanager
+    def _as_os_error(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise OSError(f"annotation catalogue {self.path}: {exc}") from exc
 
     def _begin(self) -> None:
         if not self._open:
