@@ -373,6 +373,8 @@ class RemoteStore(_StoreBase):
     ) -> PublishedModel:
         """Encrypts and splits ``path``; uploads the big part, then (only then) the small part.
 
+        ``metadata`` is not stored by this store yet (only the local store keeps it).
+
         Raises:
             CdnError: the big part could not be uploaded; the small part was not uploaded.
             ApiError: the small part could not be uploaded (the big part is on the CDN).
