@@ -36,6 +36,7 @@ from azaion_training.augment import Augmenter, augment_tree, build_pipeline
 from azaion_training.augment.functional import variant_seed
 from azaion_training.augment.pipeline import augment
 from azaion_training.augment.plan import output_image_names, output_label_names, plan_pass
+from azaion_training.augment.runner import box_rules
 from azaion_training.augment.state import STATE_FILE, StateStore
 from azaion_training.config import AugmentSettings
 from azaion_training.demo.world import write_annotations
@@ -140,7 +141,7 @@ def _thread_one(tree: DataTree, out: Path, name: str, settings: AugmentSettings)
         _local.pipeline = build_pipeline()
     source = tree.data.images / f"{name}.jpg"
     image = cv2.imread(str(source))
-    boxes = clip_boxes(read_label(tree.data.label_path(name)), min_area=settings.min_box_area)
+    boxes = clip_boxes(read_label(tree.data.label_path(name)), min_area=0.0)
     image_names = output_image_names(name, ".jpg", variants=settings.variants)
     label_names = output_label_names(name, variants=settings.variants)
     shutil.copyfile(source, out / "images" / image_names[0])
@@ -151,7 +152,7 @@ def _thread_one(tree: DataTree, out: Path, name: str, settings: AugmentSettings)
             image,
             boxes,
             seed=variant_seed(name, index),
-            min_area=settings.min_box_area,
+            rules=box_rules(settings),
         )
         quality = [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality]
         cv2.imwrite(str(out / "images" / image_names[index]), variant, quality)

@@ -38,7 +38,8 @@ def test_defaults_match_the_spec() -> None:
     assert (s.export.imgsz, s.export.batch) == (1280, 4)
     assert (s.infer.every, s.infer.batch, s.infer.conf, s.infer.iou) == (4, 4, 0.3, 0.3)
     assert (s.dataset.train_ratio, s.dataset.valid_ratio, s.dataset.test_ratio) == (0.7, 0.2, 0.1)
-    assert s.augment.min_box_area == 0.0001 and s.augment.interval_s == 300
+    assert s.augment.min_visible_fraction == 0.3 and s.augment.min_box_px == 2.0
+    assert s.augment.interval_s == 300
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "classes": ("NUM_SLOTS", "ClassInfo", "ClassTable", "WeatherMode"),
     "config": ("Settings", "load_settings"),
     "convert": ("ClassMap", "ConversionReport", "SkipReason", "convert"),
-    "dataset": ("FormedDataset", "SplitCounts", "assign_splits", "form_dataset"),
+    "dataset": ("FormedDataset", "SplitCounts", "SplitLedger", "form_dataset"),
     "demo.run": ("DemoPlan", "DemoReport", "run_demo"),
     "errors": (
         "ApiError",

@@ -103,7 +103,10 @@ class AugmentSettings(_Section):
     """The augmentation daemon."""
 
     variants: int = Field(default=7, ge=0)
-    min_box_area: float = Field(default=0.0001, ge=0, lt=1)
+    min_visible_fraction: float = Field(default=0.3, ge=0, le=1)
+    """A variant drops a box when less than this fraction of its own area stays in the image."""
+    min_box_px: float = Field(default=2.0, ge=0)
+    """A variant drops a box that ends thinner than this many pixels (originals keep every box)."""
     interval_s: float = Field(default=300.0, gt=0)
     workers: int | None = Field(default=None, gt=0)
     jpeg_quality: int = Field(default=95, ge=1, le=100)
@@ -139,6 +142,8 @@ class TrainingSettings(_Section):
     patience: int = Field(default=100, ge=0)
     amp: bool = True
     plots: bool = True
+    gate_tolerance: float = Field(default=0.005, ge=0, le=1)
+    """A candidate replaces the current model unless its test mAP50-95 is lower by more."""
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -288,8 +293,9 @@ ENVIRONMENT: dict[str, str] = {
     "AZAION_QUEUE_COMMIT_INTERVAL": "queue.commit_interval_s",
     "AZAION_AUGMENT_INTERVAL": "augment.interval_s",
     "AZAION_AUGMENT_WORKERS": "augment.workers",
-    "AZAION_MIN_BOX_AREA": "augment.min_box_area",
     "AZAION_AUGMENT_MAX_IMAGE_MEGAPIXELS": "augment.max_image_megapixels",
+    "AZAION_MIN_VISIBLE_FRACTION": "augment.min_visible_fraction",
+    "AZAION_MIN_BOX_PX": "augment.min_box_px",
     "TRAINING_MODEL": "training.model",
     "TRAINING_EPOCHS": "training.epochs",
     "TRAINING_BATCH_SIZE": "training.batch",
@@ -297,6 +303,7 @@ ENVIRONMENT: dict[str, str] = {
     "TRAINING_DEVICE": "training.device",
     "TRAINING_WORKERS": "training.workers",
     "TRAINING_PATIENCE": "training.patience",
+    "TRAINING_GATE_TOLERANCE": "training.gate_tolerance",
     "TRAINING_AMP": "training.amp",
     "EXPORT_IMGSZ": "export.imgsz",
     "EXPORT_BATCH": "export.batch",

@@ -6,6 +6,8 @@ import pytest
 
 from azaion_training.augment.functional import variant_seed
 from azaion_training.augment.pipeline import (
+    BoxDrops,
+    BoxRules,
     augment,
     build_pipeline,
     default_transforms,
@@ -75,23 +77,63 @@ _INSIDE = Box.from_xyxy(5, 0.5, 0.4, 0.7, 0.6)
 
 
 @pytest.mark.parametrize(
-    ("min_area", "kept_near_edge"),
+    ("rules", "kept_near_edge", "drops"),
     [
-        (0.001, True),  # the clipped remainder (0.004) is above the minimum: kept, clipped
-        (0.005, False),  # pushed below the minimum area: dropped
+        # 2 of its 5 px stay inside (0.4 of its own area), 2 px wide: kept, clipped
+        (BoxRules(), True, BoxDrops()),
+        # less than half of it stays inside: dropped as outside
+        (BoxRules(min_visible_fraction=0.5), False, BoxDrops(outside=1)),
+        # 2 px is thinner than 3: dropped as thin
+        (BoxRules(min_box_px=3), False, BoxDrops(thin=1)),
     ],
 )
 def test_box_pushed_off_the_image_is_clipped_or_dropped(
-    min_area: float, kept_near_edge: bool
+    rules: BoxRules, kept_near_edge: bool, drops: BoxDrops
 ) -> None:
     shift = build_pipeline([_SHIFT_LEFT])
-    _, boxes = augment(shift, _image(), [_NEAR_EDGE, _INSIDE], seed=0, min_area=min_area)
+    dropped = BoxDrops()
+    _, boxes = augment(shift, _image(), [_NEAR_EDGE, _INSIDE], seed=0, rules=rules, drops=dropped)
     by_class = {box.class_id: box for box in boxes}
     assert by_class[5].xyxy == pytest.approx((0.42, 0.4, 0.62, 0.6), abs=1e-6)
     if kept_near_edge:
         assert by_class[4].xyxy == pytest.approx((0.0, 0.4, 0.02, 0.6), abs=1e-6)
     else:
         assert 4 not in by_class
+    assert dropped == drops
+
+
+@pytest.mark.parametrize(
+    ("shift_px", "kept"),
+    [
+        (-80, False),  # a 100 px box pushed 80 px out: 20% stays inside, dropped
+        (-60, True),  # 40% stays inside: kept, clipped
+        (-130, False),  # gone entirely (the transform removes it itself): counted as outside
+    ],
+)
+def test_a_box_pushed_mostly_out_of_the_image_is_dropped(shift_px: int, kept: bool) -> None:
+    image = np.zeros((400, 400, 3), np.uint8)
+    box = Box.from_xyxy(1, 0.0, 0.4, 0.25, 0.6)  # x 0..100 px
+    shift = build_pipeline([A.Affine(translate_px={"x": (shift_px, shift_px), "y": (0, 0)}, p=1)])
+    dropped = BoxDrops()
+    _, boxes = augment(shift, image, [box], seed=0, drops=dropped)
+    assert len(boxes) == int(kept)
+    assert dropped == BoxDrops(outside=int(not kept))
+
+
+def test_tiny_boxes_survive_every_variant_where_they_stay_visible() -> None:
+    """0.005% of a 1280x720 image is a 46 px^2 box (about 9x5 px): a car seen from 300 m."""
+    image = np.random.default_rng(1).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    side_w, side_h = 9 / 1280, 5.1 / 720
+    assert side_w * side_h == pytest.approx(0.00005, rel=0.01)
+    centres = [(0.3 + 0.04 * i, 0.3 + 0.05 * j) for i in range(10) for j in range(8)]
+    boxes = [Box(i % 80, x, y, side_w, side_h) for i, (x, y) in enumerate(centres)]
+    pipeline = build_pipeline()
+    for index in range(1, 8):
+        dropped = BoxDrops()
+        _, moved = augment(pipeline, image, boxes, seed=variant_seed("tiny", index), drops=dropped)
+        # Central boxes never leave a 1280x720 frame under SPEC 6's transforms, and a 0.8 scale
+        # keeps them over 2 px: every one is kept in every variant.
+        assert len(moved) == len(boxes) and dropped == BoxDrops()
 
 
 def test_boxes_stay_inside_the_image_under_the_default_pipeline() -> None:
@@ -102,4 +144,4 @@ def test_boxes_stay_inside_the_image_under_the_default_pipeline() -> None:
         for box in moved:
             x1, y1, x2, y2 = box.xyxy
             assert -1e-9 <= x1 < x2 <= 1 + 1e-9 and -1e-9 <= y1 < y2 <= 1 + 1e-9
-            assert box.area >= 0.0001
+            assert min(box.w * 100, box.h * 100) >= 2 - 1e-6  # 2 px in a 100 px image

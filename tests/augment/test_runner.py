@@ -229,3 +229,13 @@ def test_damaged_state_is_set_aside_and_everything_remade(
     assert summary.made == 3
     assert state.with_name(f"{STATE_FILE}.damaged").exists()
     assert run_pass(tree, augment_settings).unchanged == 3
+
+
+def test_the_pass_summary_counts_the_boxes_variants_dropped(tree: DataTree) -> None:
+    name = write_annotations(tree.data, 1, width=WIDTH, height=HEIGHT, prefix="tiny")[0]
+    # A sub-pixel box: the original keeps it, every variant drops it as too thin.
+    write_label_text(tree.data, name, "1 0.5 0.5 0.2 0.2\n3 0.5 0.5 0.004 0.004\n")
+    summary = run_pass(tree, AugmentSettings(workers=1))
+    assert (summary.dropped.outside, summary.dropped.thin) == (0, 7)
+    assert "0 boxes mostly outside the image, 7 too thin" in summary.line()
+    assert [b.class_id for b in read_label(tree.data_processed.label_path(name))] == [1, 3]

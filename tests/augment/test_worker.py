@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from azaion_training.augment.pipeline import BoxRules
 from azaion_training.augment.worker import Outcome, SampleJob, make_samples
 from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
@@ -22,7 +23,7 @@ def _job(tree: DataTree, name: str, *, variants: int = 7) -> SampleJob:
         label=tree.data.label_path(name),
         output=tree.data_processed,
         variants=variants,
-        min_area=0.0001,
+        rules=BoxRules(),
         jpeg_quality=90,
     )
 
@@ -49,19 +50,20 @@ def test_eight_samples_with_valid_labels(tree: DataTree, one: str, label_text: s
         read_label(label)  # raises if invalid
 
 
-def test_original_keeps_the_image_bytes_and_clips_boxes(tree: DataTree, one: str) -> None:
-    # Straddles the right border (x 0.93..1.03) and a box far below the minimum area.
+def test_original_keeps_the_image_bytes_and_every_box_clipped(tree: DataTree, one: str) -> None:
+    # Straddles the right border (x 0.93..1.03), and a box under one pixel (0.64 x 0.48 px).
     write_label_text(tree.data, one, "2 0.98 0.5 0.1 0.2\n3 0.5 0.5 0.005 0.005\n")
-    make_samples(_job(tree, one))
+    result = make_samples(_job(tree, one))
     original = tree.data_processed
     assert (original.images / f"{one}.jpg").read_bytes() == (
         tree.data.images / f"{one}.jpg"
     ).read_bytes()
     boxes = read_label(original.label_path(one))
-    assert [box.class_id for box in boxes] == [2]
+    assert [box.class_id for box in boxes] == [2, 3]  # the original keeps every box
     assert boxes[0].xyxy == pytest.approx((0.93, 0.4, 1.0, 0.6), abs=1e-6)
-    for index in range(1, 8):
+    for index in range(1, 8):  # variants drop the sub-pixel box as too thin
         assert all(b.class_id == 2 for b in read_label(original.label_path(f"{one}_{index}")))
+    assert result.dropped.thin == 7
 
 
 @pytest.mark.parametrize(

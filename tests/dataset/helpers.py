@@ -45,3 +45,42 @@ def write_real_samples(tree: DataTree, sources: int, *, size: int = 96, seed: in
     names = write_annotations(tree.data_processed, sources, seed=seed, width=size, height=size)
     add_variants_by_linking(tree.data_processed, names)
     return names
+
+
+def token_label(token: int) -> str:
+    """A valid label that encodes ``token`` (0 .. 3999) in its class and centre."""
+    return f"{token % 80} {0.1 + (token // 80) / 100:.2f} 0.5 0.2 0.1\n"
+
+
+def label_token(text: str) -> int:
+    """The token `token_label` encoded."""
+    class_id, cx, *_ = text.split()
+    return int(class_id) + 80 * round((float(cx) - 0.1) * 100)
+
+
+def write_tokens(folder: AnnotationDir, name: str, token: int, *, variants: int = 7) -> None:
+    """The samples of ``name``, each image naming ``token`` and its label encoding it; written
+    as the augmenter writes them: atomically, the image first, then its label."""
+    from azaion_training.fs import atomic_write_bytes
+
+    for sample in sample_names(name, variants=variants):
+        atomic_write_bytes(
+            folder.images / f"{sample}.jpg", f"{sample} {token}".encode(), durable=False
+        )
+        atomic_write_text(folder.label_path(sample), token_label(token), durable=False)
+
+
+def churn(root: str, names: list[str], stop: object, seed: int) -> None:
+    """Another process's augmenter: re-makes (and sometimes first deletes) samples until
+    ``stop`` (a multiprocessing Event) is set."""
+    import random
+
+    folder = AnnotationDir(Path(root))
+    rng = random.Random(seed)
+    while not stop.is_set():  # type: ignore[attr-defined]
+        name = rng.choice(names)
+        if rng.random() < 0.3:
+            for sample in sample_names(name):
+                (folder.images / f"{sample}.jpg").unlink(missing_ok=True)
+                folder.label_path(sample).unlink(missing_ok=True)
+        write_tokens(folder, name, rng.randrange(4000))

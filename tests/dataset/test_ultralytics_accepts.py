@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from azaion_training._ultralytics import provide_plot_fonts
 from azaion_training.config import Settings
 from azaion_training.dataset.formation import SPLITS, form_dataset
 from azaion_training.fs import DataTree
-from azaion_training.train.job import provide_plot_fonts
 from tests.dataset.helpers import write_real_samples
 
 

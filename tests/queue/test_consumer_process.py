@@ -26,6 +26,7 @@ from azaion_training.queue import (
     encode_message,
     rejected_messages,
 )
+from azaion_training.queue.catalogue import Catalogue
 from azaion_training.queue.offsets import load_offset
 from tests import helpers
 from tests.poison import poison_corpus
@@ -175,6 +176,31 @@ def test_kill_9_mid_stream_then_restart_equals_an_uninterrupted_run(
     assert f"resuming after offset {killed_at}" in logs(tmp_path)
     assert snapshot(tree) == expected
     assert len([k for k in expected if k.startswith("queue-rejected/")]) == 2 * 40
+    # The catalogue agrees with the tree, and with the uninterrupted run's, history included.
+    assert catalogue_view(tree) == catalogue_view(DataTree(root=tmp_path / "reference"))
+    assert catalogue_folders(tree) == tree_folders(tree)
+
+
+def catalogue_view(tree: DataTree) -> list[tuple[object, ...]]:
+    """Every catalogue entry with its status history."""
+    with Catalogue.for_tree(tree) as catalogue:
+        return [(entry, catalogue.history(entry.name)) for entry in catalogue.entries()]
+
+
+def catalogue_folders(tree: DataTree) -> dict[str, str]:
+    with Catalogue.for_tree(tree) as catalogue:
+        return {e.name: e.folder for e in catalogue.entries() if e.folder is not None}
+
+
+def tree_folders(tree: DataTree) -> dict[str, str]:
+    """Annotation name -> the folder its label is in."""
+    folders = (tree.data, tree.data_seed, tree.data_deleted)
+    return {
+        label.stem: folder.path.name
+        for folder in folders
+        for label in folder.labels.glob("*.txt")
+        if not label.name.startswith(".")
+    }
 
 
 def test_sigterm_exits_zero_with_the_position_of_what_was_applied(

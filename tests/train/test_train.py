@@ -11,6 +11,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -20,18 +21,15 @@ import numpy as np
 import pytest
 import yaml
 
+from azaion_training._ultralytics import provide_plot_fonts
 from azaion_training.cli.train import main
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
+from azaion_training.dataset.formation import count_dataset
 from azaion_training.errors import ConfigError, TrainingError
 from azaion_training.fs import DataTree
 from azaion_training.store.models import open_store
-from azaion_training.train.job import (
-    latest_run,
-    prepare_resume,
-    provide_plot_fonts,
-    train,
-    training_arguments,
-)
+from azaion_training.train.job import train, training_arguments
+from azaion_training.train.resume import latest_run, prepare_resume
 from tests.dataset.helpers import write_real_samples
 
 DAY = dt.date(2026, 11, 26)
@@ -150,9 +148,11 @@ def test_model_and_onnx_are_installed_and_onnx_gives_4_300_6(trained: Trained) -
 @pytest.mark.slow
 def test_summary_reports_counts_metrics_per_class_and_paths(trained: Trained) -> None:
     out = trained.stdout
-    assert "train       168 samples       21 sources" in out
-    assert "valid         6 samples        6 sources" in out
-    assert "test          3 samples        3 sources" in out
+    counts = count_dataset(trained.tree.datasets / "azaion-2026-11-26", variants=7)
+    for split, c in counts.items():
+        assert f"{split:<6} {c.samples:>8} samples  {c.sources:>7} sources" in out
+    assert counts["train"].samples == 8 * counts["train"].sources
+    assert "gate      candidate mAP50-95" in out and "no current model to compare" in out
     assert "valid: mAP50 " in out and "test: mAP50 " in out and "mAP50-95" in out
     assert "ArmorVehicle" in out or "Truck" in out or "Vehicle" in out or "Building" in out
     assert f"onnx      {trained.tree.current_model_onnx}" in out
@@ -197,6 +197,43 @@ def test_raised_epochs_resume_a_finished_run_from_its_epoch_checkpoint(
         overrides={"resume": str(point.last), "data": point.data, "save_dir": str(run)}
     )
     assert resumed.epochs == 5 and resumed.args.epochs == 5
+
+
+@pytest.mark.slow
+def test_the_gate_scores_both_models_and_force_installs_the_candidate(
+    trained: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 1-epoch candidate against the installed 2-epoch model, on the same test split."""
+    tree, dataset = trained.tree, trained.tree.datasets / "azaion-2026-11-26"
+    base = ["--config", str(trained.config), "--dataset", str(dataset), "--no-progress"]
+    installed = tree.current_model_pt.read_bytes()
+    assert main([*base, "--epochs", "1", "--no-publish"]) == 0  # exit 0 whatever the gate says
+    run = latest_run(tree)
+    record = json.loads((run / "metrics.json").read_text())
+    gate = record["gate"]
+    assert gate["split"] == "test" and gate["tolerance"] == 0.005
+    assert gate["candidate"] == record["candidate"]["test"]["map50_95"]
+    assert gate["current"] == record["current"]["map50_95"]
+    assert record["dataset"]["dataset"] == str(dataset)
+    assert record["dataset"]["manifest_sha256"] and record["dataset"]["ledger_generation"] == 1
+    worse = gate["candidate"] < gate["current"] - gate["tolerance"]
+    assert gate["install"] is not worse
+    assert (tree.current_model_pt.read_bytes() == installed) is worse
+    assert gate["reason"] in capsys.readouterr().out
+
+    # --force installs a candidate whatever its score, says so, and publishes its scores.
+    assert main([*base, "--epochs", "1", "--force"]) == 0
+    forced = json.loads((latest_run(tree) / "metrics.json").read_text())["gate"]
+    assert forced["install"] is True
+    assert forced["forced"] is (forced["candidate"] < forced["current"] - forced["tolerance"])
+    assert (
+        tree.current_model_pt.read_bytes()
+        == (latest_run(tree) / "weights" / "best.pt").read_bytes()
+    )
+    record = json.loads((tree.root / "model-store" / "models" / "azaion.onnx.json").read_text())
+    assert record["metadata"]["map50_95"] == forced["candidate"]
+    assert record["metadata"]["previous_map50_95"] == forced["current"]
+    assert record["metadata"]["dataset"] == "azaion-2026-11-26"
 
 
 def test_provide_plot_fonts_stops_the_font_download(
@@ -295,7 +332,7 @@ def test_offline_trainer_can_be_rebuilt_in_a_ddp_worker(tmp_path: Path) -> None:
     import cloudpickle
     import torch
 
-    from azaion_training.train.job import offline_trainer
+    from azaion_training._ultralytics import offline_trainer
 
     state = tmp_path / "state.pt"
     torch.save({"trainer": offline_trainer()}, state, pickle_module=cloudpickle)
@@ -341,7 +378,7 @@ def test_the_amp_check_never_downloads(
 ) -> None:
     import ultralytics.utils
 
-    from azaion_training.train.job import _offline_check_amp
+    from azaion_training._ultralytics import _offline_check_amp
 
     monkeypatch.setattr(ultralytics.utils, "WEIGHTS_DIR", tmp_path)
     if weights_on_disk:

@@ -2,8 +2,11 @@
 
 Transforms, in order (KEEP, the original's list): HorizontalFlip p=0.6; RandomBrightnessContrast
 p=0.4; Affine (scale 0.8-1.2, rotate ±35°, shear ±10°) p=0.8; MotionBlur p=0.1;
-HueSaturationValue p=0.4. Boxes travel with the image in YOLO form; afterwards they are clipped
-to the image and those below the minimum area are dropped (`labels.clip_boxes`).
+HueSaturationValue p=0.4. Boxes travel with the image in YOLO form; afterwards each is clipped to
+the image and dropped only by the rules of SPEC 6 (`BoxRules`, applied by `filter_boxes`): when
+less than ``min_visible_fraction`` of its own area stays inside the image, or when it ends thinner
+than ``min_box_px`` pixels. Never by a fraction of the image area: a 10x6 px car seen from 300 m is
+a real target. `augment` counts what it dropped and why in a `BoxDrops`.
 
 Each variant reseeds the pipeline before use (`seed_pipeline`). Albumentations' own
 ``Compose.set_random_seed`` hands the *same* seed to every transform, so their coin flips would be
@@ -22,14 +25,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from azaion_training.augment.functional import arrays_to_boxes, boxes_to_arrays, child_seeds
-from azaion_training.labels import MIN_BOX_AREA, Box, clip_boxes
+from azaion_training.labels import Box
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -58,7 +62,9 @@ def _import_albumentations() -> ModuleType:
 
 A = _import_albumentations()
 
-PIPELINE_VERSION = 1
+from albumentations.core.bbox_utils import BboxProcessor  # noqa: E402 - after the import above
+
+PIPELINE_VERSION = 2
 """Bump when the transforms change: every annotation's samples are then made again."""
 
 
@@ -80,12 +86,74 @@ def build_pipeline(transforms: Sequence[A.BasicTransform] | None = None) -> A.Co
     clipped to the image on the way in and filtered once, after the last transform (only the
     flip and the affine move boxes, so checking after each transform would change nothing).
     """
-    return A.Compose(
+    pipeline = A.Compose(
         list(transforms if transforms is not None else default_transforms()),
         bbox_params=A.BboxParams(
             format="yolo", label_fields=["class_ids"], clip=True, check_each_transform=False
         ),
     )
+    processor = pipeline.processors["bboxes"]
+    pipeline.processors["bboxes"] = _RuledBoxes(processor.params)
+    return pipeline
+
+
+@dataclass(frozen=True)
+class BoxRules:
+    """When a variant drops a box (SPEC 6); the original sample keeps every box."""
+
+    min_visible_fraction: float = 0.3
+    """Dropped when less than this fraction of its own area stays inside the image."""
+    min_box_px: float = 2.0
+    """Dropped when its clipped width or height is under this many pixels."""
+
+
+@dataclass
+class BoxDrops:
+    """Boxes the variants dropped, by reason: mostly ``outside`` the image, or too ``thin``."""
+
+    outside: int = 0
+    thin: int = 0
+
+    def add(self, other: BoxDrops) -> None:
+        self.outside += other.outside
+        self.thin += other.thin
+
+
+def filter_boxes(
+    boxes: np.ndarray, shape: Mapping[str, int], rules: BoxRules
+) -> tuple[np.ndarray, BoxDrops]:
+    """Clips boxes (Albumentations' normalised ``x1 y1 x2 y2`` plus extra columns) to the image
+    and drops those that break ``rules``; returns the kept rows and what was dropped."""
+    if len(boxes) == 0:
+        return boxes, BoxDrops()
+    clipped = boxes.copy()
+    clipped[:, :4] = np.clip(boxes[:, :4], 0.0, 1.0)
+    own = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    width = (clipped[:, 2] - clipped[:, 0]) * shape["width"]
+    height = (clipped[:, 3] - clipped[:, 1]) * shape["height"]
+    inside = np.maximum(width, 0) * np.maximum(height, 0) / (shape["width"] * shape["height"])
+    visible = np.divide(inside, own, out=np.zeros_like(own), where=own > 0)
+    outside = visible < rules.min_visible_fraction - 1e-9
+    thin = ~outside & (np.minimum(width, height) < rules.min_box_px - 1e-9)
+    drops = BoxDrops(outside=int(outside.sum()), thin=int(thin.sum()))
+    return clipped[~outside & ~thin], drops
+
+
+class _RuledBoxes(BboxProcessor):
+    """Albumentations' box processor with `filter_boxes` as its final filter.
+
+    ``rules`` is set before each call; ``seen`` and ``drops`` tell what the last call filtered
+    (a transform may remove a box that left the image entirely before the filter sees it).
+    """
+
+    rules = BoxRules()
+    seen = 0
+    drops = BoxDrops()
+
+    def filter(self, data: np.ndarray, shape: Mapping[str, int]) -> np.ndarray:  # type: ignore[override]
+        self.seen = len(data)
+        kept, self.drops = filter_boxes(data, shape, self.rules)
+        return kept
 
 
 def seed_pipeline(pipeline: A.Compose, seed: int) -> None:
@@ -103,7 +171,8 @@ def augment(
     boxes: Sequence[Box],
     *,
     seed: int,
-    min_area: float = MIN_BOX_AREA,
+    rules: BoxRules = BoxRules(),
+    drops: BoxDrops | None = None,
 ) -> tuple[np.ndarray, list[Box]]:
     """One variant of an image and its boxes.
 
@@ -112,13 +181,20 @@ def augment(
         image: BGR uint8, shape ``(h, w, 3)``.
         boxes: the source boxes (normalised YOLO).
         seed: the variant's seed (`functional.variant_seed`); the same seed gives the same result.
-        min_area: boxes smaller than this fraction of the image after clipping are dropped.
+        rules: when a moved box is dropped (`filter_boxes`).
+        drops: if given, what this variant dropped is added to it.
 
     Returns:
         The augmented image (same shape and dtype) and its clipped, filtered boxes.
     """
     seed_pipeline(pipeline, seed)
     bboxes, class_ids = boxes_to_arrays(boxes)
+    processor = pipeline.processors["bboxes"]
+    if isinstance(processor, _RuledBoxes):
+        processor.rules, processor.seen, processor.drops = rules, len(boxes), BoxDrops()
     result = pipeline(image=image, bboxes=bboxes, class_ids=class_ids)
-    moved = arrays_to_boxes(result["bboxes"], result["class_ids"])
-    return result["image"], clip_boxes(moved, min_area=min_area)
+    if drops is not None and isinstance(processor, _RuledBoxes):
+        gone = BoxDrops(outside=len(boxes) - processor.seen)  # removed by a transform
+        gone.add(processor.drops)
+        drops.add(gone)
+    return result["image"], arrays_to_boxes(result["bboxes"], result["class_ids"])

@@ -41,13 +41,13 @@ from collections import deque
 from collections.abc import Generator, Iterator, KeysView, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from typing import IO
 
 from tqdm import tqdm
 
-from azaion_training.augment.pipeline import PIPELINE_VERSION
+from azaion_training.augment.pipeline import PIPELINE_VERSION, BoxDrops, BoxRules
 from azaion_training.augment.plan import (
     Plan,
     Source,
@@ -99,6 +99,8 @@ class PassSummary:
     failed: int
     seconds: float
     stopped: bool = False
+    dropped: BoxDrops = field(default_factory=BoxDrops)
+    """Boxes the variants dropped (SPEC 6): outside the image, or too thin."""
 
     @property
     def images_per_s(self) -> float:
@@ -111,8 +113,9 @@ class PassSummary:
             f"augment pass: {self.sources} sources ({self.made} made, {self.unchanged} "
             f"unchanged), {self.samples} samples, {self.removed} stale removed, "
             f"{self.corrupted} corrupted, {self.incomplete} incomplete, {self.skipped} skipped, "
-            f"{self.failed} failed, {self.seconds:.1f} s, {self.images_per_s:.1f} images/s"
-            f"{ending}"
+            f"{self.failed} failed, {self.seconds:.1f} s, {self.images_per_s:.1f} images/s; "
+            f"variants dropped {self.dropped.outside} boxes mostly outside the image, "
+            f"{self.dropped.thin} too thin{ending}"
         )
 
 
@@ -146,7 +149,7 @@ class Augmenter:
         self._recipe = recipe(
             version=PIPELINE_VERSION,
             variants=settings.variants,
-            min_area=settings.min_box_area,
+            box_rules=box_rules(settings),
             jpeg_quality=settings.jpeg_quality,
         )
         self._context = _context()
@@ -184,13 +187,15 @@ class Augmenter:
             logger.warning("skipping annotation %s: %s", name, reason)
         removed = self._remove_stale(plan, recorded=stamps.keys())
         counts = {outcome: 0 for outcome in Outcome}
-        samples = 0
+        samples, dropped = 0, BoxDrops()
         for source, result in self._make(plan.todo, stop=stop, progress=progress):
             outcome = self._settle(source, result)
             if outcome is None:
                 continue
             counts[outcome] += 1
-            samples += result.samples if outcome is Outcome.MADE else 0
+            if outcome is Outcome.MADE:
+                samples += result.samples
+                dropped.add(result.dropped)
         self._flush()
         summary = PassSummary(
             sources=len(plan.sources) - counts[Outcome.CORRUPTED] - counts[Outcome.VANISHED],
@@ -204,6 +209,7 @@ class Augmenter:
             failed=counts[Outcome.FAILED],
             seconds=time.perf_counter() - started,
             stopped=stop.is_set(),
+            dropped=dropped,
         )
         logger.info("%s", summary.line())
         return summary
@@ -341,7 +347,7 @@ class Augmenter:
             label=source.label,
             output=self.tree.data_processed,
             variants=self.settings.variants,
-            min_area=self.settings.min_box_area,
+            rules=box_rules(self.settings),
             jpeg_quality=self.settings.jpeg_quality,
         )
 
@@ -539,3 +545,10 @@ def _sleep(seconds: float, *, stop: threading.Event) -> None:
     deadline = time.monotonic() + seconds
     while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
         time.sleep(min(_POLL_S, left))
+
+
+def box_rules(settings: AugmentSettings) -> BoxRules:
+    """The box rules of SPEC 6 from the ``augment`` settings."""
+    return BoxRules(
+        min_visible_fraction=settings.min_visible_fraction, min_box_px=settings.min_box_px
+    )

@@ -49,9 +49,9 @@ class Stamp(NamedTuple):
     recipe: str
 
 
-def recipe(*, version: int, variants: int, min_area: float, jpeg_quality: int) -> str:
+def recipe(*, version: int, variants: int, box_rules: object, jpeg_quality: int) -> str:
     """A short text naming everything besides the source files that shapes the samples."""
-    return f"v{version}:variants={variants}:min_area={min_area!r}:q={jpeg_quality}"
+    return f"v{version}:variants={variants}:boxes={box_rules!r}:q={jpeg_quality}"
 
 
 class StateStore:

@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from azaion_training.augment.functional import variant_seed
-from azaion_training.augment.pipeline import augment, build_pipeline
+from azaion_training.augment.pipeline import BoxDrops, BoxRules, augment, build_pipeline
 from azaion_training.augment.plan import output_image_names, output_label_names
 from azaion_training.errors import LabelError, MediaError
 from azaion_training.fs import AnnotationDir, atomic_write_bytes, atomic_write_text
@@ -61,7 +61,7 @@ class SampleJob:
     label: Path
     output: AnnotationDir
     variants: int
-    min_area: float
+    rules: BoxRules
     jpeg_quality: int
 
 
@@ -73,6 +73,8 @@ class SampleResult:
     outcome: Outcome
     samples: int = 0
     reason: str = ""
+    dropped: BoxDrops = field(default_factory=BoxDrops)
+    """Boxes the variants dropped (SPEC 6), by reason."""
 
 
 _pipeline: A.Compose | None = None
@@ -146,10 +148,11 @@ def make_samples(job: SampleJob) -> SampleResult:
     if image is None:
         return SampleResult(job.name, Outcome.CORRUPTED, reason="image does not decode")
     try:
-        written = _write_samples(job, data, image, clip_boxes(boxes, min_area=job.min_area))
+        dropped = BoxDrops()
+        written = _write_samples(job, data, image, clip_boxes(boxes, min_area=0.0), dropped)
     except (OSError, MediaError) as exc:
         return SampleResult(job.name, Outcome.FAILED, reason=f"cannot write samples: {exc}")
-    return SampleResult(job.name, Outcome.MADE, samples=written)
+    return SampleResult(job.name, Outcome.MADE, samples=written, dropped=dropped)
 
 
 def decode_image(data: bytes) -> np.ndarray | None:
@@ -171,14 +174,21 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     return encoded.tobytes()
 
 
-def _write_samples(job: SampleJob, data: bytes, image: np.ndarray, boxes: list[Box]) -> int:
+def _write_samples(
+    job: SampleJob, data: bytes, image: np.ndarray, boxes: list[Box], dropped: BoxDrops
+) -> int:
     images = output_image_names(job.name, job.image.suffix, variants=job.variants)
     labels = output_label_names(job.name, variants=job.variants)
     _write_pair(job.output, images[0], data, labels[0], boxes)
     pipeline = _get_pipeline()
     for index in range(1, job.variants + 1):
         variant, moved = augment(
-            pipeline, image, boxes, seed=variant_seed(job.name, index), min_area=job.min_area
+            pipeline,
+            image,
+            boxes,
+            seed=variant_seed(job.name, index),
+            rules=job.rules,
+            drops=dropped,
         )
         encoded = encode_jpeg(variant, job.jpeg_quality)
         _write_pair(job.output, images[index], encoded, labels[index], moved)

@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(
         PROG,
         "Form a dated dataset from data-processed/ (70/20/10 by source annotation), train YOLO "
-        "with Ultralytics into models/azaion-{date}, install best.pt as models/azaion.pt, export "
+        "with Ultralytics into models/azaion-{date}, score it against the current model on the "
+        "test split, and only if it is not worse install best.pt as models/azaion.pt, export "
         "models/azaion.onnx and publish the model. Never downloads anything.",
         env_sections=("training", "dataset", "export"),
     )
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on this existing dataset (its folder or data.yaml) instead of forming one",
     )
     job.add_argument("--form-only", action="store_true", help="only form the dataset, then stop")
+    job.add_argument(
+        "--force",
+        action="store_true",
+        help="install, export and publish the new model even if it scores worse on the test "
+        "split than the current one (by more than training.gate_tolerance)",
+    )
     job.add_argument("--no-publish", action="store_true", help="do not publish the model")
     job.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
@@ -116,6 +123,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         resume=args.resume,
         resume_epochs=args.epochs if args.resume else None,
         publish=not args.no_publish,
+        force=args.force,
         progress=not args.no_progress,
     )
     print(result.summary())

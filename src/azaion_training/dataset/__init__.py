@@ -1,11 +1,20 @@
-"""Datasets: forming a dated train/valid/test dataset from the augmented samples (`formation`)."""
+"""Datasets: the split ledger (`ledger`) and forming a dated train/valid/test dataset from the
+augmented samples (`formation`)."""
 
 from azaion_training.dataset.formation import (
-    SPLITS,
     FormedDataset,
     SplitCounts,
-    assign_splits,
     form_dataset,
+    read_manifest,
 )
+from azaion_training.dataset.ledger import SPLITS, SplitLedger, bucket
 
-__all__ = ["SPLITS", "FormedDataset", "SplitCounts", "assign_splits", "form_dataset"]
+__all__ = [
+    "SPLITS",
+    "FormedDataset",
+    "SplitCounts",
+    "SplitLedger",
+    "bucket",
+    "form_dataset",
+    "read_manifest",
+]

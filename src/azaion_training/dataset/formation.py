@@ -1,79 +1,87 @@
 """Dataset formation: ``data-processed/`` -> ``datasets/azaion-{date}/`` with no leakage.
 
 Every sample in ``data-processed/`` is an original annotation ``{stem}`` or one of its augmented
-variants ``{stem}_1`` ... ``{stem}_7`` (see `azaion_training.samples`). Formation:
+variants ``{stem}_1`` ... ``{stem}_7`` (see `azaion_training.samples`). Formation streams over the
+images once (no list of every sample, one ``mkdir`` per split folder):
 
-1. pairs each image with its label; a label that does not pass `labels.read_label` moves, with
-   its image, to ``data-corrupted/`` and a reason file ``data-corrupted/reasons/{name}.txt``;
-2. groups the samples by source annotation and splits the *sources* 70/20/10 (settings), so an
-   annotation and its variants always land in the same split;
-3. puts every sample of a train source into ``train/``, and only the original of a valid or test
-   source into ``valid/`` or ``test/`` (augmented copies never score a model, nor train it on
-   the images it is scored on);
-4. hard-links the files (copies only where a link is impossible) into a hidden folder, writes
-   ``data.yaml`` (``nc: 80`` and the 80 names) and renames the folder into place, so a dataset
-   is either complete or absent.
+1. each sample's source annotation is placed by the split ledger (`dataset.ledger`): its group is
+   its source media, else its image content, else itself (from the annotation catalogue,
+   `queue.catalogue`, which registers annotations it has never seen); a group placed by an earlier
+   dataset keeps its split, a new one is bucketed by its hash, so nothing ever moves;
+2. every sample of a train source goes to ``train/``, only the original of a valid or test source
+   to ``valid/`` or ``test/`` (augmented copies never score a model);
+3. the image and label are hard-linked (copied only where a link is impossible) into a hidden
+   folder, then checked there: the links are a snapshot that later writes cannot change. The
+   pair is kept only if neither source file was replaced while linking and the label is not
+   older than the image (the augmenter writes the image first): else it is linked again, and
+   skipped as *changing* if it keeps changing. A file that vanished is gone, not corrupt. Only
+   the labels written are read; an invalid one moves, with its image, to ``data-corrupted/``
+   with a reason;
+4. ``manifest.json`` (ledger generation, catalogue state, groups, annotations and samples per
+   split, and the digest of ``manifest-members.tsv``: one ``split, group, annotation, sample``
+   line per file pair) and ``data.yaml`` (``nc: 80`` and the 80 names) are written and the folder
+   renamed into place, so a dataset is either complete or absent; then the ledger commits.
 
-The split is deterministic: sources are ordered by the SHA-256 of their name and cut at the
-ratios (`assign_splits`). A second dataset formed on the same day is written beside the first as
-``azaion-{date}.2``, ``.3``, ... (`free_dir`); nothing is ever overwritten.
+A second dataset formed on the same day is written beside the first as ``azaion-{date}.2``,
+``.3``, ... (`free_dir`); nothing is ever overwritten.
 
 Layout:
 
     datasets/azaion-{YYYY-MM-DD}[.N]/
-        data.yaml
+        data.yaml, manifest.json, manifest-members.tsv
         {train,valid,test}/images/{name}.jpg
         {train,valid,test}/labels/{name}.txt
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import hashlib
-import itertools
+import json
 import logging
-import math
 import os
 import shutil
+import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+from typing import IO
 
 import yaml
 
 from azaion_training.classes import ClassTable
 from azaion_training.config import Settings
 from azaion_training.corrupted import quarantine
+from azaion_training.dataset.ledger import SPLITS, SplitLedger, group_keys
 from azaion_training.errors import DatasetError, LabelError
 from azaion_training.fs import (
     AnnotationDir,
     DataTree,
     atomic_write_text,
     free_dir,
-    is_temporary,
-    link_or_copy,
 )
 from azaion_training.labels import read_label
+from azaion_training.queue.catalogue import Catalogue
 from azaion_training.samples import source_of
 
 logger = logging.getLogger(__name__)
 
-SPLITS: tuple[str, str, str] = ("train", "valid", "test")
-"""Split folder names, in the order of the ratios."""
-
 DATA_YAML = "data.yaml"
-"""Folder of ``data-corrupted/`` that holds one ``{name}.txt`` reason per rejected sample."""
+MANIFEST = "manifest.json"
+MEMBERS = "manifest-members.tsv"
 
+LINK_ATTEMPTS = 3
+"""How often a pair that changed while it was linked is linked again before it is skipped."""
 
-@dataclass(frozen=True)
-class Sample:
-    """One image with its label in an annotation folder."""
+REGISTER_BATCH = 200
+"""Catalogue entries registered on first sight per commit (the queue waits for each commit)."""
 
-    name: str
-    image: Path
-    label: Path
+SETTLE_S = 1.0
+"""A pair whose label is not newer than its image is taken once its image is this old."""
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,15 @@ class FormedDataset:
         data_yaml: its ``data.yaml``, ready for Ultralytics.
         counts: per split name (``train``, ``valid``, ``test``).
         corrupted: samples moved to ``data-corrupted/`` by this run.
-        incomplete: images without a label or labels without an image (left where they are).
+        incomplete: images without a label (left where they are; usually still being written).
+        vanished: samples removed (or changing) while the dataset formed; left out, not corrupt.
         linked: files hard-linked; ``copied``: files copied instead.
         seconds: wall time of the formation.
+        generation: the split ledger's generation.
+        resplit: the generation is newer than that of every earlier dataset (`SplitLedger.resplit`).
+        new_groups: groups this dataset placed for the first time.
+        manifest: the dataset's ``manifest.json``.
+        splits: source name -> split name, for every source in the dataset.
     """
 
     path: Path
@@ -103,76 +117,45 @@ class FormedDataset:
     counts: Mapping[str, SplitCounts]
     corrupted: int = 0
     incomplete: int = 0
+    vanished: int = 0
     linked: int = 0
     copied: int = 0
     seconds: float = 0.0
+    generation: int = 1
+    resplit: bool = False
+    new_groups: int = 0
+    manifest: Path | None = None
     splits: Mapping[str, str] = field(default_factory=dict, repr=False)
-    """Source name -> split name, for every source in the dataset."""
 
     def summary(self) -> str:
-        """One line: folder, per-split counts, corrupted and how files were placed."""
+        """One line: folder, per-split counts, the ledger, what was left out, how files went."""
         parts = ", ".join(
             f"{name} {c.samples} samples / {c.sources} sources" for name, c in self.counts.items()
         )
+        ledger = f"split ledger generation {self.generation} ({self.new_groups} new groups)"
+        if self.resplit:
+            ledger = (
+                f"NEW {ledger}: every group was split afresh, test scores are not comparable "
+                "with earlier datasets"
+            )
         return (
-            f"dataset {self.path}: {parts}; {self.corrupted} corrupted, "
-            f"{self.incomplete} incomplete; {self.linked} linked, {self.copied} copied "
-            f"in {self.seconds:.1f} s"
+            f"dataset {self.path}: {parts}; {ledger}; {self.corrupted} corrupted, "
+            f"{self.incomplete} incomplete, {self.vanished} vanished; {self.linked} linked, "
+            f"{self.copied} copied in {self.seconds:.1f} s"
         )
 
 
-def split_sizes(count: int, ratios: Sequence[float]) -> tuple[int, ...]:
-    """How many of ``count`` items each split gets: cumulative ratios rounded half up.
-
-    Every size is within one item of ``count * ratio``, and the sizes add up to ``count``.
-
-    Example:
-        >>> split_sizes(100, (0.7, 0.2, 0.1))
-        (70, 20, 10)
-        >>> split_sizes(7, (0.7, 0.2, 0.1))
-        (5, 1, 1)
-    """
-    edges, cumulative = [0], 0.0
-    for ratio in ratios[:-1]:
-        cumulative += ratio
-        edges.append(min(math.floor(count * cumulative + 0.5), count))
-    edges.append(count)
-    return tuple(b - a for a, b in itertools.pairwise(edges))
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP)
+"""Why a hard link may be impossible (another filesystem, no permission, too many links)."""
 
 
-def source_hash(name: str) -> bytes:
-    """The SHA-256 of a source name (UTF-8): its place in the split order."""
-    return hashlib.sha256(name.encode("utf-8")).digest()
-
-
-def assign_splits(
-    sources: Iterable[str],
-    *,
-    ratios: Sequence[float] = (0.7, 0.2, 0.1),
-    names: Sequence[str] = SPLITS,
-) -> dict[str, str]:
-    """Assigns every source to a split: sorted by `source_hash`, cut at the ratios.
-
-    Trade-off: a pure hash bucket (``hash / 2**256 < 0.7`` -> train) keeps every source in its
-    split forever, but only hits the ratios on average (on 100 sources train would hold 70 ± 5).
-    Cutting the hash order at exact counts hits the ratios (each split within one item) and is
-    the same as the pure bucket plus the fewest moves that fix the counts: only sources whose hash
-    lies between the fixed threshold and the actual quantile change split. So when annotations
-    are added between retrains, a few sources next to the two cuts may move (about ``sqrt(n)``
-    of ``n`` in the worst case, fewer as ``n`` grows); every other source keeps its split, and a
-    source never sits in two splits of one dataset.
-
-    Returns:
-        Source name -> split name.
-    """
-    ordered = sorted(set(sources), key=lambda name: (source_hash(name), name))
-    assignment: dict[str, str] = {}
-    start = 0
-    for split, size in zip(names, split_sizes(len(ordered), ratios), strict=True):
-        for name in ordered[start : start + size]:
-            assignment[name] = split
-        start += size
-    return assignment
+class _Outcome(Enum):
+    RECENT = "recent"
+    INCOMPLETE = "incomplete"
+    PLACED = "placed"
+    VANISHED = "vanished"
+    CHANGING = "changing"
+    INVALID = "invalid"
 
 
 def group_by_source(names: Iterable[str], *, variants: int) -> dict[str, list[str]]:
@@ -193,38 +176,6 @@ def group_by_source(names: Iterable[str], *, variants: int) -> dict[str, list[st
     return groups
 
 
-def find_samples(folder: AnnotationDir) -> tuple[dict[str, Sample], list[Path]]:
-    """Pairs the images and labels of an annotation folder by name.
-
-    Returns:
-        Name -> sample, and the unpaired files (an image with no label or a label with no
-        image; usually a pair another process is still writing). Dot-named files are skipped.
-    """
-    images = _files_by_stem(folder.images)
-    labels = _files_by_stem(folder.labels, suffix=".txt")
-    samples = {
-        name: Sample(name=name, image=image, label=labels[name])
-        for name, image in images.items()
-        if name in labels
-    }
-    unpaired = [p for n, p in images.items() if n not in labels]
-    unpaired += [p for n, p in labels.items() if n not in images]
-    return samples, sorted(unpaired)
-
-
-def reject_sample(tree: DataTree, sample: Sample, reason: str) -> None:
-    """Moves a rejected sample to ``data-corrupted/`` with its reason (`corrupted.quarantine`)."""
-    quarantine(
-        tree.data_corrupted,
-        name=sample.name,
-        image=sample.image,
-        label=sample.label,
-        reason=reason,
-        component="azaion-train",
-    )
-    logger.warning("rejected %s: %s", sample.name, reason)
-
-
 def data_yaml_text(path: Path, *, has_test: bool, names: Sequence[str]) -> str:
     """The ``data.yaml`` of a dataset at ``path`` (absolute, as Ultralytics resolves it)."""
     content: dict[str, object] = {
@@ -243,11 +194,19 @@ def count_dataset(dataset: Path, *, variants: int) -> dict[str, SplitCounts]:
     """Sources and samples per split of a dataset folder, counted on disk."""
     counts = {}
     for split in SPLITS:
-        names = _files_by_stem(dataset / split / "images")
+        names = _stems(dataset / split / "images")
         counts[split] = SplitCounts(
             sources=len(group_by_source(names, variants=variants)), samples=len(names)
         )
     return counts
+
+
+def read_manifest(dataset: Path) -> dict[str, object]:
+    """The ``manifest.json`` of a dataset folder (empty for datasets formed before manifests)."""
+    try:
+        return dict(json.loads((dataset / MANIFEST).read_text()))
+    except FileNotFoundError:
+        return {}
 
 
 def form_dataset(
@@ -272,132 +231,358 @@ def form_dataset(
             split, or the dataset folder cannot be written.
     """
     started = time.perf_counter()
-    ratios = (
-        settings.dataset.train_ratio,
-        settings.dataset.valid_ratio,
-        settings.dataset.test_ratio,
-    )
-    samples, unpaired = find_samples(tree.data_processed)
-    if unpaired:
-        logger.warning("%d unpaired files in %s skipped", len(unpaired), tree.data_processed.path)
-    groups = group_by_source(samples, variants=settings.augment.variants)
-    corrupted = _reject_invalid(tree, samples, progress=progress)
-    groups = {src: [n for n in names if n in samples] for src, names in groups.items()}
-    groups = {src: names for src, names in groups.items() if names}
-    if not groups:
-        raise DatasetError(f"no valid samples in {tree.data_processed.path}")
-    splits = assign_splits(groups, ratios=ratios)
-    chosen = _choose_members(groups, splits, samples)
-    counts = {
-        split: SplitCounts(
-            sources=sum(1 for s in splits.values() if s == split), samples=len(chosen[split])
-        )
-        for split in SPLITS
-    }
-    for split in ("train", "valid"):
-        if counts[split].samples == 0:
-            raise DatasetError(
-                f"{len(groups)} source annotations give no {split} samples; add annotations"
-            )
-    target, linked = _write_dataset(tree, chosen, date=date, link=link, progress=progress)
-    result = FormedDataset(
-        path=target,
-        data_yaml=target / DATA_YAML,
-        counts=counts,
-        corrupted=corrupted,
-        incomplete=len(unpaired),
-        linked=linked,
-        copied=2 * sum(counts[s].samples for s in SPLITS) - linked,
-        seconds=time.perf_counter() - started,
-        splits=splits,
+    base = tree.dataset_dir(date or dt.date.today())
+    base.parent.mkdir(parents=True, exist_ok=True)
+    staging = base.with_name(f".{base.name}.{os.getpid()}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    earlier = _latest_generation(tree.datasets)
+    try:
+        with SplitLedger.under(tree.root) as ledger, Catalogue.for_tree(tree) as catalogue:
+            former = _Former(settings, tree, staging, ledger, catalogue, link=link)
+            try:
+                former.run(progress=progress)
+                target = former.publish(base)
+            finally:
+                catalogue.commit()  # entries registered on first sight stay, whatever happens
+            ledger.commit()
+    except OSError as exc:
+        raise DatasetError(f"cannot write dataset under {base.parent}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise DatasetError(
+            f"cannot use the split ledger or catalogue in {tree.root}: {exc}"
+        ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result = former.result(
+        target, seconds=time.perf_counter() - started, resplit=former.ledger.generation > earlier
     )
     logger.info("%s", result.summary())
     return result
 
 
-def _files_by_stem(folder: Path, *, suffix: str | None = None) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return found
-    for entry in entries:
-        path = Path(entry.path)
-        if is_temporary(path) or not entry.is_file() or (suffix and path.suffix != suffix):
-            continue
-        found[path.stem] = path
-    return found
+class _Former:
+    """One formation: streams the samples into ``staging`` (see the module docstring)."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        tree: DataTree,
+        staging: Path,
+        ledger: SplitLedger,
+        catalogue: Catalogue,
+        *,
+        link: bool,
+    ) -> None:
+        self.tree = tree
+        self.staging = staging
+        self.ledger = ledger
+        self.catalogue = catalogue
+        self.link = link
+        self.variants = settings.augment.variants
+        self.ratios = (
+            settings.dataset.train_ratio,
+            settings.dataset.valid_ratio,
+            settings.dataset.test_ratio,
+        )
+        self.splits: dict[str, str] = {}
+        self.groups: dict[str, str] = {}
+        self.samples = dict.fromkeys(SPLITS, 0)
+        self.sources: dict[str, set[str]] = {split: set() for split in SPLITS}
+        self.linked = self.corrupted = self.incomplete = self.vanished = self.new_groups = 0
+        self._originals: dict[str, bool] = {}
+        self._registered = 0
+        self._labels = str(tree.data_processed.labels)
+        self._data_labels = str(tree.data.labels)
+        self._members_digest = hashlib.sha256()
 
-def _reject_invalid(tree: DataTree, samples: dict[str, Sample], *, progress: bool) -> int:
-    """Checks every label; moves invalid samples to ``data-corrupted/`` and drops them."""
-    from tqdm import tqdm
+    def run(self, *, progress: bool) -> None:
+        from tqdm import tqdm
 
-    rejected = 0
-    for name in tqdm(
-        sorted(samples), desc="checking labels", unit="label", disable=not progress, leave=False
-    ):
+        outs = {}
+        for split in SPLITS:
+            out = AnnotationDir(self.staging / split)
+            out.create()  # the only mkdir: one per split folder
+            outs[split] = (str(out.images), str(out.labels))
+        processed = self.tree.data_processed
+        images, labels = str(processed.images), str(processed.labels)
+        deferred: list[tuple[str, str, str]] = []
+        with (
+            open(self.staging / MEMBERS, "w", encoding="utf-8") as members,
+            tqdm(desc="forming dataset", unit="sample", disable=not progress) as bar,
+        ):
+            for image in _images(processed.images):
+                bar.update()
+                stem = image[: image.rfind(".")]
+                source = self._source(stem)
+                split = self.splits.get(source) or self._place(source)
+                if split != "train" and stem != source:
+                    continue  # valid and test hold only originals
+                pair = (f"{images}/{image}", f"{labels}/{stem}.txt")
+                targets = (f"{outs[split][0]}/{image}", f"{outs[split][1]}/{stem}.txt")
+                outcome = self._take(pair, targets, stem, final=False)
+                if outcome is _Outcome.RECENT:
+                    deferred.append((image, source, split))
+                else:
+                    self._count(outcome, members, split=split, source=source, stem=stem)
+            if deferred:  # pairs written just now: look again once a writer would have finished
+                time.sleep(SETTLE_S)
+            for image, source, split in deferred:
+                stem = image[: image.rfind(".")]
+                pair = (f"{images}/{image}", f"{labels}/{stem}.txt")
+                targets = (f"{outs[split][0]}/{image}", f"{outs[split][1]}/{stem}.txt")
+                outcome = self._take(pair, targets, stem, final=True)
+                self._count(outcome, members, split=split, source=source, stem=stem)
+        if not any(self.samples.values()):
+            raise DatasetError(f"no valid samples in {processed.path}")
+        for split in ("train", "valid"):
+            if self.samples[split] == 0:
+                raise DatasetError(
+                    f"{len(self.splits)} source annotations give no {split} samples; "
+                    "add annotations"
+                )
+
+    def _count(
+        self, outcome: _Outcome, members: IO[str], *, split: str, source: str, stem: str
+    ) -> None:
+        if outcome is _Outcome.PLACED:
+            self.samples[split] += 1
+            self.sources[split].add(source)
+            line = f"{split}\t{self.groups[source]}\t{source}\t{stem}\n"
+            members.write(line)
+            self._members_digest.update(line.encode("utf-8"))
+        elif outcome is _Outcome.INVALID:
+            self.corrupted += 1
+        elif outcome is _Outcome.INCOMPLETE:
+            self.incomplete += 1
+        else:
+            self.vanished += 1
+
+    def _source(self, stem: str) -> str:
+        """The source of sample ``stem``: a variant's original is an original sample on disk."""
+        return source_of(stem, originals=_Originals(self), variants=self.variants)
+
+    def is_original(self, stem: str) -> bool:
+        known = self._originals.get(stem)
+        if known is None:
+            exists = os.path.exists(f"{self._labels}/{stem}.txt")
+            known = exists and self._source(stem) == stem
+            self._originals[stem] = known
+        return known
+
+    def _place(self, source: str) -> str:
+        entry = self.catalogue.get(source)
+        if entry is None and os.path.exists(f"{self._data_labels}/{source}.txt"):
+            entry = self.catalogue.register(
+                source, folder=self.tree.data_name, image=_image_of(self.tree.data, source)
+            )
+            self._registered += 1
+            if self._registered % REGISTER_BATCH == 0:
+                self.catalogue.commit()  # short transactions: the queue writes it too
+        keys = group_keys(
+            source,
+            media=None if entry is None else entry.media,
+            digest=None if entry is None else entry.digest,
+        )
+        split, known = self.ledger.place(source, keys, self.ratios)
+        self.new_groups += not known
+        self.splits[source] = split
+        self.groups[source] = keys[0]
+        return split
+
+    def _take(
+        self, pair: tuple[str, str], targets: tuple[str, str], stem: str, *, final: bool
+    ) -> _Outcome:
+        """Links one pair (image, label) to ``targets`` and checks the snapshot (see the module
+        docstring).
+
+        A pair whose label is not newer than its image may be half-way through a rewrite (the
+        new image in place, the old label not yet replaced): it is taken only once its image
+        is older than `SETTLE_S`; before that it is ``RECENT`` (looked at again at the end), or,
+        when ``final``, left out as changing.
+        """
+        for _ in range(LINK_ATTEMPTS):
+            try:
+                image_before = os.stat(pair[0])
+            except FileNotFoundError:
+                return _Outcome.VANISHED
+            try:
+                before = (image_before, os.stat(pair[1]))
+            except FileNotFoundError:
+                return _Outcome.INCOMPLETE  # an image whose label is not (or no longer) there
+            try:
+                linked = self._put(pair[0], targets[0]) + self._put(pair[1], targets[1])
+                # A link names the inode the source had when linked: if the source still has
+                # the inode it had before, the link (or copy) holds that very file.
+                settled = all(map(_unchanged, pair, before))
+            except FileNotFoundError:
+                _unlink(*targets)
+                return _Outcome.VANISHED
+            if settled and not _label_after_image(*before):
+                _unlink(*targets)
+                if not final:
+                    return _Outcome.RECENT
+                time.sleep(SETTLE_S / LINK_ATTEMPTS)
+                continue
+            if settled:
+                try:
+                    read_label(Path(targets[1]))
+                except LabelError as exc:
+                    _unlink(*targets)
+                    if not all(map(_unchanged, pair, before)):
+                        continue  # replaced since: look at the new pair
+                    return self._reject(Path(pair[0]), Path(pair[1]), stem, f"invalid label: {exc}")
+                self.linked += linked
+                return _Outcome.PLACED
+            _unlink(*targets)
+        logger.info("%s kept changing while the dataset formed; left out", stem)
+        return _Outcome.CHANGING
+
+    def _reject(self, image: Path, label: Path, stem: str, reason: str) -> _Outcome:
         try:
-            read_label(samples[name].label)
-        except LabelError as exc:
-            reject_sample(tree, samples.pop(name), f"invalid label: {exc}")
-            rejected += 1
-    return rejected
+            quarantine(
+                self.tree.data_corrupted,
+                name=stem,
+                image=image,
+                label=label,
+                reason=reason,
+                component="azaion-train",
+            )
+        except FileNotFoundError:
+            return _Outcome.VANISHED
+        logger.warning("rejected %s: %s", stem, reason)
+        return _Outcome.INVALID
+
+    def _put(self, source: str, target: str) -> int:
+        """Hard-links (or copies) ``source`` to ``target``; 1 for a link, 0 for a copy."""
+        if self.link:
+            try:
+                os.link(source, target)
+                return 1
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise
+        shutil.copyfile(source, target)
+        return 0
+
+    def publish(self, base: Path) -> Path:
+        """Writes the manifest and ``data.yaml`` and renames the staging folder into place."""
+        manifest = {
+            "ledger_generation": self.ledger.generation,
+            "new_groups": self.new_groups,
+            "catalogue": self.catalogue.state(),
+            "splits": {
+                split: {
+                    "groups": len({self.groups[s] for s in self.sources[split]}),
+                    "annotations": len(self.sources[split]),
+                    "samples": self.samples[split],
+                }
+                for split in SPLITS
+            },
+            "members": MEMBERS,
+            "members_sha256": self._members_digest.hexdigest(),
+        }
+        atomic_write_text(self.staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        return _publish(self.staging, base, has_test=self.samples["test"] > 0)
+
+    def result(self, target: Path, *, seconds: float, resplit: bool) -> FormedDataset:
+        total = sum(self.samples.values())
+        return FormedDataset(
+            path=target,
+            data_yaml=target / DATA_YAML,
+            counts={
+                split: SplitCounts(len(self.sources[split]), self.samples[split])
+                for split in SPLITS
+            },
+            corrupted=self.corrupted,
+            incomplete=self.incomplete,
+            vanished=self.vanished,
+            linked=self.linked,
+            copied=2 * total - self.linked,
+            seconds=seconds,
+            generation=self.ledger.generation,
+            resplit=resplit,
+            new_groups=self.new_groups,
+            manifest=target / MANIFEST,
+            splits={s: self.splits[s] for split in SPLITS for s in self.sources[split]},
+        )
 
 
-def _choose_members(
-    groups: dict[str, list[str]], splits: dict[str, str], samples: Mapping[str, Sample]
-) -> dict[str, list[Sample]]:
-    """Train gets every sample of its sources; valid and test only the originals."""
-    chosen: dict[str, list[Sample]] = {split: [] for split in SPLITS}
-    for source, members in groups.items():
-        split = splits[source]
-        if split == "train":
-            chosen[split].extend(samples[name] for name in members)
-        elif members[0] == source:
-            chosen[split].append(samples[source])
-    return chosen
+class _Originals:
+    """The originals of ``data-processed/``, looked up on disk as a `Container`."""
+
+    def __init__(self, former: _Former) -> None:
+        self._former = former
+
+    def __contains__(self, stem: object) -> bool:
+        return isinstance(stem, str) and self._former.is_original(stem)
 
 
-def _write_dataset(
-    tree: DataTree,
-    chosen: dict[str, list[Sample]],
-    *,
-    date: dt.date | None,
-    link: bool,
-    progress: bool,
-) -> tuple[Path, int]:
-    """Places the files into a hidden folder and renames it to a free dated name."""
-    from tqdm import tqdm
-
-    base = tree.dataset_dir(date or dt.date.today())
-    base.parent.mkdir(parents=True, exist_ok=True)
-    staging = base.with_name(f".{base.name}.{os.getpid()}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    linked = 0
-    total = sum(len(members) for members in chosen.values())
+def _images(folder: Path) -> Iterator[str]:
+    """The image file names of a folder, streamed (dot-named temporary files skipped)."""
     try:
-        with tqdm(total=total, desc="forming dataset", unit="sample", disable=not progress) as bar:
-            for split, members in chosen.items():
-                out = AnnotationDir(staging / split)
-                out.create()
-                for sample in members:
-                    linked += _place(sample.image, out.images / sample.image.name, link=link)
-                    linked += _place(sample.label, out.labels / sample.label.name, link=link)
-                    bar.update()
-        target = _publish(staging, base, has_test=bool(chosen["test"]))
-    except OSError as exc:
-        raise DatasetError(f"cannot write dataset under {base.parent}: {exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target, linked
+        entries = os.scandir(folder)
+    except FileNotFoundError:
+        return
+    with entries:
+        for entry in entries:
+            if not entry.name.startswith(".") and "." in entry.name and entry.is_file():
+                yield entry.name
 
 
-def _place(source: Path, target: Path, *, link: bool) -> bool:
-    if link:
-        return link_or_copy(source, target)
-    shutil.copyfile(source, target)
-    return False
+def _stems(folder: Path) -> list[str]:
+    return [name[: name.rfind(".")] for name in _images(folder)]
+
+
+def _image_of(folder: AnnotationDir, name: str) -> Path | None:
+    """The image of ``name`` in ``folder`` by trying the allowed extensions (listing a folder of
+    millions of files once per annotation would be quadratic)."""
+    from azaion_training.queue.handlers import IMAGE_EXTENSIONS
+
+    images = str(folder.images)
+    for extension in IMAGE_EXTENSIONS:
+        for candidate in (f"{images}/{name}{extension}", f"{images}/{name}{extension.upper()}"):
+            if os.path.isfile(candidate):
+                return Path(candidate)
+    return None
+
+
+def _unchanged(path: str, before: os.stat_result) -> bool:
+    """True when ``path`` is still the file ``before`` described (not replaced or removed)."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    same = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
+    return same == (before.st_ino, before.st_dev, before.st_size, before.st_mtime_ns)
+
+
+def _latest_generation(datasets: Path) -> int:
+    """The newest ledger generation among the datasets' manifests (a large number if none, so
+    the first dataset is not called a re-split)."""
+    generations = [
+        int(manifest.get("ledger_generation", 0))  # type: ignore[call-overload]
+        for path in datasets.glob("azaion-*")
+        if (manifest := read_manifest(path))
+    ]
+    return max(generations, default=1 << 30)
+
+
+def _label_after_image(image: os.stat_result, label: os.stat_result) -> bool:
+    """True when the label was written after the image, as writers do for one pair.
+
+    File times are coarse (a few ms), so equal times say nothing; such a pair counts once its
+    image is older than `SETTLE_S` (a writer finishes a pair far quicker than that).
+    """
+    if label.st_mtime_ns > image.st_mtime_ns:
+        return True
+    settled = time.time_ns() - image.st_mtime_ns > SETTLE_S * 1e9
+    return label.st_mtime_ns == image.st_mtime_ns and settled
+
+
+def _unlink(*paths: str) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _publish(staging: Path, base: Path, *, has_test: bool) -> Path:

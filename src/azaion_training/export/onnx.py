@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from azaion_training._ultralytics import ultralytics_errors
 from azaion_training.boxes import MAX_DETECTIONS
 from azaion_training.errors import ExportError
 from azaion_training.fs import atomic_move, link_or_copy
@@ -51,7 +52,7 @@ def export_onnx(
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as work:
         staged = Path(work) / "model.pt"
         link_or_copy(weights, staged)
-        try:
+        with ultralytics_errors(ExportError, f"ONNX export of {weights} failed"):
             model = YOLO(str(staged))
             exported = model.export(
                 format="onnx",
@@ -63,8 +64,6 @@ def export_onnx(
                 opset=opset,
                 verbose=False,
             )
-        except Exception as exc:  # Ultralytics raises bare Exceptions of many kinds
-            raise ExportError(f"ONNX export of {weights} failed: {exc}") from exc
         atomic_move(Path(exported), out)
         shutil.rmtree(work, ignore_errors=True)
     logger.info("exported %s -> %s (imgsz %d, batch %d, nms %s)", weights, out, imgsz, batch, nms)

@@ -36,6 +36,7 @@ from rstream.recovery import BackOffRecoveryStrategy
 from azaion_training.config import QueueSettings
 from azaion_training.errors import MessageError, QueueError
 from azaion_training.fs import DataTree
+from azaion_training.queue.catalogue import Catalogue
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.handlers import AnnotationRouter
@@ -123,6 +124,8 @@ class AnnotationConsumer:
             max_bytes=settings.rejected_max_bytes,
         )
         self._pruned_before = self.rejected.pruned
+        self.catalogue = Catalogue.for_tree(self.tree)
+        self.writes.join(self.catalogue.commit)
         self.checkpoint = Checkpointer(
             tree.offset_file,
             stream=settings.stream,
@@ -159,7 +162,9 @@ class AnnotationConsumer:
             self.stats.duplicates += 1
             return
         try:
-            result = self.router.apply(decode_message(raw, self.limits))
+            message = decode_message(raw, self.limits)
+            self.catalogue.check_order(message)
+            result = self.router.apply(message)
         except MessageError as exc:
             self._reject(raw, offset, str(exc))
         except OSError:
@@ -168,6 +173,7 @@ class AnnotationConsumer:
             logger.exception("offset %d: unexpected error while applying", offset)
             self._reject(raw, offset, f"unexpected {type(exc).__name__}: {exc}")
         else:
+            self.catalogue.record(message, offset=offset, missing=result.missing)
             self.stats.applied += 1
             self.stats.missing += len(result.missing)
             logger.debug(

@@ -8,6 +8,10 @@ once, just before the position is written. A crash before the flush loses nothin
 the position still points before those messages, so they are applied again (handlers are
 idempotent).
 
+A store that must agree with the files (the annotation catalogue) joins the batch with `join`:
+its commit runs right after the files are durable, inside `flush`, so it is never ahead of the
+files and always before the position.
+
 On Linux a flush of more than a few files is one ``syncfs(2)`` per filesystem: one journal
 commit for the whole batch, where an fsync per file costs one each (the difference is what the
 queue benchmark measures). Elsewhere every file and folder is fsynced.
@@ -50,10 +54,15 @@ class WriteBatch:
         self._use_syncfs = use_syncfs
         self.failure: OSError | None = None
         """The error of a failed flush; once set, every flush raises it."""
+        self._commits: list[Callable[[], None]] = []
 
     def __len__(self) -> int:
         """How many files and folders wait for a flush."""
         return len(self._files) + len(self._folders)
+
+    def join(self, commit: Callable[[], None]) -> None:
+        """Runs ``commit`` at the end of every `flush`, once the files are durable."""
+        self._commits.append(commit)
 
     def write_bytes(self, path: Path, data: bytes) -> None:
         """Writes ``data`` to ``path`` atomically (temporary name, rename)."""
@@ -101,6 +110,8 @@ class WriteBatch:
             raise
         self._files.clear()
         self._folders.clear()
+        for commit in self._commits:
+            commit()
 
 
 def _fsync_files(paths: Iterable[Path]) -> None:

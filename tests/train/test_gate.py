@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from azaion_training.train.evaluate import ClassMetrics, SplitMetrics
+from azaion_training.train.gate import decide, store_metadata, write_metrics
+
+
+@pytest.mark.parametrize(
+    ("candidate", "current", "force", "install", "forced", "words"),
+    [
+        (0.40, None, False, True, False, "no current model"),
+        (0.50, 0.40, False, True, False, "not worse, installed"),
+        (0.396, 0.40, False, True, False, "not worse, installed"),  # within the tolerance
+        (0.39, 0.40, False, False, False, "worse, current model kept"),
+        (0.10, 0.40, True, True, True, "installed because --force"),
+        (0.50, 0.40, True, True, False, "not worse, installed"),  # --force not needed
+    ],
+)
+def test_decide(candidate, current, force, install, forced, words) -> None:
+    decision = decide(
+        split="test", candidate=candidate, current=current, tolerance=0.005, force=force
+    )
+    assert (decision.install, decision.forced) == (install, forced)
+    assert words in decision.reason and f"{candidate:.4f}" in decision.reason
+
+
+def test_metrics_json_and_store_metadata_carry_both_scores_and_the_dataset(
+    tmp_path: Path,
+) -> None:
+    def scores(value: float) -> SplitMetrics:
+        row = ClassMetrics(class_id=1, name="Truck", instances=3, map50=value, map50_95=value)
+        return SplitMetrics("test", value, value, (row,), tmp_path)
+
+    decision = decide(split="test", candidate=0.2, current=0.3, tolerance=0.005, force=False)
+    dataset = {"dataset": "/d/azaion-2026-11-26", "manifest_sha256": "ab", "ledger_generation": 1}
+    path = write_metrics(
+        tmp_path,
+        decision=decision,
+        candidate={"test": scores(0.2)},
+        current=scores(0.3),
+        dataset=dataset,
+    )
+    record = json.loads(path.read_text())
+    assert record["gate"]["install"] is False
+    assert record["candidate"]["test"]["map50_95"] == 0.2 and record["current"]["map50_95"] == 0.3
+    assert record["candidate"]["test"]["classes"][0]["name"] == "Truck"
+    assert record["dataset"] == dataset
+    metadata = store_metadata(decision, dataset)
+    assert metadata == {
+        "map50_95": 0.2,
+        "previous_map50_95": 0.3,
+        "scored_on": "test",
+        "forced": False,
+        "dataset": "azaion-2026-11-26",
+        "manifest_sha256": "ab",
+    }
