@@ -12,13 +12,15 @@ Each is run ``--repeat`` times and the best time is kept. The output files are c
 with `tracemalloc` (Python allocations: the buffers the streaming loop holds), and the process's
 peak RSS is printed too (interpreter and libraries included).
 
-Run: ``python benchmarks/bench_crypto.py`` (``--help`` for options).
+Run: ``python benchmarks/bench_crypto.py`` (``--help`` for options; ``--json PATH`` writes the
+MB/s figures for ``run_all.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import resource
 import shutil
 import subprocess
@@ -39,15 +41,19 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=200, help="file size in MB (default 200)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (best kept)")
     parser.add_argument("--dir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--json", type=Path, default=None, help="write the MB/s figures here")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-crypto-", dir=args.dir))
     try:
-        run(scratch, size=args.size_mb * 1_000_000, repeat=args.repeat)
+        rates = run(scratch, size=args.size_mb * 1_000_000, repeat=args.repeat)
+        if args.json:
+            args.json.write_text(json.dumps(rates))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(scratch: Path, *, size: int, repeat: int) -> None:
+def run(scratch: Path, *, size: int, repeat: int) -> dict[str, float]:
+    """Runs every timing and check, prints them; returns MB/s per name."""
     plain = scratch / "model.bin"
     write_seeded(plain, size)
     ours_enc, ours_dec = scratch / "ours.enc", scratch / "ours.dec"
@@ -110,6 +116,7 @@ def run(scratch: Path, *, size: int, repeat: int) -> None:
         f"{peak_decrypt / 1e6:.1f} MB ({max(peak_encrypt, peak_decrypt) / size:.2%} of the file)"
     )
     print(f"peak RSS of this process (interpreter, libraries, all of the above): {rss_mb:.0f} MB")
+    return {name: mb / seconds for name, seconds in {**results, **durable}.items()}
 
 
 def streamed(function: Callable[..., int], source: Path, target: Path) -> None:

@@ -4,7 +4,8 @@ Writes ``--sources`` annotations with their 7 variants each (12,500 x 8 = 100,00
 pairs of tiny files by default) into a temporary ``data-processed/``, then forms a dataset twice:
 once hard-linking the files (the default) and once copying them. Prints the seconds of each,
 their ratio and the process's peak RSS. The catalogue and the split ledger are on the measured
-path (every source is looked up and placed). Seeded and reproducible; run it by hand:
+path (every source is looked up and placed). Seeded and reproducible; run it by hand
+(``--json PATH`` writes the numbers for ``run_all.py``):
 
     PYTHONPATH=src python benchmarks/bench_dataset.py [--sources 12500] [--image-bytes 2048]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import resource
 import shutil
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=12_500, help="source annotations")
     parser.add_argument("--image-bytes", type=int, default=2048, help="size of each image file")
     parser.add_argument("--dir", type=Path, default=None, help="where to work (a temp folder)")
+    parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-dataset-", dir=args.dir))
@@ -69,7 +72,13 @@ def main() -> None:
                 f"{mode:<10}: {timings[mode]:6.2f} s  ({counts}; linked {formed.linked}, "
                 f"copied {formed.copied})  -> {formed.path.name}; peak RSS so far {peak_mb:.0f} MB"
             )
+            if mode == "hard links":
+                peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"peak RSS of this process so far (input writing included): {peak_mb:.0f} MB")
         print(f"ratio copies / hard links: {timings['copies'] / timings['hard links']:.2f}x")
+        if args.json:
+            numbers = {"sources": args.sources, "samples": samples, "peak_rss_mb": peak_mb}
+            args.json.write_text(json.dumps({**numbers, "seconds": timings}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,7 +1,7 @@
 """Queue ingest: messages/s for 2,000 Created messages with ~100 KB JPEGs, from a real stream.
 
 Starts a private RabbitMQ node (tests/services/rabbitmq.py), publishes the messages once, then
-consumes the same stream three times into fresh trees, in this order and in one run:
+consumes the same stream into fresh trees, ``--repeat`` interleaved rounds of:
 
     batched       ours: the position is committed every 200 messages (or 1 s), after one
                   syncfs(2) that makes the batch's files durable
@@ -10,17 +10,24 @@ consumes the same stream three times into fresh trees, in this order and in one 
     per-message   the same guarantee as ours with a commit after every message (the files and
                   offset.yaml fsynced each time): what "position after every message" costs
                   when it must never be ahead of the data
+    raw stream    the stream client alone: each message received and counted, nothing decoded
+                  or written (the ceiling the client library and the broker allow)
+
+The median of each counts, as wall-clock messages/s and as messages per CPU-second of this
+process (the consumer runs in it; the broker does not), which says more on a loaded machine.
 
 Run from the repository root: ``PYTHONPATH=src:. python benchmarks/bench_queue.py``
-(``--messages N`` for another count).
+(``--messages N`` for another count, ``--json PATH`` to write the medians for ``run_all.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -95,17 +102,32 @@ def messages(count: int) -> list[bytes]:
     return entries
 
 
-def consume(settings: QueueSettings, root: Path, *, last: int, original: bool) -> float:
-    """Seconds from start until message ``last`` is applied (durable, for our variants)."""
+class RawConsumer(AnnotationConsumer):
+    """Receives and counts: no decoding, no files (the position is still committed)."""
+
+    def handle(self, raw: bytes, offset: int) -> None:
+        self.checkpoint.advance(offset)
+
+
+VARIANTS = ("batched", "original", "per-message", "raw stream")
+
+
+def consume(settings: QueueSettings, root: Path, *, last: int, variant: str) -> tuple[float, float]:
+    """Wall and CPU seconds from start until message ``last`` is applied (durable, for ours)."""
     os.sync()
-    consumer = AnnotationConsumer(settings, DataTree(root=root))
+    tree = DataTree(root=root)
+    if variant == "raw stream":
+        consumer: AnnotationConsumer = RawConsumer(settings, tree)
+    else:
+        consumer = AnnotationConsumer(settings, tree)
+    original = variant == "original"
     if original:
         consumer.checkpoint = OriginalCheckpointer(
             consumer.tree.offset_file, stream=settings.stream, writes=consumer.writes
         )
 
-    async def run() -> float:
-        started = time.perf_counter()
+    async def run() -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
         task = asyncio.create_task(consumer.run())
         while (consumer.checkpoint.applied or -1) < last:
             if task.done():
@@ -114,7 +136,7 @@ def consume(settings: QueueSettings, root: Path, *, last: int, original: bool) -
             await asyncio.sleep(0.001)
         if not original:
             consumer.checkpoint.commit()  # the tail of the last batch
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started, time.process_time() - cpu
         consumer.stop()
         await task
         return seconds
@@ -125,12 +147,16 @@ def consume(settings: QueueSettings, root: Path, *, last: int, original: bool) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median of each counts")
+    parser.add_argument("--json", type=Path, default=None, help="write the medians here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-queue-") as folder:
         base = Path(folder)
         entries = messages(args.messages)
         size = sum(map(len, entries)) / len(entries)
+        wall: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
         with RabbitMQNode.create(base / "rabbitmq") as node:
             common = {
                 "host": "127.0.0.1",
@@ -141,25 +167,33 @@ def main() -> None:
             }
             asyncio.run(publish(entries, settings=QueueSettings(**common)))
             print(f"{len(entries)} Created messages, {size / 1000:.0f} KB each on average")
-            last = len(entries) - 1
-            results = {
-                "batched": consume(
-                    QueueSettings(**common), base / "batched", last=last, original=False
-                ),
-                "original": consume(
-                    QueueSettings(**common), base / "original", last=last, original=True
-                ),
-                "per-message": consume(
-                    QueueSettings(**common, commit_every=1),
-                    base / "per-message",
-                    last=last,
-                    original=False,
-                ),
-            }
-        for name, seconds in results.items():
-            print(f"{name:<12} {seconds:7.2f} s  {len(entries) / seconds:8.0f} messages/s")
-        print(f"ratio batched / original:    {results['original'] / results['batched']:.2f}x")
-        print(f"ratio batched / per-message: {results['per-message'] / results['batched']:.2f}x")
+            for round_ in range(args.repeat):
+                for name in VARIANTS:
+                    every = {"commit_every": 1} if name == "per-message" else {}
+                    root = base / f"{name.replace(' ', '-')}-{round_}"
+                    settings = QueueSettings(**common, **every)
+                    seconds, used = consume(settings, root, last=len(entries) - 1, variant=name)
+                    wall[name].append(seconds)
+                    cpu[name].append(used)
+                    print(
+                        f"round {round_ + 1} {name:<12} {seconds:7.2f} s "
+                        f"{len(entries) / seconds:7.0f} msg/s   cpu {used:6.2f} s "
+                        f"{len(entries) / used:7.0f} msg/cpu-s"
+                    )
+    rates = {
+        what: {name: len(entries) / statistics.median(table[name]) for name in VARIANTS}
+        for what, table in (("wall", wall), ("cpu", cpu))
+    }
+    for what, unit in (("wall", "msg/s"), ("cpu", "msg/cpu-s")):
+        r = rates[what]
+        print(
+            f"{what:<4} (median of {args.repeat}): "
+            + " | ".join(f"{name} {r[name]:.0f}" for name in VARIANTS)
+            + f" {unit}; batched / original = {r['batched'] / r['original']:.2f}x, "
+            f"batched / per-message = {r['batched'] / r['per-message']:.2f}x"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"messages": len(entries), "bytes": size, **rates}))
 
 
 if __name__ == "__main__":

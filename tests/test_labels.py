@@ -58,7 +58,8 @@ def test_error_names_file_and_line() -> None:
         (Box(1, 0.5, 0.5, 0.2, 0.2), Box(1, 0.5, 0.5, 0.2, 0.2)),  # inside: unchanged
         (Box(1, 0.05, 0.5, 0.2, 0.2), Box(1, 0.075, 0.5, 0.15, 0.2)),  # straddles the left edge
         (Box(2, 1.0, 1.0, 0.4, 0.4), Box(2, 0.9, 0.9, 0.2, 0.2)),  # straddles a corner
-        (Box(1, 0.0, 0.5, 0.01, 0.01), None),  # clipped below the minimum area
+        (Box(1, 0.0, 0.5, 0.01, 0.01), Box(1, 0.0025, 0.5, 0.005, 0.01)),  # tiny: half kept
+        (Box(1, 1.2, 0.5, 0.2, 0.2), None),  # wholly outside
         (Box(1, 0.5, 0.5, 0.0, 0.5), None),  # degenerate
     ],
 )

@@ -27,9 +27,6 @@ from azaion_training.classes import NUM_SLOTS
 from azaion_training.errors import LabelError
 from azaion_training.fs import atomic_write_text
 
-MIN_BOX_AREA = 0.0001
-"""Default minimum box area after clipping, as a fraction of the image (0.01 %)."""
-
 _COLUMNS = 5
 
 
@@ -105,8 +102,12 @@ def format_label(boxes: Iterable[Box]) -> str:
     return "".join(box.to_line() + "\n" for box in boxes)
 
 
-def clip_box(box: Box, *, min_area: float = MIN_BOX_AREA) -> Box | None:
-    """Clips a box to the image; ``None`` when what is left is smaller than ``min_area``."""
+def clip_box(box: Box, *, min_area: float = 0.0) -> Box | None:
+    """Clips a box to the image; ``None`` when nothing is left or less than ``min_area``.
+
+    ``min_area`` is a fraction of the image; the default keeps every box that is not empty (SPEC
+    6: small aerial targets keep their labels).
+    """
     corners = box.xyxy
     x1, y1, x2, y2 = (min(max(v, 0.0), 1.0) for v in corners)
     if (x1, y1, x2, y2) == corners:
@@ -116,7 +117,7 @@ def clip_box(box: Box, *, min_area: float = MIN_BOX_AREA) -> Box | None:
     return Box.from_xyxy(box.class_id, x1, y1, x2, y2)
 
 
-def clip_boxes(boxes: Iterable[Box], *, min_area: float = MIN_BOX_AREA) -> list[Box]:
+def clip_boxes(boxes: Iterable[Box], *, min_area: float = 0.0) -> list[Box]:
     """Clips every box to the image and drops those below ``min_area``."""
     clipped = (clip_box(box, min_area=min_area) for box in boxes)
     return [box for box in clipped if box is not None]
