@@ -51,3 +51,15 @@ def test_a_path_is_read_the_same_way(tmp_path: Path) -> None:
     assert image_size(path) == (12_000, 12_000)
     with pytest.raises(FileNotFoundError):
         image_size(tmp_path / "absent.png")
+
+
+def test_garbage_is_refused_after_ultralytics_patched_pillow() -> None:
+    # Ultralytics replaces PIL.Image.open with a wrapper that pip-installs a HEIF plugin on any
+    # file Pillow cannot identify; a training process (the demo, azaion-train) has it loaded.
+    import PIL.Image
+    import ultralytics.utils.patches  # noqa: F401
+
+    assert PIL.Image.open.__module__ == "ultralytics.utils.patches"
+    for garbage in (b"not an image", b"\xff\xd8\xff\xe0", b"GIF89a" + bytes(20)):
+        with pytest.raises(MediaError):
+            image_size(garbage)

@@ -15,15 +15,26 @@ Example:
 from __future__ import annotations
 
 import io
-import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-from PIL import Image
+from PIL import BmpImagePlugin, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from azaion_training.errors import MediaError
 
 HEADER_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 """The image formats whose headers are read (Pillow's names)."""
+
+_READERS: tuple[tuple[Callable[[bytes], bool], type[ImageFile.ImageFile]], ...] = (
+    (lambda head: head.startswith(b"\xff\xd8\xff"), JpegImagePlugin.JpegImageFile),
+    (lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"), PngImagePlugin.PngImageFile),
+    (lambda head: head.startswith(b"BM"), BmpImagePlugin.BmpImageFile),
+    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", WebPImagePlugin.WebPImageFile),
+)
+"""Magic bytes -> Pillow's reader of that format. The readers are called directly, not through
+``PIL.Image.open``: that one checks a process-wide pixel limit (we check our own) and Ultralytics
+replaces it with a function that tries to pip-install a HEIF plugin on any unknown file."""
 
 
 def image_size(source: bytes | Path) -> tuple[int, int]:
@@ -33,19 +44,22 @@ def image_size(source: bytes | Path) -> tuple[int, int]:
         MediaError: not an image of one of `HEADER_FORMATS`, or its header is broken.
         OSError: ``source`` is a path that cannot be read.
     """
-    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    if isinstance(source, bytes | bytearray):
+        return _header_size(io.BytesIO(source))
+    with open(source, "rb") as stream:
+        return _header_size(stream)
+
+
+def _header_size(stream: BinaryIO) -> tuple[int, int]:
+    head = stream.read(12)
+    stream.seek(0)
+    reader = next((reader for matches, reader in _READERS if matches(head)), None)
+    if reader is None:
+        raise MediaError("not a JPEG, PNG, BMP or WebP image (unknown header)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                with Image.open(stream, formats=HEADER_FORMATS) as image:
-                    width, height = image.size
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
-        raise
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # what Pillow raises on garbage
+        with reader(stream) as image:
+            width, height = image.size
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:  # Pillow on garbage
         raise MediaError(f"not a JPEG, PNG, BMP or WebP image ({type(exc).__name__})") from exc
     if width <= 0 or height <= 0:
         raise MediaError(f"image header declares {width}x{height} pixels")

@@ -107,22 +107,7 @@ def test_remote_publish_and_fetch_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bucket = s3_server.create_bucket()
-    for name, value in {
-        "AZAION_API_URL": api_server.url,
-        "AZAION_API_ALLOW_HTTP": "true",
-        "AZAION_API_EMAIL": EMAIL,
-        "AZAION_API_PASSWORD": PASSWORD,
-        "AZAION_CDN_HOST": s3_server.url,
-        "AZAION_CDN_BUCKET": bucket,
-        "AZAION_CDN_DOWNLOADER_ACCESS_KEY": "R",
-        "AZAION_CDN_DOWNLOADER_ACCESS_SECRET": "reader-secret",
-        "AZAION_CDN_UPLOADER_ACCESS_KEY": "W",
-        "AZAION_CDN_UPLOADER_ACCESS_SECRET": "writer-secret",
-        "AZAION_MODEL_KEY": "cli model secret",
-        "AZAION_HARDWARE_FINGERPRINT": FINGERPRINT,
-    }.items():
-        monkeypatch.setenv(name, value)
+    remote_environment(monkeypatch, api_server, s3_server)
     assert run(tree, "publish", str(model)) == 0
     assert ("models", "azaion.onnx.small") in api_server.resources
     target = tmp_path / "fetched.onnx"

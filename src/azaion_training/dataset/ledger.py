@@ -13,7 +13,7 @@ moves. `SplitLedger.resplit` starts a new, empty generation: the one explicit wa
 
 Example:
     >>> bucket("media:flight-7", (0.7, 0.2, 0.1))
-    'train'
+    'valid'
 """
 
 from __future__ import annotations
