@@ -10,7 +10,8 @@
 3. ``best.pt`` copied atomically to ``models/azaion.pt``; ONNX export with NMS in the graph
    (``[batch, 300, 6]``, `azaion_training.export.onnx.export_onnx`) to ``models/azaion.onnx``;
 4. `publish_model` (the hook the model store fills);
-5. mAP50 and mAP50-95, overall and per class, on the valid and test splits (`evaluate`).
+5. mAP50 and mAP50-95, overall and per class, on the valid and test splits (`evaluate`);
+6. ``report.html`` in the run folder (`azaion_training.train.report`).
 
 Resuming (`prepare_resume`) continues the latest run from its ``last.pt``. Ultralytics takes the
 epoch count from the checkpoint and ignores a new one, so to raise it the checkpoint's
@@ -49,6 +50,7 @@ from azaion_training.dataset.formation import (
 from azaion_training.errors import AzaionError, ConfigError, DatasetError, TrainingError
 from azaion_training.export.onnx import export_onnx
 from azaion_training.fs import DataTree, atomic_writer, free_dir
+from azaion_training.train.report import write_report
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +216,7 @@ def train(
         split: evaluate(best, data_yaml, split=split, settings=settings, out=run_dir)
         for split in _evaluable_splits(data_yaml)
     }
-    return TrainResult(
+    result = TrainResult(
         run_dir=run_dir,
         data_yaml=data_yaml,
         counts=formed.counts
@@ -229,6 +231,8 @@ def train(
         published=published,
         formed=formed,
     )
+    write_report(result)
+    return result
 
 
 def publish_model(settings: Settings, tree: DataTree, *, model: Path) -> bool:
