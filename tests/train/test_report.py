@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -28,42 +26,7 @@ from azaion_training.train.report import (
     class_counts,
     write_report,
 )
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-_CHECKER = """<script>
-window.addEventListener('load', () => {
-  const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length;
-  const out = document.createElement('pre');
-  out.id = 'check';
-  out.textContent = JSON.stringify({images: document.images.length, broken: broken,
-    sections: [...document.querySelectorAll('section')].map(s => s.id)});
-  document.body.appendChild(out);
-});
-</script>"""
-
-
-def browser_check(report: Path) -> dict:
-    """Opens a copy of the report (plus a checking script) in headless Chromium; its verdict."""
-    probe = report.with_name("probe.html")
-    probe.write_text(report.read_text().replace("</body>", _CHECKER + "</body>"))
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    match = re.search(r"<pre id=\"check\">(.*?)</pre>", dom)
-    assert match, dom[-2000:]
-    return json.loads(match[1].replace("&quot;", '"'))
+from tests.services.chromium import CHROMIUM, browser_check
 
 
 def _png(path: Path, value: int = 120) -> Path:

@@ -2,7 +2,7 @@
 
 Inside `quiet_console`, whatever writes to the process's standard output and error (Ultralytics'
 model tables, per-epoch lines and export chatter, OpenCV's C++ warnings such as unknown GeoTIFF
-tags, Python warnings) is appended to the log file instead, while ``sys.stderr`` and our
+tags, Python warnings, ``print``) is appended to the log file instead, while ``sys.stderr`` and our
 logging's console handlers point at the real terminal, so our progress bars and summary lines
 still show. With ``verbose`` nothing is redirected. Nested uses share the outer redirection.
 
@@ -47,14 +47,15 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
     saved = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved[1]), "w", buffering=1, errors="replace")
     target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    chatter = os.fdopen(os.dup(target), "w", buffering=1, errors="replace")
     handlers = [(handler, handler.stream) for handler in _console_handlers()]
-    original_stderr = sys.stderr
+    original_stdout, original_stderr = sys.stdout, sys.stderr
     try:
         os.dup2(target, 1)
         os.dup2(target, 2)
         for handler, _ in handlers:
             handler.setStream(terminal)
-        sys.stderr = terminal
+        sys.stdout, sys.stderr = chatter, terminal
         _active.append(terminal)
         with warnings.catch_warnings():
             warnings.showwarning = _to_fd(2)
@@ -62,15 +63,14 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
     finally:
         if _active and _active[-1] is terminal:
             _active.pop()
-        sys.stderr = original_stderr
+        sys.stdout, sys.stderr = original_stdout, original_stderr
         for handler, stream in handlers:
             handler.setStream(stream)
-        with contextlib.suppress(ValueError, OSError):
-            sys.stdout.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, target):
             os.close(fd)
+        chatter.close()
         terminal.close()
 
 
