@@ -46,6 +46,7 @@ from azaion_training.train.report import REPORT_NAME, DemoSection, write_report
 
 if TYPE_CHECKING:
     from azaion_training.infer import FrameResult, InferSummary
+    from azaion_training.queue.broker import RabbitMQNode
     from azaion_training.train.job import TrainResult
 
 logger = logging.getLogger(__name__)
@@ -396,25 +397,23 @@ def deliver(
         QueueError: ``stream`` is True and no stream could be had, or the consumer failed.
     """
     from azaion_training.queue import AnnotationConsumer, review_messages
-    from azaion_training.queue.broker import RabbitMQNode, available
     from azaion_training.queue.connection import stream_reachable
     from azaion_training.queue.producer import image_files
 
     raws = review_messages(incoming.path, operator_share=plan.operator_share)
     sent = len(image_files(incoming.path))
+    if not sent:
+        raise DatasetError(f"no images to send in {incoming.path}")
     name = f"azaion-demo-{uuid.uuid4().hex[:8]}"
     if stream is not False and stream_reachable(settings):
         configured = settings.model_copy(update={"stream": name})
         asyncio.run(_through_stream(configured, tree, raws))
         where = f"RabbitMQ stream {name!r} at {settings.host}:{settings.port}"
         return Delivery(where, "the configured server answered", sent)
-    missing = "stream disabled (--no-stream)" if stream is False else available()
-    if missing is None:
-        node = RabbitMQNode.create(tree.root / DEMO_FOLDER / "rabbitmq", name="azaion-demo")
+    node, missing = (None, "stream disabled (--no-stream)") if stream is False else _node(tree)
+    if node is not None:
         try:
-            node.start()
-            local = node.queue_settings(stream=name)
-            asyncio.run(_through_stream(local, tree, raws))
+            asyncio.run(_through_stream(node.queue_settings(stream=name), tree, raws))
         finally:
             node.close()
         where = f"RabbitMQ stream {name!r} on a private node at 127.0.0.1:{node.stream_port}"
@@ -426,6 +425,22 @@ def deliver(
         consumer.handle(raw, offset)
     consumer.checkpoint.commit()
     return Delivery("straight into the consumer's handler, without a stream", missing, sent)
+
+
+def _node(tree: DataTree) -> tuple[RabbitMQNode | None, str | None]:
+    """A started private RabbitMQ node under the demo's folder, or why there is none."""
+    from azaion_training.queue.broker import RabbitMQNode, available
+
+    missing = available()
+    if missing is not None:
+        return None, missing
+    node = RabbitMQNode.create(tree.root / DEMO_FOLDER / "rabbitmq", name="azaion-demo")
+    try:
+        node.start()
+    except QueueError as exc:
+        node.close()
+        return None, f"a private RabbitMQ node did not start: {str(exc).splitlines()[0]}"
+    return node, None
 
 
 async def _through_stream(settings: QueueSettings, tree: DataTree, raws: list[bytes]) -> None:
