@@ -350,7 +350,7 @@ def _hard_scene(
         xyxy = _hard_object(rng, image, base, side, sun, placed)
         if xyxy is not None:
             placed.append(xyxy)
-            x1, y1, x2, y2 = xyxy
+            x1, y1, x2, y2 = (float(v) for v in xyxy)
             boxes.append(
                 Box.from_xyxy(base + mode.value, x1 / width, y1 / height, x2 / width, y2 / height)
             )
