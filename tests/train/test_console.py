@@ -47,6 +47,20 @@ def test_our_log_lines_stay_on_the_terminal(tmp_path: Path, capfd) -> None:
     assert "ours" not in (tmp_path / "console.log").read_text()
 
 
+def test_a_library_loggers_own_handler_writes_to_the_log(tmp_path: Path, capfd) -> None:
+    library = logging.getLogger("some_library")
+    handler = logging.StreamHandler(sys.stdout)
+    library.addHandler(handler)
+    library.propagate = False
+    try:
+        with quiet_console(tmp_path / "console.log"):
+            library.warning("a model table")
+    finally:
+        library.removeHandler(handler)
+    assert "a model table" in (tmp_path / "console.log").read_text()
+    assert "a model table" not in capfd.readouterr().out
+
+
 def test_verbose_redirects_nothing_and_nesting_shares_the_log(tmp_path: Path, capfd) -> None:
     log = tmp_path / "console.log"
     with quiet_console(log, verbose=True):

@@ -4,7 +4,8 @@ Inside `quiet_console`, whatever writes to the process's standard output and err
 model tables, per-epoch lines and export chatter, OpenCV's C++ warnings such as unknown GeoTIFF
 tags, Python warnings, ``print``) is appended to the log file instead, while ``sys.stderr`` and our
 logging's console handlers point at the real terminal, so our progress bars and summary lines
-still show. With ``verbose`` nothing is redirected. Nested uses share the outer redirection.
+still show; other libraries' own console handlers (Ultralytics' logger) write to the log. With
+``verbose`` nothing is redirected. Nested uses share the outer redirection.
 
 Example:
     >>> with quiet_console(tree.logs / CONSOLE_LOG) as terminal:  # doctest: +SKIP
@@ -45,16 +46,25 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
+    # Neither stream is closed here: a handler made inside the block (a library imported there)
+    # may keep one; the terminal's own descriptor goes when the last reference does.
     terminal = os.fdopen(os.dup(saved[1]), "w", buffering=1, errors="replace")
     target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    chatter = os.fdopen(os.dup(target), "w", buffering=1, errors="replace")
-    handlers = [(handler, handler.stream) for handler in _console_handlers()]
+    chatter = os.fdopen(1, "w", buffering=1, errors="replace", closefd=False)
+    ours = [(handler, handler.stream, terminal) for handler in _console_handlers(logging.root)]
+    theirs = [  # every plain stream handler of another library (a FileHandler is not one)
+        (handler, handler.stream, chatter)
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+        if type(handler) is logging.StreamHandler
+    ]
     original_stdout, original_stderr = sys.stdout, sys.stderr
     try:
         os.dup2(target, 1)
         os.dup2(target, 2)
-        for handler, _ in handlers:
-            handler.setStream(terminal)
+        for handler, _, stream in (*ours, *theirs):
+            handler.setStream(stream)
         sys.stdout, sys.stderr = chatter, terminal
         _active.append(terminal)
         with warnings.catch_warnings():
@@ -64,14 +74,15 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
         if _active and _active[-1] is terminal:
             _active.pop()
         sys.stdout, sys.stderr = original_stdout, original_stderr
-        for handler, stream in handlers:
+        for handler, stream, _ in (*ours, *theirs):
             handler.setStream(stream)
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, target):
             os.close(fd)
-        chatter.close()
-        terminal.close()
+        with contextlib.suppress(ValueError, OSError):
+            chatter.flush()
+            terminal.flush()
 
 
 def epoch_line(terminal: TextIO) -> Callable[[Any], None]:
@@ -86,12 +97,12 @@ def epoch_line(terminal: TextIO) -> Callable[[Any], None]:
     return report
 
 
-def _console_handlers() -> list[logging.StreamHandler[Any]]:
-    """The root logger's handlers that write to the standard streams."""
+def _console_handlers(logger: logging.Logger) -> list[logging.StreamHandler[Any]]:
+    """The logger's own plain stream handlers that write to the standard streams."""
     streams = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
     return [
         handler
-        for handler in logging.getLogger().handlers
+        for handler in logger.handlers
         if type(handler) is logging.StreamHandler and handler.stream in streams
     ]
 
