@@ -77,4 +77,5 @@ def test_epoch_line(capsys) -> None:
     report = epoch_line(sys.stdout)
     report(SimpleNamespace(epoch=2, epochs=10, metrics={"metrics/mAP50(B)": 0.5}))
     report(SimpleNamespace(epoch=3, epochs=10, metrics=None))
+    report(SimpleNamespace(epoch=3, epochs=10, metrics=None))  # the call after the last epoch
     assert capsys.readouterr().out == "  epoch 3/10, valid mAP50 0.500\n  epoch 4/10\n"

@@ -477,7 +477,6 @@ def _augment(settings: Settings, tree: DataTree, *, progress: bool) -> int:
     )
     if summary is None or summary.failed or summary.corrupted:
         raise TrainingError(f"augmentation did not make every sample: {summary}")
-    logger.info("%s", summary.line())
     return _count(tree.data_processed)
 
 

@@ -86,13 +86,21 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
 
 
 def epoch_line(terminal: TextIO) -> Callable[[Any], None]:
-    """An Ultralytics ``on_fit_epoch_end`` callback that writes one short line per epoch."""
+    """An Ultralytics ``on_fit_epoch_end`` callback that writes one short line per epoch.
+
+    Ultralytics calls it once more after the last epoch; that call writes nothing.
+    """
+    done: set[int] = set()
 
     def report(trainer: Any) -> None:
+        epoch = min(int(trainer.epoch) + 1, int(trainer.epochs))
+        if epoch in done:
+            return
+        done.add(epoch)
         metrics = getattr(trainer, "metrics", None) or {}
         map50 = metrics.get("metrics/mAP50(B)")
         score = f", valid mAP50 {map50:.3f}" if isinstance(map50, float) else ""
-        print(f"  epoch {trainer.epoch + 1}/{trainer.epochs}{score}", file=terminal, flush=True)
+        print(f"  epoch {epoch}/{trainer.epochs}{score}", file=terminal, flush=True)
 
     return report
 
