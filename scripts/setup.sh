@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the toolkit and its tests need on a Debian/Ubuntu machine with Python 3.10+:
-#   - system packages: RabbitMQ (stream plugin, started by the tests), openssl, OpenCV's libraries;
+#   - system packages: RabbitMQ (stream plugin, started by the demo and the tests), openssl,
+#     OpenCV's libraries, Chromium (the tests open report.html in it headless);
 #   - a virtual environment in .venv holding this package with its `dev` and `viz` extras.
 # Safe to run again: each step is skipped when it is already done.
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-SYSTEM_PACKAGES=(rabbitmq-server openssl libgl1 libglib2.0-0)
+SYSTEM_PACKAGES=(rabbitmq-server openssl libgl1 libglib2.0-0 chromium)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -1,4 +1,8 @@
-"""The end-to-end demo in a reduced size (fewer images, 1 epoch), through a real RabbitMQ stream."""
+"""The end-to-end demo in a reduced size (fewer images, 1 epoch), through a real RabbitMQ stream.
+
+The main run has no queue configured, as on a fresh clone: the demo starts its own private node.
+The user-data runs take a Pascal VOC folder and a COCO file made here from the synthetic world.
+"""
 
 from __future__ import annotations
 
@@ -17,47 +21,85 @@ from azaion_training.config import QueueSettings, Settings, load_settings
 from azaion_training.demo.run import (
     DemoPlan,
     DemoReport,
-    demo_messages,
+    UserData,
+    deliver,
     demo_settings,
     run_demo,
     video_scores,
 )
-from azaion_training.demo.world import write_annotations
+from azaion_training.demo.world import make_scene, write_annotations
 from azaion_training.fs import AnnotationDir, DataTree
-from azaion_training.labels import Box, read_label
-from azaion_training.queue import decode_message
+from azaion_training.labels import Box
+from azaion_training.queue.broker import port_open
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.store.models import open_store
+from azaion_training.train.report import SECTIONS
 from tests.queue.helpers import node_settings
-from tests.services.rabbitmq import RabbitMQNode
+from tests.services.chromium import CHROMIUM, browser_check
+from tests.services.rabbitmq import RabbitMQNode, available
 
 PLAN = DemoPlan.quick()
 
 
+def _settings(root: Path) -> Settings:
+    return load_settings(environ={"AZAION_ROOT_DIR": str(root)}, env_file=None)
+
+
 @pytest.fixture(scope="module")
-def demo(
-    rabbitmq: RabbitMQNode, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[DemoReport, DataTree, Settings]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoReport, DataTree, Settings]:
+    reason = available()
+    if reason is not None:
+        pytest.skip(reason)
     tree = DataTree(root=tmp_path_factory.mktemp("demo") / "root")
-    settings = load_settings(environ={"AZAION_ROOT_DIR": str(tree.root)}, env_file=None)
-    settings = settings.model_copy(update={"queue": node_settings(rabbitmq, stream="unused")})
-    report = run_demo(settings, tree, plan=PLAN, stream=True, progress=False)
+    settings = _settings(tree.root)  # no RabbitMQ configured, as on a fresh clone
+    report = run_demo(settings, tree, plan=PLAN, progress=False)
     return report, tree, settings
 
 
 @pytest.mark.slow
 @pytest.mark.rabbitmq
-def test_the_annotations_travel_through_the_stream(demo) -> None:
-    report, tree, settings = demo
+def test_the_annotations_travel_through_a_private_stream(demo) -> None:
+    report, tree, _ = demo
     assert report.transport.startswith("RabbitMQ stream 'azaion-demo-")
+    assert "private node" in report.transport and "no server was configured" in (
+        report.transport_reason
+    )
     assert report.annotations_sent == PLAN.annotations
     assert report.annotations_in_data == PLAN.annotations  # the Operator's ones were validated
     assert not list(tree.data_seed.labels.iterdir())
     assert not list(tree.queue_rejected.iterdir())
     offset = tree.offset_file.read_text()
     assert f"offset: {PLAN.annotations}" in offset  # 24 Created + 1 Validated, from 0
-    stream = report.transport.split("'")[1]
-    assert not asyncio.run(_stream_exists(settings.queue, stream))  # the demo removed its stream
+    port = int(report.transport.rsplit(":", 1)[1])
+    assert not port_open(port)  # the demo stopped its node
+
+
+@pytest.mark.slow
+@pytest.mark.rabbitmq
+def test_a_configured_server_is_used_and_the_stream_removed(
+    rabbitmq: RabbitMQNode, tmp_path: Path
+) -> None:
+    incoming = AnnotationDir(tmp_path / "incoming")
+    write_annotations(incoming, 6, width=64, height=64)
+    tree = DataTree(root=tmp_path / "root").create()
+    settings = node_settings(rabbitmq, stream="unused")
+    delivery = deliver(settings, tree, incoming, plan=PLAN, stream=None)
+    assert delivery.transport.startswith("RabbitMQ stream 'azaion-demo-")
+    assert delivery.reason == "the configured server answered" and delivery.annotations == 6
+    assert len(list(tree.data.labels.iterdir())) == 6
+    stream = delivery.transport.split("'")[1]
+    assert not asyncio.run(_stream_exists(settings, stream))
+
+
+def test_no_stream_hands_the_messages_to_the_handler(tmp_path: Path) -> None:
+    incoming = AnnotationDir(tmp_path / "incoming")
+    write_annotations(incoming, 5, width=64, height=64)
+    tree = DataTree(root=tmp_path / "root").create()
+    delivery = deliver(_settings(tree.root).queue, tree, incoming, plan=PLAN, stream=False)
+    assert delivery.transport.startswith("straight into the consumer's handler")
+    assert delivery.reason == "stream disabled (--no-stream)"
+    assert len(list(tree.data.labels.iterdir())) == 5  # the Operator's one validated in bulk
+    assert not list(tree.data_seed.labels.iterdir())
 
 
 async def _stream_exists(settings: QueueSettings, stream: str) -> bool:
@@ -91,23 +133,19 @@ def test_every_artifact_exists_and_is_what_it_claims(demo) -> None:
     assert 0.0 <= report.video_precision <= 1.0
     saved = json.loads((tree.root / "demo" / "report.json").read_text())
     assert saved["annotations_sent"] == PLAN.annotations
-    assert "test mAP50" in (tree.root / "demo" / "report.txt").read_text()
+    text = (tree.root / "demo" / "report.txt").read_text()
+    assert "test mAP50" in text and "per class" in text
+    assert text.splitlines()[-1] == f"report: {report.report_html}"
 
 
-def test_operator_annotations_are_validated_in_bulk(tmp_path: Path) -> None:
-    incoming = AnnotationDir(tmp_path / "incoming")
-    names = write_annotations(incoming, 8, seed=3, width=64, height=64)
-    messages = [decode_message(raw) for raw in demo_messages(incoming, operator_share=4)]
-    roles = [m.role.name for m in messages[:-1]]
-    assert roles == ["VALIDATOR"] * 3 + ["OPERATOR"] + ["VALIDATOR"] * 3 + ["OPERATOR"]
-    assert messages[-1].status.name == "VALIDATED"
-    assert messages[-1].names == (names[3], names[7])
-    assert list(messages[0].detections) and all(
-        d.box == b
-        for d, b in zip(
-            messages[0].detections, read_label(incoming.label_path(names[0])), strict=True
-        )
-    )
+@pytest.mark.slow
+@pytest.mark.rabbitmq
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh)")
+def test_the_report_opens_in_chromium_with_every_section(demo) -> None:
+    report, _, _ = demo
+    verdict = browser_check(report.report_html)
+    assert verdict["sections"] == [*SECTIONS, "video", "timings"]
+    assert verdict["broken"] == 0 and verdict["images"] >= 5 + 4  # plots, truth/pred, frames
 
 
 @pytest.mark.parametrize(
@@ -144,3 +182,73 @@ def test_demo_settings_train_small_on_the_cpu_and_use_the_local_store() -> None:
     assert (t.model, t.epochs, t.imgsz, t.device) == ("yolo11n.yaml", 1, PLAN.imgsz, "cpu")
     assert (adapted.export.imgsz, adapted.export.batch) == (PLAN.imgsz, 4)
     assert settings.training.epochs == 120  # the caller's settings are untouched
+
+
+def _voc(folder: Path, scenes: int) -> None:
+    """A Pascal VOC folder (JPEG + XML per image) of the hard world, with our class names."""
+    from azaion_training.classes import ClassTable
+    from azaion_training.demo.world import encode_jpeg
+
+    table = ClassTable.default()
+    rng = np.random.default_rng(11)
+    folder.mkdir(parents=True)
+    for index in range(scenes):
+        scene = make_scene(rng, width=96, height=96, objects=(2, 5))
+        (folder / f"shot{index}.jpg").write_bytes(encode_jpeg(scene.image))
+        objects = "".join(
+            f"<object><name>{table[box.class_id].name}</name><bndbox>"
+            f"<xmin>{box.xyxy[0] * 96:.1f}</xmin><ymin>{box.xyxy[1] * 96:.1f}</ymin>"
+            f"<xmax>{box.xyxy[2] * 96:.1f}</xmax><ymax>{box.xyxy[3] * 96:.1f}</ymax>"
+            "</bndbox></object>"
+            for box in scene.boxes
+        )
+        (folder / f"shot{index}.xml").write_text(
+            f"<annotation><filename>shot{index}.jpg</filename><size><width>96</width>"
+            f"<height>96</height><depth>3</depth></size>{objects}</annotation>"
+        )
+
+
+def _coco(folder: Path, scenes: int) -> Path:
+    """A COCO file of the hard world with our class names as categories; returns its path."""
+    from azaion_training.classes import ClassTable
+    from azaion_training.demo.world import encode_jpeg
+
+    table = ClassTable.default()
+    rng = np.random.default_rng(12)
+    folder.mkdir(parents=True)
+    images, annotations = [], []
+    for index in range(scenes):
+        scene = make_scene(rng, width=96, height=96, objects=(2, 5))
+        (folder / f"img{index}.jpg").write_bytes(encode_jpeg(scene.image))
+        images.append({"id": index, "file_name": f"img{index}.jpg", "width": 96, "height": 96})
+        for box in scene.boxes:
+            x1, y1, x2, y2 = (v * 96 for v in box.xyxy)
+            annotations.append(
+                {
+                    "id": len(annotations),
+                    "image_id": index,
+                    "category_id": box.class_id,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                }
+            )
+    categories = [{"id": info.id, "name": info.name} for info in table.used()]
+    path = folder / "annotations.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["voc", "coco"])
+def test_user_data_gives_a_trained_model_and_a_report(tmp_path: Path, fmt: str) -> None:
+    if fmt == "voc":
+        _voc(tmp_path / "voc", 24)
+        data = UserData(tmp_path / "voc", "voc")
+    else:
+        data = UserData(_coco(tmp_path / "coco", 24), "coco")
+    tree = DataTree(root=tmp_path / "root")
+    report = run_demo(_settings(tree.root), tree, plan=PLAN, data=data, progress=False)
+    assert report.annotations_sent == report.annotations_in_data == 24
+    assert report.model_onnx.is_file() and report.report_html.is_file()
+    assert "<section id='per-class'>" in report.report_html.read_text()

@@ -39,6 +39,7 @@ def make_dataset(root: Path) -> Path:
             classes=(15,),
             mode=WeatherMode.NORM,
             objects=(1, 3),
+            hard=False,
         )
     names = dict(enumerate(ClassTable.default().names))
     data = {"path": str(root), "train": "train/images", "val": "valid/images", "names": names}

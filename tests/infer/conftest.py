@@ -59,6 +59,7 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
             classes=CLASSES,
             mode=WeatherMode.NORM,
             objects=(2, 4),
+            hard=False,
         )
     data_yaml = work / "data" / "data.yaml"
     data_yaml.write_text(
@@ -132,7 +133,7 @@ def detector(request: pytest.FixtureRequest) -> Detector:
 def video_100(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 100-frame, 320x240, 25 fps synthetic video with the detector's classes."""
     path = tmp_path_factory.mktemp("videos") / "drift-100.mp4"
-    write_video(path, frames=100, width=320, height=240, fps=25.0, classes=CLASSES)
+    write_video(path, frames=100, width=320, height=240, fps=25.0, classes=CLASSES, hard=False)
     return path
 
 

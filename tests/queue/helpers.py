@@ -29,11 +29,7 @@ from tests.services.rabbitmq import RabbitMQNode
 
 
 def node_settings(node: RabbitMQNode, *, stream: str, **fields: object) -> QueueSettings:
-    return QueueSettings(
-        host="127.0.0.1",
-        port=node.stream_port,
-        user=node.user,
-        password=node.password,
+    return node.queue_settings(
         stream=stream,
         commit_interval_s=0.2,
         reconnect_initial_s=0.2,

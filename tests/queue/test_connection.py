@@ -1,11 +1,12 @@
-"""The stream connection over TLS (of `queue/connection.py`), against a RabbitMQ node with a TLS
-stream listener whose certificate a throwaway CA signs."""
+"""`queue/connection.py`: the arguments, the reachability probe, and TLS against a RabbitMQ node
+with a TLS stream listener whose certificate a throwaway CA signs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from azaion_training.config import QueueSettings
 from azaion_training.errors import ConfigError
 from azaion_training.fs import DataTree
 from azaion_training.queue import AnnotationConsumer, encode_message
-from azaion_training.queue.connection import tls_context
+from azaion_training.queue.broker import free_port
+from azaion_training.queue.connection import connection_arguments, stream_reachable, tls_context
 from tests.queue.helpers import consume_until, created, node_settings, publish_entries
 from tests.services.rabbitmq import RabbitMQNode, ServerTls, available
 from tests.services.tls import CertificateAuthority
@@ -128,3 +130,33 @@ def test_verification_is_on_by_default() -> None:
 def test_a_missing_tls_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot load the stream's TLS files"):
         tls_context(QueueSettings(tls=True, tls_ca_bundle=tmp_path / "absent.pem"))
+
+
+@pytest.fixture
+def listening() -> int:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "listens", "expected"),
+    [
+        ("azaion", "secret", True, True),
+        (None, "secret", True, False),  # no credentials: not configured
+        ("azaion", None, True, False),
+        ("azaion", "secret", False, False),  # nothing listens
+    ],
+)
+def test_stream_reachable(listening: int, user, password, listens: bool, expected: bool) -> None:
+    port = listening if listens else free_port()
+    settings = QueueSettings(host="127.0.0.1", port=port, user=user, password=password)
+    assert stream_reachable(settings, timeout=1.0) is expected
+
+
+def test_connection_arguments_carry_the_secret_and_the_name() -> None:
+    settings = QueueSettings(host="h", port=1, user="u", password="p", vhost="/v")
+    arguments = connection_arguments(settings, name="azaion-test")
+    assert (arguments["username"], arguments["password"]) == ("u", "p")
+    assert (arguments["vhost"], arguments["connection_name"]) == ("/v", "azaion-test")

@@ -164,6 +164,18 @@ def test_summary_reports_counts_metrics_per_class_and_paths(trained: Trained) ->
 
 
 @pytest.mark.slow
+def test_the_cli_writes_the_report_and_sends_ultralytics_to_the_console_log(
+    trained: Trained,
+) -> None:
+    report = trained.run_dir / "report.html"
+    assert "<section id='per-class'>" in report.read_text()
+    assert trained.stdout.rstrip().endswith(f"report    {report}")
+    console = (trained.tree.logs / "console.log").read_text()
+    # The suite runs Ultralytics with YOLO_VERBOSE=false: what is left is the export's warnings.
+    assert "DeprecationWarning" in console and "DeprecationWarning" not in trained.stdout
+
+
+@pytest.mark.slow
 def test_the_onnx_was_published_to_the_local_store(trained: Trained) -> None:
     settings = load_settings(environ={"AZAION_ROOT_DIR": str(trained.tree.root)}, env_file=None)
     with open_store(settings, trained.tree) as store:

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from azaion_training.cli._common import EXIT_OK, command_parser, run
 from azaion_training.config import Settings
-from azaion_training.demo.run import DEMO_FOLDER, DemoPlan, run_demo
-from azaion_training.errors import ConfigError
+from azaion_training.demo.run import DemoPlan, UserData, prepare_root, run_demo
 from azaion_training.fs import DataTree
+from azaion_training.train.console import CONSOLE_LOG, quiet_console
 
 PROG = "azaion-demo"
 DEFAULT_ROOT = Path("demo-root")
 
 DESCRIPTION = """\
-Run the whole pipeline on this machine in a fresh data root (default ./demo-root): synthetic
-aerial-like annotations are sent as the platform's messages into the queue consumer (through
-RabbitMQ when RABBITMQ_USER/RABBITMQ_PASSWORD are set and the server answers, otherwise straight
-into its handler), augmented, formed into a dataset, used to train a small model on the CPU,
-exported to ONNX, published encrypted to the embedded local model store, fetched back decrypted in
-memory, and run over a generated video. It ends with a report (also in ROOT/demo/report.txt):
-counts, mAP on the held-out test split, recall on the video, and the paths of every artefact.
+Run the whole pipeline on this machine in a fresh data root (default ./demo-root): annotations
+of a synthetic aerial-like world (or your own, --data) are sent as the platform's messages through
+a RabbitMQ stream into the queue consumer (the configured server when RABBITMQ_USER/PASSWORD are
+set and it answers, else a private node the demo starts under ROOT/demo/rabbitmq and stops at the
+end; only when neither can be had, straight into the consumer's handler), augmented, formed into
+a dataset, used to train a small model on the CPU, exported to ONNX, published encrypted to the
+embedded local model store, fetched back decrypted in memory, and run over a video (a generated
+one filmed by a moving camera, or yours, --video). Ultralytics' and OpenCV's own output goes to
+ROOT/logs/console.log (on the console with -v). It ends with a summary and, on its last line, the
+path of report.html: dataset, curves, per-class AP, predictions, the video's frames and timings.
 
-The defaults take about 5 minutes on 2 CPU cores and need no network.
+The defaults aim at under 15 minutes on 2 CPU cores and need no network; --quick at 1-2 minutes.
 """
 
 
@@ -60,11 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--quick",
         action="store_true",
-        help="a reduced run (24 annotations, 1 epoch) that checks every step in about a minute",
+        help="a reduced run (24 annotations, 1 epoch) that checks every step in 1-2 minutes",
     )
     transport = demo.add_mutually_exclusive_group()
     transport.add_argument(
-        "--stream", dest="stream", action="store_true", default=None, help="require RabbitMQ"
+        "--stream",
+        dest="stream",
+        action="store_true",
+        default=None,
+        help="require a RabbitMQ stream (fail when none can be had)",
     )
     transport.add_argument(
         "--no-stream",
@@ -77,6 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the previous demo in ROOT first (only a folder that holds a demo/ report)",
     )
+    demo.add_argument(
+        "--data",
+        type=Path,
+        metavar="PATH",
+        help="your own labelled images instead of the synthetic world (see --format)",
+    )
+    demo.add_argument(
+        "--format",
+        choices=("yolo", "voc", "coco"),
+        default="yolo",
+        help="--data's format: yolo (a folder with images/ and labels/, or images beside .txt "
+        "labels), voc (a folder of .xml), coco (a .json file); default yolo",
+    )
+    demo.add_argument(
+        "--images", type=Path, metavar="DIR", help="coco: the folder file_name is relative to"
+    )
+    demo.add_argument(
+        "--video", type=Path, metavar="FILE", help="your own video instead of a generated one"
+    )
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(root=DEFAULT_ROOT)
     return parser
@@ -87,32 +113,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    _prepare_root(args.root, clean=args.clean)
+    prepare_root(args.root, clean=args.clean)
     if args.quick:
         plan = DemoPlan.quick()
     else:
         plan = DemoPlan(
             annotations=args.annotations, epochs=args.epochs, imgsz=args.imgsz, seed=args.seed
         )
-    report = run_demo(
-        settings,
-        DataTree.from_settings(settings),
-        plan=plan,
-        stream=args.stream,
-        progress=not args.no_progress,
-    )
+    tree = DataTree.from_settings(settings)
+    data = UserData(args.data, args.format, args.images) if args.data else None
+    log = tree.logs / CONSOLE_LOG
+    print(f"{PROG}: Ultralytics' and OpenCV's own output goes to {log}", file=sys.stderr)
+    with quiet_console(log, verbose=args.verbose):
+        report = run_demo(
+            settings,
+            tree,
+            plan=plan,
+            stream=args.stream,
+            data=data,
+            video=args.video,
+            progress=not args.no_progress,
+        )
     print(report.text())
     return EXIT_OK
-
-
-def _prepare_root(root: Path, *, clean: bool) -> None:
-    if not root.exists() or not any(root.iterdir()):
-        return
-    if not clean:
-        raise ConfigError(f"{root} is not empty: pass --clean to replace the previous demo there")
-    if not (root / DEMO_FOLDER).is_dir():
-        raise ConfigError(f"{root} does not hold a previous demo; refusing to delete it")
-    shutil.rmtree(root)
 
 
 if __name__ == "__main__":

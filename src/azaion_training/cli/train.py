@@ -114,19 +114,26 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         formed = form_dataset(settings, tree, progress=not args.no_progress)
         print(formed.summary())
         return EXIT_OK
+    from azaion_training.train.console import CONSOLE_LOG, epoch_line, quiet_console
     from azaion_training.train.job import train
+    from azaion_training.train.report import REPORT_NAME
 
-    result = train(
-        settings,
-        tree,
-        dataset=args.dataset,
-        resume=args.resume,
-        resume_epochs=args.epochs if args.resume else None,
-        publish=not args.no_publish,
-        force=args.force,
-        progress=not args.no_progress,
-    )
+    log = tree.logs / CONSOLE_LOG
+    with quiet_console(log, verbose=args.verbose) as terminal:
+        result = train(
+            settings,
+            tree,
+            dataset=args.dataset,
+            resume=args.resume,
+            resume_epochs=args.epochs if args.resume else None,
+            publish=not args.no_publish,
+            force=args.force,
+            progress=not args.no_progress,
+            callbacks={"on_fit_epoch_end": [epoch_line(terminal)]},
+        )
     print(result.summary())
+    print(f"log       {log} (Ultralytics' and OpenCV's own output)")
+    print(f"report    {result.run_dir / REPORT_NAME}")
     return EXIT_OK
 
 

@@ -1,20 +1,22 @@
 """The main job on one machine: annotation events in, an encrypted model and an annotated video out.
 
-`run_demo` drives every component through its real code path, in a fresh data root:
+`run_demo` drives every component through its public functions, in a fresh data root:
 
-1. draws a synthetic aerial-like data set (`world`), three weather modes included;
-2. sends it as the platform's annotation messages into the queue consumer (`queue`): through a
-   real RabbitMQ stream when one is configured and reachable, otherwise straight into the
-   consumer's handler (the same decoding, routing and position keeping, minus the broker); some
-   annotations arrive from an Operator and are validated in bulk afterwards;
-3. augments them (`augment`), forms the dated dataset and trains a small model on the CPU
-   (`train`), which exports ONNX and publishes it to the embedded local model store;
-4. fetches the model back from the store, decrypted in memory only (`store.models`);
-5. runs `infer` on a generated video of the same kind of scene and scores the detections against
-   the video's known boxes (recall and precision).
+1. the annotations: the synthetic world's (`world`, three weather modes), or the user's own
+   labelled images (YOLO as they are, Pascal VOC or COCO through `azaion_training.convert`);
+2. sent as the platform's messages (`queue.review_messages`: some from an Operator, validated
+   in bulk afterwards) through a RabbitMQ stream into `queue`'s consumer: the configured server
+   when it answers, else a private node started under the demo's root and stopped at the end
+   (`queue.broker`); only when neither can be had, straight into the consumer's handler;
+3. augmented (`augment`), formed into a dated dataset and used to train a small model on the
+   CPU (`train`), which exports ONNX, publishes it to the embedded local model store and writes
+   ``report.html`` in its run folder;
+4. the model fetched back from the store, decrypted in memory only (`store.models`);
+5. `infer` over a video: a generated one filmed by a moving camera over scenes never seen in
+   training (scored against its known boxes), or the user's own;
+6. the report gains the video's frames and the stage timings.
 
-The result is a `DemoReport`: counts, mAP on the held-out test split, the video's recall, timings
-and the paths of every artefact.
+The result is a `DemoReport`.
 """
 
 from __future__ import annotations
@@ -23,22 +25,30 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
+import shutil
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
+import cv2
 import numpy as np
 
 from azaion_training.boxes import match_by_class
 from azaion_training.config import QueueSettings, Settings
-from azaion_training.errors import QueueError, TrainingError
+from azaion_training.errors import ConfigError, DatasetError, QueueError, TrainingError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, is_temporary
 from azaion_training.labels import Box
+from azaion_training.train.report import REPORT_NAME, DemoSection, write_report
+
+if TYPE_CHECKING:
+    from azaion_training.infer import FrameResult, InferSummary
+    from azaion_training.queue.broker import RabbitMQNode
+    from azaion_training.train.job import TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +58,38 @@ DEMO_FOLDER = "demo"
 MODEL_NAME = "azaion.onnx"
 """The name the trained model is published under, and fetched back by."""
 
+DataFormat = Literal["yolo", "voc", "coco"]
+"""The formats `run_demo` takes the user's own annotations in."""
+
 _CONSUME_TIMEOUT_S = 300.0
 _KEY_PLOTS = ("results.png", "BoxPR_curve.png", "confusion_matrix_normalized.png")
+_REPORT_FRAMES = 4
 
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """How big the demo is. The defaults finish in about 5 minutes on 2 CPU cores.
+    """How big the demo is. The defaults aim at under 15 minutes on 2 CPU cores.
 
     Attributes:
         annotations: synthetic annotations sent through the queue.
         image_size: their width and height in pixels.
+        objects: the least and most objects drawn per image.
         operator_share: every n-th annotation comes from an Operator and is validated in bulk.
         epochs / imgsz / batch: training on the CPU (``yolo11n.yaml``, from scratch).
+        split: train, valid and test shares of the dataset (the test split is large enough for
+            every class to have 10+ instances at the default size).
         video_frames / video_size: the generated video for inference, ``(width, height)``.
-        seed: every random choice derives from it.
+        seed: every random choice derives from it; the video uses its own seed from it.
     """
 
-    annotations: int = 200
+    annotations: int = 300
     image_size: int = 160
+    objects: tuple[int, int] = (3, 8)
     operator_share: int = 4
-    epochs: int = 10
+    epochs: int = 12
     imgsz: int = 160
     batch: int = 16
+    split: tuple[float, float, float] = (0.65, 0.15, 0.2)
     video_frames: int = 240
     video_size: tuple[int, int] = (320, 240)
     seed: int = 0
@@ -80,6 +99,52 @@ class DemoPlan:
         """A reduced run that checks every step in about a minute (mAP is not meaningful)."""
         return cls(annotations=24, image_size=96, epochs=1, imgsz=64, video_frames=24)
 
+    @property
+    def video_seed(self) -> int:
+        """The video's own seed: its scenes are never among the training images."""
+        return self.seed + 1_000_003
+
+
+@dataclass(frozen=True)
+class UserData:
+    """The user's own labelled images: a folder (``yolo``, ``voc``) or a JSON file (``coco``)."""
+
+    path: Path
+    format: DataFormat = "yolo"
+    images: Path | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the annotations reached the consumer."""
+
+    transport: str
+    reason: str
+    annotations: int
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    """Inference over the video; ``recall`` and ``precision`` only where the truth is known."""
+
+    summary: InferSummary
+    folder: Path
+    recall: float | None
+    precision: float | None
+
+    @property
+    def line(self) -> str:
+        head = (
+            f"{self.summary.frames_inferred} frames on {self.summary.engine}: "
+            f"{self.summary.detections} detections"
+        )
+        if self.recall is None or self.precision is None:
+            return head + " (no true boxes to score against)"
+        return (
+            f"{head}, recall {self.recall:.2f}, precision {self.precision:.2f} "
+            "against the video's true boxes"
+        )
+
 
 @dataclass(frozen=True)
 class DemoReport:
@@ -87,6 +152,7 @@ class DemoReport:
 
     root: Path
     transport: str
+    transport_reason: str
     annotations_sent: int
     annotations_in_data: int
     samples: int
@@ -94,8 +160,10 @@ class DemoReport:
     test_map50: float
     test_map50_95: float
     valid_map50: float
-    video_recall: float
-    video_precision: float
+    test_classes: dict[str, float]
+    video_recall: float | None
+    video_precision: float | None
+    video_line: str
     video_detections: int
     frames_inferred: int
     engine: str
@@ -106,33 +174,34 @@ class DemoReport:
     detections: Path
     plots: list[Path]
     samples_grid: Path
+    report_html: Path
     seconds: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
-        """A short readable report."""
+        """A short readable report; its last line is the path of ``report.html``."""
         splits = ", ".join(f"{name} {count}" for name, count in self.split_sources.items())
         steps = ", ".join(f"{name} {secs:.0f}s" for name, secs in self.seconds.items())
+        per_class = ", ".join(f"{name} {ap:.2f}" for name, ap in self.test_classes.items())
         return "\n".join(
             [
                 f"azaion demo in {self.root}",
-                f"  queue      {self.annotations_sent} annotations sent ({self.transport}), "
-                f"{self.annotations_in_data} validated in data/",
+                f"  queue      {self.annotations_sent} annotations sent ({self.transport}; "
+                f"{self.transport_reason}), {self.annotations_in_data} validated in data/",
                 f"  augment    {self.samples} samples in data-processed/",
                 f"  dataset    sources per split: {splits}",
                 f"  training   test mAP50 {self.test_map50:.3f}, mAP50-95 {self.test_map50_95:.3f}"
                 f" (valid mAP50 {self.valid_map50:.3f})",
+                f"  per class  test AP50: {per_class}",
                 f"  store      {MODEL_NAME} published and fetched back "
                 f"({self.store_size / 1e6:.1f} MB, decrypted in memory, SHA-256 verified)",
-                f"  inference  {self.frames_inferred} frames on {self.engine}: "
-                f"{self.video_detections} detections, recall {self.video_recall:.2f}, "
-                f"precision {self.video_precision:.2f} against the video's true boxes",
+                f"  inference  {self.video_line}",
                 f"  model      {self.model_pt}",
                 f"             {self.model_onnx}",
                 f"  video      {self.annotated_video}",
                 f"  detections {self.detections}",
                 f"  samples    {self.samples_grid}",
-                *(f"  plot       {plot}" for plot in self.plots),
                 f"  time       {steps}, total {sum(self.seconds.values()):.0f}s",
+                f"report: {self.report_html}",
             ]
         )
 
@@ -147,6 +216,7 @@ def demo_settings(settings: Settings, plan: DemoPlan) -> Settings:
     choice for short runs gives an 80-class head a learning rate too small to learn anything in a
     few epochs, and mosaic shrinks objects that are already small at these image sizes.
     """
+    train_ratio, valid_ratio, test_ratio = plan.split
     return settings.model_copy(
         update={
             "training": settings.training.model_copy(
@@ -169,6 +239,13 @@ def demo_settings(settings: Settings, plan: DemoPlan) -> Settings:
                     },
                 }
             ),
+            "dataset": settings.dataset.model_copy(
+                update={
+                    "train_ratio": train_ratio,
+                    "valid_ratio": valid_ratio,
+                    "test_ratio": test_ratio,
+                }
+            ),
             "export": settings.export.model_copy(update={"imgsz": plan.imgsz, "batch": 4}),
             "api": settings.api.model_copy(update={"url": None}),
         }
@@ -181,6 +258,8 @@ def run_demo(
     *,
     plan: DemoPlan | None = None,
     stream: bool | None = None,
+    data: UserData | None = None,
+    video: Path | None = None,
     progress: bool = True,
 ) -> DemoReport:
     """Runs the whole pipeline in ``tree`` (which should be empty) and writes ``demo/report.*``.
@@ -189,7 +268,10 @@ def run_demo(
         settings: the loaded settings; `demo_settings` adapts training, export and the store.
         tree: a fresh data tree.
         plan: sizes; `DemoPlan` defaults when ``None``.
-        stream: use the RabbitMQ stream (True), never (False), or when reachable (None).
+        stream: require a RabbitMQ stream (True), never use one (False), or use one when one can
+            be had (None).
+        data: the user's own annotations instead of the synthetic world.
+        video: the user's own video instead of a generated one.
         progress: show progress bars.
 
     Raises:
@@ -200,10 +282,10 @@ def run_demo(
     tree.create()
     folder = tree.root / DEMO_FOLDER
     seconds: dict[str, float] = {}
-    with _timed(seconds, "generate"):
-        incoming = _generate(folder / "incoming", plan)
+    with _timed(seconds, "prepare"):
+        incoming = _incoming(folder / "incoming", plan, data, progress=progress)
     with _timed(seconds, "queue"):
-        transport, sent = _deliver(settings.queue, tree, incoming, plan=plan, stream=stream)
+        delivery = deliver(settings.queue, tree, incoming, plan=plan, stream=stream)
     with _timed(seconds, "augment"):
         samples = _augment(settings, tree, progress=progress)
     with _timed(seconds, "train"):
@@ -211,32 +293,44 @@ def run_demo(
     with _timed(seconds, "fetch"):
         model = _fetch_verified(settings, tree, trained.model_onnx)
     with _timed(seconds, "infer"):
-        inference = _infer(settings, model, folder, plan=plan, progress=progress)
+        outcome = _infer(settings, model, folder, plan=plan, video=video, progress=progress)
     grid = _samples_grid(tree, folder / "samples.png", seed=plan.seed)
+    annotated = outcome.folder / "annotated.mp4"
+    section = DemoSection(
+        transport=f"{delivery.transport} ({delivery.reason})",
+        timings=seconds,
+        video_frames=video_frames(annotated, count=_REPORT_FRAMES),
+        video_line=outcome.line,
+    )
     report = DemoReport(
         root=tree.root.resolve(),
-        transport=transport,
-        annotations_sent=sent,
+        transport=delivery.transport,
+        transport_reason=delivery.reason,
+        annotations_sent=delivery.annotations,
         annotations_in_data=_count(tree.data),
         samples=samples,
         split_sources={name: counts.sources for name, counts in trained.counts.items()},
         test_map50=_map(trained, "test", "map50"),
         test_map50_95=_map(trained, "test", "map50_95"),
         valid_map50=_map(trained, "valid", "map50"),
-        video_recall=inference["recall"],
-        video_precision=inference["precision"],
-        video_detections=inference["summary"].detections,
-        frames_inferred=inference["summary"].frames_inferred,
-        engine=inference["summary"].engine,
+        test_classes=_class_ap(trained, "test"),
+        video_recall=outcome.recall,
+        video_precision=outcome.precision,
+        video_line=outcome.line,
+        video_detections=outcome.summary.detections,
+        frames_inferred=outcome.summary.frames_inferred,
+        engine=outcome.summary.engine,
         model_pt=trained.model_pt,
         model_onnx=trained.model_onnx,
         store_size=len(model),
-        annotated_video=inference["out"] / "annotated.mp4",
-        detections=inference["out"] / "detections.jsonl",
+        annotated_video=annotated,
+        detections=outcome.folder / "detections.jsonl",
         plots=[p for p in trained.plots if p.name in _KEY_PLOTS and p.parent == trained.run_dir],
         samples_grid=grid,
+        report_html=trained.run_dir / REPORT_NAME,
         seconds=seconds,
     )
+    write_report(trained, demo=section)
     atomic_write_text(folder / "report.json", report.to_json())
     atomic_write_text(folder / "report.txt", report.text() + "\n")
     return report
@@ -248,6 +342,25 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
     started = time.perf_counter()
     yield
     seconds[step] = round(time.perf_counter() - started, 1)
+
+
+def _incoming(
+    folder: Path, plan: DemoPlan, data: UserData | None, *, progress: bool
+) -> AnnotationDir:
+    """The annotations to send: the synthetic world's, or the user's (converted to YOLO)."""
+    if data is None:
+        return _generate(folder, plan)
+    if data.format == "yolo":
+        if not data.path.is_dir():
+            raise DatasetError(f"{data.path} is not a folder of images and YOLO labels")
+        return AnnotationDir(data.path)
+    from azaion_training.convert.runner import convert
+
+    report = convert(data.format, data.path, folder, images=data.images, progress=progress)
+    logger.info("%s", report.summary())
+    if report.images == 0:
+        raise DatasetError(f"nothing was converted from {data.path} ({data.format})")
+    return AnnotationDir(folder)
 
 
 def _generate(folder: Path, plan: DemoPlan) -> AnnotationDir:
@@ -262,73 +375,73 @@ def _generate(folder: Path, plan: DemoPlan) -> AnnotationDir:
         width=plan.image_size,
         height=plan.image_size,
         prefix="scene",
-        objects=(2, 6),
+        objects=plan.objects,
     )
     return target
 
 
-def demo_messages(incoming: AnnotationDir, *, operator_share: int) -> list[bytes]:
-    """The platform's messages for a folder of annotations, as raw stream entries.
-
-    Every ``operator_share``-th annotation is Created by an Operator (so it lands in
-    ``data-seed/``) and the others by a Validator; a last bulk Validated message names the
-    Operator's annotations, which moves them to ``data/``.
-    """
-    from azaion_training.queue import (
-        AnnotationStatus,
-        BulkAnnotations,
-        Role,
-        annotations_from_folder,
-        encode_message,
-    )
-
-    by_validator = annotations_from_folder(incoming.path, role=Role.VALIDATOR)
-    raws: list[bytes] = []
-    operators: list[str] = []
-    for index, message in enumerate(by_validator):
-        if operator_share and index % operator_share == operator_share - 1:
-            message = replace(message, role=Role.OPERATOR)
-            operators.append(message.name)
-        raws.append(encode_message(message, compress=index % 2 == 1))
-    if operators:
-        bulk = BulkAnnotations(status=AnnotationStatus.VALIDATED, names=tuple(operators))
-        raws.append(encode_message(bulk))
-    return raws
-
-
-def _deliver(
+def deliver(
     settings: QueueSettings,
     tree: DataTree,
     incoming: AnnotationDir,
     *,
     plan: DemoPlan,
     stream: bool | None,
-) -> tuple[str, int]:
-    """Sends the annotations through the queue consumer; returns (transport, annotations sent)."""
-    from azaion_training.queue import AnnotationConsumer
+) -> Delivery:
+    """Sends the annotations as platform messages through a stream into the queue consumer.
 
-    raws = demo_messages(incoming, operator_share=plan.operator_share)
-    use_stream = _stream_reachable(settings) if stream is None else stream
-    sent = _count(incoming)
-    if not use_stream:
-        consumer = AnnotationConsumer(settings, tree)
-        for offset, raw in enumerate(raws):
-            consumer.handle(raw, offset)
-        consumer.checkpoint.commit()
-        return "straight into the consumer's handler, without a stream", sent
-    stream_settings = settings.model_copy(update={"stream": f"azaion-demo-{uuid.uuid4().hex[:8]}"})
-    asyncio.run(_through_stream(stream_settings, tree, raws))
-    return f"RabbitMQ stream {stream_settings.stream!r} at {settings.host}:{settings.port}", sent
+    The configured server is used when it answers; else a private node under the demo's folder
+    (`queue.broker`), stopped at the end; else (unless ``stream`` is True) the consumer's handler
+    is called directly.
+
+    Raises:
+        QueueError: ``stream`` is True and no stream could be had, or the consumer failed.
+    """
+    from azaion_training.queue import AnnotationConsumer, review_messages
+    from azaion_training.queue.connection import stream_reachable
+    from azaion_training.queue.producer import image_files
+
+    raws = review_messages(incoming.path, operator_share=plan.operator_share)
+    sent = len(image_files(incoming.path))
+    if not sent:
+        raise DatasetError(f"no images to send in {incoming.path}")
+    name = f"azaion-demo-{uuid.uuid4().hex[:8]}"
+    if stream is not False and stream_reachable(settings):
+        configured = settings.model_copy(update={"stream": name})
+        asyncio.run(_through_stream(configured, tree, raws))
+        where = f"RabbitMQ stream {name!r} at {settings.host}:{settings.port}"
+        return Delivery(where, "the configured server answered", sent)
+    node, missing = (None, "stream disabled (--no-stream)") if stream is False else _node(tree)
+    if node is not None:
+        try:
+            asyncio.run(_through_stream(node.queue_settings(stream=name), tree, raws))
+        finally:
+            node.close()
+        where = f"RabbitMQ stream {name!r} on a private node at 127.0.0.1:{node.stream_port}"
+        return Delivery(where, "no server was configured; started one for the demo", sent)
+    if stream:
+        raise QueueError(f"no RabbitMQ stream for the demo: {missing}")
+    consumer = AnnotationConsumer(settings, tree)
+    for offset, raw in enumerate(raws):
+        consumer.handle(raw, offset)
+    consumer.checkpoint.commit()
+    return Delivery("straight into the consumer's handler, without a stream", missing, sent)
 
 
-def _stream_reachable(settings: QueueSettings) -> bool:
-    if not settings.user or settings.password is None:
-        return False
+def _node(tree: DataTree) -> tuple[RabbitMQNode | None, str | None]:
+    """A started private RabbitMQ node under the demo's folder, or why there is none."""
+    from azaion_training.queue.broker import RabbitMQNode, available
+
+    missing = available()
+    if missing is not None:
+        return None, missing
+    node = RabbitMQNode.create(tree.root / DEMO_FOLDER / "rabbitmq", name="azaion-demo")
     try:
-        with socket.create_connection((settings.host, settings.port), timeout=2):
-            return True
-    except OSError:
-        return False
+        node.start()
+    except QueueError as exc:
+        node.close()
+        return None, f"a private RabbitMQ node did not start: {str(exc).splitlines()[0]}"
+    return node, None
 
 
 async def _through_stream(settings: QueueSettings, tree: DataTree, raws: list[bytes]) -> None:
@@ -365,15 +478,16 @@ def _augment(settings: Settings, tree: DataTree, *, progress: bool) -> int:
     )
     if summary is None or summary.failed or summary.corrupted:
         raise TrainingError(f"augmentation did not make every sample: {summary}")
-    logger.info("%s", summary.line())
     return _count(tree.data_processed)
 
 
-def _train(settings: Settings, tree: DataTree, *, progress: bool) -> Any:
+def _train(settings: Settings, tree: DataTree, *, progress: bool) -> TrainResult:
+    from azaion_training.train.console import epoch_line
     from azaion_training.train.job import train
 
-    result = train(settings, tree, publish=True, progress=progress)
-    logger.info("training summary\n%s", result.summary())
+    callbacks = {"on_fit_epoch_end": [epoch_line(sys.stderr)]} if progress else {}
+    result = train(settings, tree, publish=True, progress=progress, callbacks=callbacks)
+    logger.debug("training summary\n%s", result.summary())
     return result
 
 
@@ -387,16 +501,24 @@ def _fetch_verified(settings: Settings, tree: DataTree, onnx: Path) -> bytes:
 
 
 def _infer(
-    settings: Settings, model: bytes, folder: Path, *, plan: DemoPlan, progress: bool
-) -> dict[str, Any]:
+    settings: Settings,
+    model: bytes,
+    folder: Path,
+    *,
+    plan: DemoPlan,
+    video: Path | None,
+    progress: bool,
+) -> VideoOutcome:
     from azaion_training.demo.world import write_video
     from azaion_training.infer import infer_video, load_engine
 
-    width, height = plan.video_size
-    video = folder / "video.mp4"
-    truths = write_video(
-        video, frames=plan.video_frames, width=width, height=height, seed=plan.seed + 1
-    )
+    truths: list[list[Box]] | None = None
+    if video is None:
+        width, height = plan.video_size
+        video = folder / "video.mp4"
+        truths = write_video(
+            video, frames=plan.video_frames, width=width, height=height, seed=plan.video_seed
+        )
     found: list[tuple[int, np.ndarray, np.ndarray]] = []
     out = folder / "inference"
     engine = load_engine(model, kind="onnx")
@@ -411,12 +533,17 @@ def _infer(
         )
     finally:
         engine.close()
+    if truths is None:
+        return VideoOutcome(summary=summary, folder=out, recall=None, precision=None)
+    width, height = plan.video_size
     recall, precision = video_scores(found, truths, width=width, height=height)
-    return {"summary": summary, "recall": recall, "precision": precision, "out": out}
+    return VideoOutcome(summary=summary, folder=out, recall=recall, precision=precision)
 
 
-def _collector(found: list[tuple[int, np.ndarray, np.ndarray]]) -> Callable[[Any], None]:
-    def collect(result: Any) -> None:
+def _collector(
+    found: list[tuple[int, np.ndarray, np.ndarray]],
+) -> Callable[[FrameResult], None]:
+    def collect(result: FrameResult) -> None:
         found.append(
             (result.frame.index, result.detections.xyxy.copy(), result.detections.class_id.copy())
         )
@@ -461,6 +588,22 @@ def video_scores(
     return recall, precision
 
 
+def video_frames(video: Path, *, count: int) -> list[bytes]:
+    """JPEG bytes of ``count`` frames spread evenly over ``video`` (fewer if it is short)."""
+    capture = cv2.VideoCapture(str(video))
+    try:
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames = []
+        for index in np.linspace(0, max(total - 1, 0), num=min(count, total), dtype=int):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            ok, frame = capture.read()
+            if ok:
+                frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
+        return frames
+    finally:
+        capture.release()
+
+
 def _samples_grid(tree: DataTree, path: Path, *, seed: int) -> Path:
     from azaion_training.classes import ClassTable
     from azaion_training.visualise.grid import grid_figure
@@ -472,10 +615,30 @@ def _samples_grid(tree: DataTree, path: Path, *, seed: int) -> Path:
     return save_figure(figure, path)
 
 
+def prepare_root(root: Path, *, clean: bool) -> None:
+    """Makes ``root`` ready for a demo: empty, or (with ``clean``) a previous demo removed.
+
+    Raises:
+        ConfigError: ``root`` holds something, and ``clean`` is off or it is not a demo.
+    """
+    if not root.exists() or not any(root.iterdir()):
+        return
+    if not clean:
+        raise ConfigError(f"{root} is not empty: pass --clean to replace the previous demo there")
+    if not (root / DEMO_FOLDER).is_dir():
+        raise ConfigError(f"{root} does not hold a previous demo; refusing to delete it")
+    shutil.rmtree(root)
+
+
 def _count(folder: AnnotationDir) -> int:
     return sum(1 for p in folder.labels.glob("*.txt") if not is_temporary(p))
 
 
-def _map(result: Any, split: str, attribute: str) -> float:
+def _map(result: TrainResult, split: str, attribute: Literal["map50", "map50_95"]) -> float:
     metrics = result.metrics.get(split)
     return float(getattr(metrics, attribute)) if metrics is not None else float("nan")
+
+
+def _class_ap(result: TrainResult, split: str) -> dict[str, float]:
+    metrics = result.metrics.get(split)
+    return {c.name: c.map50 for c in metrics.classes} if metrics is not None else {}

@@ -1,9 +1,15 @@
 """Synthetic aerial-like scenes with exact YOLO labels, for the demo, the tests and benchmarks.
 
-Nothing is downloaded: scenes are drawn with OpenCV from a seeded generator. The ground is a
-smooth noise texture whose palette follows the weather mode (green-brown for Norm, snowy for Wint,
-dark for Night); objects are simple top-down shapes with a shadow, and each base class has its own
-shape and colour so that a small model can learn to tell them apart.
+Nothing is downloaded: scenes are drawn with OpenCV from a seeded generator. Two worlds:
+
+- the **hard** world (the default): varied grounds (grass, dirt, sand, fields, asphalt) under
+  weather that changes lighting, contrast, tint and noise (snow cover for Wint, a dark noisy
+  image for Night); objects at any rotation over a 4x scale range (down to ~6-10 px at 160 px),
+  with partial overlaps, drawn from one shared colour palette with jitter, so that look-alike
+  classes (car, truck, armour, building) differ in proportion and details, not colour; and
+  distractors (trees, rocks, road marks, shadows of nothing);
+- the **plain** world (``hard=False``): one fixed colour and shape per class, axis-aligned, no
+  overlaps. A few epochs learn it, which is what the tests' small cached detectors need.
 
 Example:
     >>> scene = make_scene(np.random.default_rng(0), width=128, height=96)
@@ -28,8 +34,8 @@ from azaion_training.labels import Box, write_label
 DEFAULT_CLASSES: tuple[int, ...] = (0, 1, 2, 15)
 """Base classes drawn by default: ArmorVehicle, Truck, Vehicle, Building."""
 
-# Per base class: (colour BGR, relative length, relative width, shape). Sizes are fractions of
-# the shorter image side.
+# Plain world, per base class: (colour BGR, relative length, relative width, shape). Sizes are
+# fractions of the shorter image side.
 _LOOKS: dict[int, tuple[tuple[int, int, int], float, float, str]] = {
     0: ((40, 80, 40), 0.16, 0.10, "tank"),  # ArmorVehicle: dark green hull with a turret
     1: ((30, 90, 150), 0.22, 0.08, "truck"),  # Truck: long, brown, with a cab
@@ -42,6 +48,40 @@ _GROUND = {
     WeatherMode.WINT: ((225, 225, 230), (190, 195, 200)),
     WeatherMode.NIGHT: ((40, 35, 30), (20, 20, 25)),
 }
+
+# Hard world, per base class: (shape, length relative to a car, length / width).
+_FORMS: dict[int, tuple[str, float, float]] = {
+    0: ("tank", 1.15, 1.6),
+    1: ("truck", 1.6, 3.0),
+    2: ("car", 1.0, 2.0),
+    3: ("gun", 1.5, 4.5),
+    15: ("building", 2.2, 1.25),
+}
+_PALETTE = np.array(  # BGR, shared by every class: colour alone does not tell them apart
+    [
+        (60, 95, 80),  # olive
+        (45, 75, 110),  # brown
+        (125, 125, 125),  # grey
+        (135, 170, 195),  # sand
+        (45, 45, 50),  # near black
+        (205, 205, 200),  # white
+        (115, 70, 45),  # dark blue
+        (70, 120, 150),  # tan
+    ],
+    np.float32,
+)
+_GROUNDS = np.array(  # BGR pairs that a smooth noise mixes
+    [
+        [(55, 115, 85), (40, 85, 120)],  # grass and dirt
+        [(50, 95, 70), (35, 70, 50)],  # dark grass
+        [(120, 165, 190), (95, 135, 160)],  # sand
+        [(60, 90, 115), (45, 65, 85)],  # ploughed field
+        [(105, 105, 100), (80, 80, 78)],  # asphalt and concrete
+    ],
+    np.float32,
+)
+_CAR_LENGTH = (0.05, 0.2)
+"""A car's length as a fraction of the shorter image side: a 4x range (8-32 px at 160 px)."""
 
 
 @dataclass(frozen=True)
@@ -71,18 +111,23 @@ def make_scene(
     objects: tuple[int, int] = (3, 8),
     classes: Sequence[int] = DEFAULT_CLASSES,
     mode: WeatherMode | None = None,
+    hard: bool = True,
 ) -> Scene:
     """Draws a scene with between ``objects[0]`` and ``objects[1]`` objects of ``classes``.
 
     Args:
         rng: the generator; the same seed gives the same scene.
         mode: the weather mode (its offset is added to the class ids); random when ``None``.
+        hard: the hard world (default) or the plain one (see the module's docstring).
     """
     mode = mode if mode is not None else WeatherMode(rng.choice([0, 0, 20, 40]))
+    if hard:
+        return _hard_scene(rng, width, height, objects, classes, mode)
     image = make_ground(rng, width, height, mode)
+    count = int(rng.integers(objects[0], objects[1] + 1))
     boxes: list[Box] = []
     occupied: list[tuple[int, int, int, int]] = []
-    for _ in range(int(rng.integers(objects[0], objects[1] + 1))):
+    for _ in range(count):
         base = int(rng.choice(list(classes)))
         placed = _place_object(rng, image, base, occupied)
         if placed is not None:
@@ -141,33 +186,69 @@ def write_video(
     seed: int = 0,
     classes: Sequence[int] = DEFAULT_CLASSES,
     mode: WeatherMode = WeatherMode.NORM,
+    hard: bool = True,
 ) -> list[list[Box]]:
-    """Writes an MP4 of a scene whose objects drift slowly; returns each frame's boxes."""
+    """Writes an MP4 filmed by a camera over a larger scene; returns each frame's boxes.
+
+    The plain world pans sideways at a fixed height; the hard world pans along a curve and
+    zooms in and out (the view's height goes between 45% and 90% of the scene's). A frame lists
+    the boxes that are whole in its view.
+    """
     rng = np.random.default_rng(seed)
-    # Pan a larger canvas under a fixed camera: the boxes move with the ground.
+    canvas_size = (width * 3, height * 2) if hard else (width * 2, height)
     canvas = make_scene(
-        rng, width=width * 2, height=height, classes=classes, mode=mode, objects=(6, 12)
+        rng,
+        width=canvas_size[0],
+        height=canvas_size[1],
+        classes=classes,
+        mode=mode,
+        objects=(18, 30) if hard else (6, 12),
+        hard=hard,
     )
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise MediaError(f"OpenCV cannot write video {path}")
     truths = []
+    phase = float(rng.uniform(0, 2 * np.pi))
     try:
         for index in range(frames):
-            shift = round(index * (width / max(frames, 1)))
-            writer.write(np.ascontiguousarray(canvas.image[:, shift : shift + width]))
-            truths.append(_visible_boxes(canvas.boxes, shift, width, canvas.image.shape[1]))
+            view = _camera(index / max(frames - 1, 1), canvas_size, (width, height), hard, phase)
+            x1, y1, x2, y2 = view
+            crop = canvas.image[y1:y2, x1:x2]
+            frame = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
+            writer.write(np.ascontiguousarray(frame))
+            truths.append(_visible_boxes(canvas.boxes, view, canvas_size))
     finally:
         writer.release()
     return truths
 
 
-def _visible_boxes(boxes: list[Box], shift: int, width: int, canvas_width: int) -> list[Box]:
+def _camera(
+    t: float, canvas: tuple[int, int], frame: tuple[int, int], hard: bool, phase: float
+) -> tuple[int, int, int, int]:
+    """The view ``(x1, y1, x2, y2)`` on the canvas at time ``t`` in [0, 1]."""
+    if not hard:
+        shift = round(t * (canvas[0] - frame[0]))
+        return shift, 0, shift + frame[0], frame[1]
+    view_h = int(canvas[1] * (0.675 + 0.225 * np.sin(2 * np.pi * t + phase)))
+    view_w = min(int(view_h * frame[0] / frame[1]), canvas[0])
+    cx = view_w / 2 + t * (canvas[0] - view_w)
+    cy = canvas[1] / 2 + 0.5 * (canvas[1] - view_h) * np.sin(3 * np.pi * t + phase)
+    x1 = int(np.clip(cx - view_w / 2, 0, canvas[0] - view_w))
+    y1 = int(np.clip(cy - view_h / 2, 0, canvas[1] - view_h))
+    return x1, y1, x1 + view_w, y1 + view_h
+
+
+def _visible_boxes(
+    boxes: list[Box], view: tuple[int, int, int, int], canvas: tuple[int, int]
+) -> list[Box]:
+    vx1, vy1, vx2, vy2 = view
     visible = []
     for box in boxes:
         x1, y1, x2, y2 = box.xyxy
-        x1, x2 = (x1 * canvas_width - shift) / width, (x2 * canvas_width - shift) / width
-        if x1 >= 0 and x2 <= 1:
+        x1, x2 = (x1 * canvas[0] - vx1) / (vx2 - vx1), (x2 * canvas[0] - vx1) / (vx2 - vx1)
+        y1, y2 = (y1 * canvas[1] - vy1) / (vy2 - vy1), (y2 * canvas[1] - vy1) / (vy2 - vy1)
+        if x1 >= 0 and y1 >= 0 and x2 <= 1 and y2 <= 1:
             visible.append(Box.from_xyxy(box.class_id, x1, y1, x2, y2))
     return visible
 
@@ -242,3 +323,250 @@ def _draw(
         else:
             cv2.line(image, (cx, y1), (cx, y2 - 1), dark, max(w // 10, 1))
         cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), dark, max(min(w, h) // 20, 1))
+
+
+def _hard_scene(
+    rng: np.random.Generator,
+    width: int,
+    height: int,
+    objects: tuple[int, int],
+    classes: Sequence[int],
+    mode: WeatherMode,
+) -> Scene:
+    """The hard world's scene: ground, distractors, objects, then the weather over everything."""
+    count = int(rng.integers(objects[0], objects[1] + 1))
+    side = min(width, height)
+    image = _varied_ground(rng, width, height)
+    sun = float(rng.uniform(0, 2 * np.pi))
+    _distractors(
+        rng, image, side, sun, count=int(rng.integers(2, 6) * max(width * height, 1) / side**2)
+    )
+    if mode is WeatherMode.WINT:
+        image = _snow(rng, image)
+    boxes: list[Box] = []
+    placed: list[np.ndarray] = []
+    for _ in range(count):
+        base = int(rng.choice(list(classes)))
+        xyxy = _hard_object(rng, image, base, side, sun, placed)
+        if xyxy is not None:
+            placed.append(xyxy)
+            x1, y1, x2, y2 = (float(v) for v in xyxy)
+            boxes.append(
+                Box.from_xyxy(base + mode.value, x1 / width, y1 / height, x2 / width, y2 / height)
+            )
+    return Scene(image=_weather(rng, image, mode), boxes=boxes, mode=mode)
+
+
+def _varied_ground(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """Two ground colours of a random kind mixed by smooth noise, with grain and field rows."""
+    first, second = _GROUNDS[rng.integers(len(_GROUNDS))] + rng.normal(0, 10, (2, 3))
+    cell = int(rng.integers(12, 48))
+    low = rng.random((max(height // cell, 2), max(width // cell, 2)), dtype=np.float32)
+    mix = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
+    if rng.random() < 0.3:  # ploughed rows
+        angle = rng.uniform(0, np.pi)
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        rows = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * rng.uniform(0.4, 1.2))
+        mix = mix * 0.7 + 0.15 * (rows + 1)
+    mix = np.clip(mix + rng.normal(0, 0.08, (height, width)), 0, 1)[..., None]
+    return np.clip(first * mix + second * (1 - mix), 0, 255).astype(np.uint8)
+
+
+def _distractors(
+    rng: np.random.Generator, image: np.ndarray, side: int, sun: float, *, count: int
+) -> None:
+    """Trees, rocks, road marks and shadows of nothing: things that are not objects."""
+    height, width = image.shape[:2]
+    for _ in range(count):
+        kind = rng.choice(["tree", "rock", "road", "shadow"])
+        centre = np.array([rng.uniform(0, width), rng.uniform(0, height)])
+        size = side * float(np.exp(rng.uniform(np.log(0.03), np.log(0.12))))
+        if kind == "tree":
+            green = np.array((30, 70, 35)) + rng.normal(0, 12, 3)
+            for _ in range(int(rng.integers(2, 6))):
+                spot = centre + rng.normal(0, size / 3, 2)
+                radius = max(int(size * rng.uniform(0.2, 0.45)), 1)
+                shade = spot + size * 0.25 * np.array([np.cos(sun), np.sin(sun)])
+                _shade_circle(image, shade, radius)
+                cv2.circle(image, _pt(spot), radius, _bgr(green), -1, cv2.LINE_AA)
+        elif kind == "rock":
+            grey = rng.uniform(80, 170) + rng.normal(0, 8, 3)
+            axes = (max(int(size / 2), 1), max(int(size * rng.uniform(0.2, 0.45)), 1))
+            angle = float(rng.uniform(0, 180))
+            cv2.ellipse(image, _pt(centre), axes, angle, 0, 360, _bgr(grey), -1, cv2.LINE_AA)
+        elif kind == "road":
+            angle = rng.uniform(0, np.pi)
+            step = np.array([np.cos(angle), np.sin(angle)]) * side * 2
+            road = np.array((90, 95, 100)) + rng.normal(0, 10, 3)
+            thickness = max(int(size * 0.5), 2)
+            cv2.line(image, _pt(centre - step), _pt(centre + step), _bgr(road), thickness)
+            mark = max(thickness // 6, 1)
+            for t in np.arange(-1.0, 1.0, 0.04):  # a dashed centre line
+                start, stop = centre + step * t, centre + step * (t + 0.015)
+                cv2.line(image, _pt(start), _pt(stop), (215, 220, 220), mark)
+        else:
+            length = size * rng.uniform(1, 2)
+            polygon = _rectangle(centre, length, length / rng.uniform(1.3, 3), rng.uniform(0, 180))
+            _shade_polygon(image, polygon, 0.5)
+
+
+def _snow(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Patchy snow: the ground blended towards white under a smooth mask."""
+    height, width = image.shape[:2]
+    low = rng.random((max(height // 24, 2), max(width // 24, 2)), dtype=np.float32)
+    cover = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
+    cover = np.clip(cover * rng.uniform(0.6, 1.2) + rng.uniform(0.2, 0.5), 0, 1)[..., None]
+    white = np.array((235, 232, 228), np.float32)
+    return (image * (1 - cover) + white * cover).astype(np.uint8)
+
+
+def _weather(rng: np.random.Generator, image: np.ndarray, mode: WeatherMode) -> np.ndarray:
+    """Lighting, contrast, tint and sensor noise of the weather mode, over the finished scene."""
+    pixels = image.astype(np.float32)
+    if mode is WeatherMode.NIGHT:
+        gain, contrast, noise = rng.uniform(0.3, 0.55), rng.uniform(0.6, 0.9), rng.uniform(5, 12)
+        tint = np.array((1.15, 1.0, 0.8)) if rng.random() < 0.5 else np.array((0.8, 1.2, 0.8))
+    elif mode is WeatherMode.WINT:
+        gain, contrast, noise = rng.uniform(0.9, 1.1), rng.uniform(0.55, 0.9), rng.uniform(2, 6)
+        tint = np.array((1.08, 1.0, 0.95))
+    else:
+        gain, contrast, noise = rng.uniform(0.75, 1.25), rng.uniform(0.75, 1.2), rng.uniform(1, 6)
+        tint = 1 + rng.normal(0, 0.05, 3)
+    mean = pixels.mean()
+    pixels = ((pixels - mean) * contrast + mean) * gain * tint
+    pixels += rng.normal(0, noise, pixels.shape)
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def _hard_object(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    base: int,
+    side: int,
+    sun: float,
+    placed: list[np.ndarray],
+) -> np.ndarray | None:
+    """Draws one object at a free-enough spot; returns its box ``[x1, y1, x2, y2]`` or ``None``.
+
+    A new object may cover up to 35% of an earlier one (and be covered so), never more.
+    """
+    height, width = image.shape[:2]
+    shape, relative, aspect = _FORMS.get(base, _FORMS[2])
+    length = side * float(np.exp(rng.uniform(*np.log(_CAR_LENGTH)))) * relative
+    breadth = max(length / (aspect * rng.uniform(0.9, 1.1)), 2.0)
+    angle = float(rng.uniform(0, 180))
+    for _ in range(20):
+        centre = np.array([rng.uniform(0, width), rng.uniform(0, height)])
+        polygon = _rectangle(centre, length, breadth, angle)
+        extent = _extent(polygon, shape, centre, length, angle)
+        xyxy = np.array([*extent.min(axis=0), *extent.max(axis=0)])
+        if xyxy[0] < 0 or xyxy[1] < 0 or xyxy[2] > width or xyxy[3] > height:
+            continue
+        if all(_covered(xyxy, other) <= 0.35 and _covered(other, xyxy) <= 0.35 for other in placed):
+            colour = _PALETTE[rng.integers(len(_PALETTE))] + rng.normal(0, 14, 3)
+            shadow = polygon + length * 0.12 * np.array([np.cos(sun), np.sin(sun)])
+            _shade_polygon(image, shadow, 0.45)
+            _draw_form(image, shape, polygon, centre, length, breadth, angle, colour)
+            return xyxy
+    return None
+
+
+def _draw_form(
+    image: np.ndarray,
+    shape: str,
+    polygon: np.ndarray,
+    centre: np.ndarray,
+    length: float,
+    breadth: float,
+    angle: float,
+    colour: np.ndarray,
+) -> None:
+    """The top-down look of a class: proportions and details, in the object's own colour."""
+    dark, light = colour * 0.55, np.minimum(colour * 1.3 + 25, 255)
+    cv2.fillPoly(image, [_int(polygon)], _bgr(colour), cv2.LINE_AA)
+    along = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+    across = np.array([-along[1], along[0]])
+    if shape == "tank":
+        cv2.circle(image, _pt(centre), max(int(breadth * 0.3), 1), _bgr(dark), -1, cv2.LINE_AA)
+        cv2.line(
+            image, _pt(centre), _pt(centre + along * length * 0.8), _bgr(dark), _w(breadth / 8)
+        )
+    elif shape == "truck":
+        cab = _rectangle(centre + along * length * 0.4, length * 0.2, breadth, angle)
+        cv2.fillPoly(image, [_int(cab)], _bgr(light), cv2.LINE_AA)
+        gap = centre + along * length * 0.28
+        cv2.line(
+            image,
+            _pt(gap - across * breadth / 2),
+            _pt(gap + across * breadth / 2),
+            _bgr(dark),
+            _w(length / 30),
+        )
+    elif shape == "car":
+        glass = _rectangle(centre + along * length * 0.12, length * 0.18, breadth * 0.8, angle)
+        cv2.fillPoly(image, [_int(glass)], _bgr(dark), cv2.LINE_AA)
+    elif shape == "gun":
+        start, stop = centre - along * length * 0.5, centre + along * length * 0.9
+        cv2.line(image, _pt(start), _pt(stop), _bgr(dark), _w(breadth / 3))
+    else:  # building: two roof halves in sun and shade, a ridge
+        half = _rectangle(centre + across * breadth / 4, length, breadth / 2, angle)
+        cv2.fillPoly(image, [_int(half)], _bgr(light), cv2.LINE_AA)
+        cv2.line(
+            image,
+            _pt(centre - along * length / 2),
+            _pt(centre + along * length / 2),
+            _bgr(dark),
+            _w(breadth / 12),
+        )
+
+
+def _extent(
+    polygon: np.ndarray, shape: str, centre: np.ndarray, length: float, angle: float
+) -> np.ndarray:
+    """The points an object covers: its body, and the barrel that sticks out of a tank or gun."""
+    reach = {"tank": 0.8, "gun": 0.9}.get(shape)
+    if reach is None:
+        return polygon
+    along = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+    return np.vstack([polygon, centre + along * length * reach])
+
+
+def _rectangle(centre: np.ndarray, length: float, breadth: float, angle: float) -> np.ndarray:
+    return cv2.boxPoints(((float(centre[0]), float(centre[1])), (length, breadth), angle))
+
+
+def _covered(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of box ``a`` that box ``b`` covers."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return float(max(w, 0) * max(h, 0) / area) if area > 0 else 1.0
+
+
+def _shade_polygon(image: np.ndarray, polygon: np.ndarray, strength: float) -> None:
+    overlay = image.copy()
+    cv2.fillPoly(overlay, [_int(polygon)], (10, 10, 10), cv2.LINE_AA)
+    cv2.addWeighted(overlay, strength, image, 1 - strength, 0, dst=image)
+
+
+def _shade_circle(image: np.ndarray, centre: np.ndarray, radius: int) -> None:
+    overlay = image.copy()
+    cv2.circle(overlay, _pt(centre), radius, (10, 10, 10), -1, cv2.LINE_AA)
+    cv2.addWeighted(overlay, 0.4, image, 0.6, 0, dst=image)
+
+
+def _int(points: np.ndarray) -> np.ndarray:
+    return np.round(points).astype(np.int32)
+
+
+def _pt(point: np.ndarray) -> tuple[int, int]:
+    return round(float(point[0])), round(float(point[1]))
+
+
+def _bgr(colour: np.ndarray) -> tuple[int, int, int]:
+    b, g, r = np.clip(colour, 0, 255)
+    return int(b), int(g), int(r)
+
+
+def _w(thickness: float) -> int:
+    return max(round(thickness), 1)

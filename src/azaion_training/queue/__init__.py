@@ -29,6 +29,7 @@ from azaion_training.queue.producer import (
     bulk_from_folder,
     delete_stream,
     publish,
+    review_messages,
 )
 from azaion_training.queue.rejects import Rejected, rejected_messages
 
@@ -55,6 +56,7 @@ __all__ = [
     "load_offset",
     "publish",
     "rejected_messages",
+    "review_messages",
     "run_until_signalled",
     "save_offset",
 ]

@@ -1,4 +1,5 @@
-"""The arguments every rstream connection of ours shares (consumer, publisher, stream admin).
+"""The arguments every rstream connection of ours shares (consumer, publisher, stream admin),
+and a quick probe of whether a configured stream server answers at all (`stream_reachable`).
 
 With ``queue.tls`` the connection is TLS (the server's ``stream.listeners.ssl`` port): the
 server's certificate and host name are verified against ``queue.tls_ca_bundle`` (else the
@@ -15,6 +16,7 @@ still cut from rstream's own buffer exactly as before.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import Any
 
@@ -72,3 +74,14 @@ def tls_context(settings: QueueSettings) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def stream_reachable(settings: QueueSettings, *, timeout: float = 2.0) -> bool:
+    """Whether credentials are set and something accepts TCP connections at the stream port."""
+    if not settings.user or settings.password is None:
+        return False
+    try:
+        with socket.create_connection((settings.host, settings.port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from rstream import ConfirmationStatus, Producer
@@ -142,6 +143,26 @@ def folder_messages(
     )
     encoded = (encode_message(annotation, compress=compress) for annotation in annotations)
     return len(image_files(folder)), encoded
+
+
+def review_messages(folder: Path, *, operator_share: int) -> list[bytes]:
+    """A folder's annotations as the platform sends them when some need review, as raw entries.
+
+    Every ``operator_share``-th annotation is Created by an Operator (so it lands in
+    ``data-seed/``) and the others by a Validator; a last bulk Validated message names the
+    Operator's annotations, which moves them to ``data/``. Every second entry is compressed.
+    """
+    raws: list[bytes] = []
+    operators: list[str] = []
+    for index, message in enumerate(annotations_from_folder(folder, role=Role.VALIDATOR)):
+        if operator_share and index % operator_share == operator_share - 1:
+            message = replace(message, role=Role.OPERATOR)
+            operators.append(message.name)
+        raws.append(encode_message(message, compress=index % 2 == 1))
+    if operators:
+        bulk = BulkAnnotations(status=AnnotationStatus.VALIDATED, names=tuple(operators))
+        raws.append(encode_message(bulk))
+    return raws
 
 
 async def publish(

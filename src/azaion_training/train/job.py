@@ -13,6 +13,7 @@
    ``models/azaion.pt``, exported to ONNX with NMS in the graph (``[batch, 300, 6]``,
    `azaion_training.export.onnx.export_onnx`) as ``models/azaion.onnx`` and published with its
    scores; either way the run's ``metrics.json`` records both scores and the dataset.
+5. ``report.html`` in the run folder (`azaion_training.train.report`), with the gate's decision.
 
 Everything Ultralytics-specific (offline patches, error translation) is in `_ultralytics`.
 """
@@ -45,6 +46,7 @@ from azaion_training.export.onnx import export_onnx
 from azaion_training.fs import DataTree, atomic_writer, free_dir
 from azaion_training.train import gate
 from azaion_training.train.evaluate import SplitMetrics, evaluable_splits, evaluate, first_device
+from azaion_training.train.report import write_report
 from azaion_training.train.resume import (
     latest_run,
     prepare_resume,
@@ -222,7 +224,7 @@ def train(
             )
         else:
             logger.info("publishing skipped (--no-publish)")
-    return TrainResult(
+    result = TrainResult(
         run_dir=run_dir,
         data_yaml=data_yaml,
         counts=formed.counts
@@ -240,6 +242,8 @@ def train(
         metrics_json=metrics_json,
         formed=formed,
     )
+    write_report(result)
+    return result
 
 
 def publish_model(
