@@ -13,6 +13,7 @@ import pytest
 
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.fs import DataTree
+from tests.infer.conftest import detector  # noqa: F401  (the trained test detector, for every area)
 from tests.services.rabbitmq import RabbitMQNode, available
 
 # Ultralytics must never reach the network in tests (weights, fonts, datasets, telemetry).
