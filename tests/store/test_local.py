@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,24 +141,6 @@ def test_local_republish_replaces(tree: DataTree, tmp_path: Path) -> None:
 PAGE = 4096
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs of our own, to fill up (needs root, as the test machines run)."""
-    mount_point = tmp_path / "small-fs"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
 def pages(size: int) -> int:
     return -(-size // PAGE)
 
@@ -184,14 +165,14 @@ def fill_leaving(folder: Path, free_bytes: int) -> Path:
     ],
 )
 def test_local_publish_interrupted_by_a_full_disk_keeps_v1(
-    small_fs: Path, tmp_path: Path, step: str, room_pages: Any
+    small_tmpfs: Path, tmp_path: Path, step: str, room_pages: Any
 ) -> None:
-    store = LocalStore(folder=small_fs, security_settings=Settings().security)
+    store = LocalStore(folder=small_tmpfs, security_settings=Settings().security)
     v1 = model_file(tmp_path, 40_000, name="v1.onnx", seed=1)
     v2 = model_file(tmp_path, 100_000, name="v2.onnx", seed=2)
     store.publish(v1, name="m")
     big_pages = pages(security.encrypted_size(100_000) - SMALL_PART_MAX)
-    filler = fill_leaving(small_fs, room_pages(big_pages) * PAGE)
+    filler = fill_leaving(small_tmpfs, room_pages(big_pages) * PAGE)
     with pytest.raises(StoreError) as caught:
         store.publish(v2, name="m")
     message = str(caught.value)
