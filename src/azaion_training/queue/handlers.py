@@ -20,7 +20,9 @@ Everything is checked before the first write: names (`azaion_training.fs.check_n
 bytes, control characters), the image extension (`IMAGE_EXTENSIONS`, any case), the image's
 size from its header (a pixel budget) and that it decodes, and the boxes (the label rules
 of `azaion_training.labels`; boxes reaching past the edge are clipped). A message that fails is
-refused with `MessageError` and changes nothing.
+refused with `MessageError` and changes nothing. The checks that need no file system
+(`AnnotationRouter.check`) are pure and thread-safe, so the consumer runs them ahead of the
+in-order apply step on a thread pool (``cv2`` releases the GIL while it decodes).
 
 Idempotence: a file whose content is already what the message says is not rewritten, and moves
 of files that are already in place do nothing, so a replayed message leaves the tree as it was.
@@ -36,7 +38,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -70,6 +71,23 @@ tree: the message is rejected and the consumer goes on."""
 _CANDIDATE_EXTENSIONS = tuple(
     dict.fromkeys(ext for e in IMAGE_EXTENSIONS for ext in (e, e.upper()))
 )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A message that passed every check that needs no file system (`AnnotationRouter.check`).
+
+    Attributes:
+        message: the decoded message.
+        names: the annotation names it concerns, checked.
+        extension: Created/Edited: the image extension, lower case with its dot.
+        label: Created/Edited: the label file's bytes (boxes checked and clipped).
+    """
+
+    message: Message
+    names: tuple[str, ...]
+    extension: str = ""
+    label: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -114,69 +132,86 @@ class AnnotationRouter:
         self.writes = writes
         self.variants = variants
         self.max_image_megapixels = max_image_megapixels
-        self._routes: dict[tuple[type, AnnotationStatus], Callable[[Any], Applied]] = {
+        self._routes: dict[tuple[type, AnnotationStatus], Callable[[Checked], Applied]] = {
             (Annotation, AnnotationStatus.CREATED): self._single,
             (Annotation, AnnotationStatus.EDITED): self._single,
             (BulkAnnotations, AnnotationStatus.VALIDATED): self._bulk_route(self._validate),
             (BulkAnnotations, AnnotationStatus.DELETED): self._bulk_route(self._delete),
         }
 
-    def apply(self, message: Message) -> Applied:
-        """Checks and applies one message, through the route of its kind and status.
+    def check(self, message: Message) -> Checked:
+        """Every check of ``message`` that needs no file system: its route, names, image
+        extension, boxes and image. Pure and thread-safe.
+
+        Raises:
+            MessageError: the message is unsafe or invalid, or its status has no route.
+        """
+        self._route(message)
+        if isinstance(message, BulkAnnotations):
+            return Checked(message, tuple(_safe_name(name) for name in message.names))
+        name = _safe_name(message.name)
+        extension = image_extension(message.image_extension)
+        label = format_label(label_boxes(message)).encode()
+        if message.image is not None:
+            check_image(
+                message.image, what=f"image of {name}", max_megapixels=self.max_image_megapixels
+            )
+        return Checked(message, (name,), extension, label)
+
+    def apply(self, message: Message | Checked) -> Applied:
+        """Checks (unless it comes `check`-ed) and applies one message, through the route of
+        its kind and status.
 
         Raises:
             MessageError: the message is unsafe or invalid, its status has no route, or the file
                 system refuses one of its names; nothing was written.
             OSError: the data tree itself cannot be written (disk full, I/O error, permissions).
         """
+        checked = message if isinstance(message, Checked) else self.check(message)
+        route = self._route(checked.message)
+        try:
+            return route(checked)
+        except OSError as exc:
+            if exc.errno not in MESSAGE_ERRNOS:
+                raise
+            raise MessageError(f"the file system refuses a name of the message: {exc}") from exc
+
+    def _route(self, message: Message) -> Callable[[Checked], Applied]:
         route = self._routes.get((type(message), message.status))
         if route is None:
             raise MessageError(
                 f"no route for {type(message).__name__} with status {message.status.wire_name} "
                 f"(routes: {', '.join(f'{k.__name__} {s.wire_name}' for k, s in self._routes)})"
             )
-        try:
-            return route(message)
-        except OSError as exc:
-            if exc.errno not in MESSAGE_ERRNOS:
-                raise
-            raise MessageError(f"the file system refuses a name of the message: {exc}") from exc
+        return route
 
-    def _bulk_route(self, apply_one: Callable[[str], int]) -> Callable[[BulkAnnotations], Applied]:
-        def route(message: BulkAnnotations) -> Applied:
-            names = tuple(_safe_name(name) for name in message.names)
-            return self._bulk(message.status, names, apply_one)
+    def _bulk_route(self, apply_one: Callable[[str], int]) -> Callable[[Checked], Applied]:
+        def route(checked: Checked) -> Applied:
+            return self._bulk(checked.message.status, checked.names, apply_one)
 
         return route
 
-    def _single(self, message: Annotation) -> Applied:
+    def _single(self, checked: Checked) -> Applied:
         """Created or Edited: the annotation placed where its role puts it."""
-        name = _safe_name(message.name)
-        extension = image_extension(message.image_extension)
-        boxes = label_boxes(message)
-        if message.image is not None:
-            check_image(
-                message.image,
-                what=f"image of {name}",
-                max_megapixels=self.max_image_megapixels,
-            )
+        message, (name,) = checked.message, checked.names
+        assert isinstance(message, Annotation)
         target = self.tree.data if message.role.validates else self.tree.data_seed
         if message.image is not None:
             changes = self._place(
-                name, target, image=message.image, extension=extension, boxes=boxes
+                name, target, image=message.image, extension=checked.extension, label=checked.label
             )
             return Applied(message.status, (name,), changes)
-        return self._relabel(message.status, name, target, boxes=boxes)
+        return self._relabel(message.status, name, target, label=checked.label)
 
     def _relabel(
-        self, status: AnnotationStatus, name: str, target: AnnotationDir, *, boxes: list[Box]
+        self, status: AnnotationStatus, name: str, target: AnnotationDir, *, label: bytes
     ) -> Applied:
         """An Edited message without an image: the new label, and the image moved to it."""
         existing = _find_image(target, name) or _find_image(self._other_live(target), name)
         if existing is None:
             logger.warning("Edited %s: no image in %s or %s; skipped", name, *self._live_names())
             return Applied(status, (name,), 0, missing=(name,))
-        changes = self._place(name, target, image=existing, extension=existing.suffix, boxes=boxes)
+        changes = self._place(name, target, image=existing, extension=existing.suffix, label=label)
         return Applied(status, (name,), changes)
 
     def _place(
@@ -186,7 +221,7 @@ class AnnotationRouter:
         *,
         image: bytes | Path,
         extension: str,
-        boxes: list[Box],
+        label: bytes,
     ) -> int:
         """Puts annotation ``name`` into ``target`` (label first, then image) and removes it
         from the other annotation folders; returns the number of file changes."""
@@ -194,7 +229,7 @@ class AnnotationRouter:
         had_data = target == self.tree.data and (
             label_path.exists() or _find_image(target, name) is not None
         )
-        written = self._write_if_changed(label_path, format_label(boxes).encode())
+        written = self._write_if_changed(label_path, label)
         image_path = target.image_path(name, extension)
         if isinstance(image, Path):
             if image != image_path:
