@@ -129,6 +129,8 @@ class AnnotationRouter:
         max_image_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ) -> None:
         self.tree = tree
+        self._data, self._seed = _Folder(tree.data), _Folder(tree.data_seed)
+        self._deleted, self._processed = _Folder(tree.data_deleted), _Folder(tree.data_processed)
         self.writes = writes
         self.variants = variants
         self.max_image_megapixels = max_image_megapixels
@@ -169,6 +171,8 @@ class AnnotationRouter:
         """
         checked = message if isinstance(message, Checked) else self.check(message)
         route = self._route(checked.message)
+        for name in checked.names:  # the one check of the names on the way to the files
+            _safe_name(name)
         try:
             return route(checked)
         except OSError as exc:
@@ -195,7 +199,7 @@ class AnnotationRouter:
         """Created or Edited: the annotation placed where its role puts it."""
         message, (name,) = checked.message, checked.names
         assert isinstance(message, Annotation)
-        target = self.tree.data if message.role.validates else self.tree.data_seed
+        target = self._data if message.role.validates else self._seed
         if message.image is not None:
             changes = self._place(
                 name, target, image=message.image, extension=checked.extension, label=checked.label
@@ -204,7 +208,7 @@ class AnnotationRouter:
         return self._relabel(message.status, name, target, label=checked.label)
 
     def _relabel(
-        self, status: AnnotationStatus, name: str, target: AnnotationDir, *, label: bytes
+        self, status: AnnotationStatus, name: str, target: _Folder, *, label: bytes
     ) -> Applied:
         """An Edited message without an image: the new label, and the image moved to it."""
         existing = _find_image(target, name) or _find_image(self._other_live(target), name)
@@ -217,7 +221,7 @@ class AnnotationRouter:
     def _place(
         self,
         name: str,
-        target: AnnotationDir,
+        target: _Folder,
         *,
         image: bytes | Path,
         extension: str,
@@ -226,8 +230,8 @@ class AnnotationRouter:
         """Puts annotation ``name`` into ``target`` (label first, then image) and removes it
         from the other annotation folders; returns the number of file changes."""
         label_path = target.label_path(name)
-        had_data = target == self.tree.data and (
-            label_path.exists() or _find_image(target, name) is not None
+        had_data = target is self._data and (
+            os.path.exists(label_path) or _find_image(target, name) is not None
         )
         written = self._write_if_changed(label_path, label)
         image_path = target.image_path(name, extension)
@@ -239,29 +243,29 @@ class AnnotationRouter:
             written += self._write_if_changed(image_path, image)
         written += self._remove_images(target, name, keep=image_path)
         left = self._remove(self._other_live(target), name)
-        changes = written + left + self._remove(self.tree.data_deleted, name)
-        if (had_data and written) or (target != self.tree.data and left):
+        changes = written + left + self._remove(self._deleted, name)
+        if (had_data and written) or (target is not self._data and left):
             changes += self.drop_samples(name)  # samples exist only for what was in data/
         return changes
 
     def _validate(self, name: str) -> int:
-        moved = self._move(name, source=self.tree.data_seed, target=self.tree.data)
+        moved = self._move(name, source=self._seed, target=self._data)
         return moved + self.drop_samples(name) if moved else 0
 
     def _delete(self, name: str) -> int:
-        deleted = self.tree.data_deleted
-        moved = self._move(name, source=self.tree.data_seed, target=deleted)
-        left_data = self._move(name, source=self.tree.data, target=deleted)  # data/ wins
+        deleted = self._deleted
+        moved = self._move(name, source=self._seed, target=deleted)
+        left_data = self._move(name, source=self._data, target=deleted)  # data/ wins
         return moved + left_data + (self.drop_samples(name) if left_data else 0)
 
-    def _move(self, name: str, *, source: AnnotationDir, target: AnnotationDir) -> int:
+    def _move(self, name: str, *, source: _Folder, target: _Folder) -> int:
         """Moves annotation ``name`` from ``source`` to ``target``; returns the files moved."""
         label, image = source.label_path(name), _find_image(source, name)
-        moves = [(label, target.label_path(name))] if label.exists() else []
+        moves = [(label, target.label_path(name))] if os.path.exists(label) else []
         image_target = None if image is None else target.image_path(name, image.suffix)
         if image is not None and image_target is not None:
             moves.append((image, image_target))
-        if target != self.tree.data:
+        if target is not self._data:
             moves.reverse()  # out of data/: the image leaves before its label
         for origin, destination in moves:
             self.writes.move(origin, destination)
@@ -284,7 +288,7 @@ class AnnotationRouter:
 
     def drop_samples(self, name: str) -> int:
         """Removes the augmented samples of annotation ``name``; returns how many files went."""
-        images, labels = str(self.tree.data_processed.images), str(self.tree.data_processed.labels)
+        images, labels = self._processed.images, self._processed.labels
         removed = 0
         for sample in sample_names(name, variants=self.variants):
             for extension in _CANDIDATE_EXTENSIONS:
@@ -294,14 +298,14 @@ class AnnotationRouter:
             logger.debug("dropped %d stale sample files of %s", removed, name)
         return removed
 
-    def _remove(self, folder: AnnotationDir, name: str) -> int:
+    def _remove(self, folder: _Folder, name: str) -> int:
         """Removes annotation ``name`` from ``folder``: images first, then the label."""
         changes = self._remove_images(folder, name, keep=None)
         changes += self.writes.remove(folder.label_path(name))
         return changes
 
-    def _remove_images(self, folder: AnnotationDir, name: str, *, keep: Path | None) -> int:
-        images, kept = str(folder.images), str(keep)
+    def _remove_images(self, folder: _Folder, name: str, *, keep: Path | None) -> int:
+        images, kept = folder.images, str(keep)
         removed = 0
         for extension in _CANDIDATE_EXTENSIONS:
             path = f"{images}/{name}{extension}"
@@ -315,12 +319,12 @@ class AnnotationRouter:
         self.writes.write_bytes(path, data)
         return 1
 
-    def _other_live(self, folder: AnnotationDir) -> AnnotationDir:
-        return self.tree.data_seed if folder == self.tree.data else self.tree.data
+    def _other_live(self, folder: _Folder) -> _Folder:
+        return self._seed if folder is self._data else self._data
 
     def _anywhere(self, name: str) -> bool:
-        folders = (self.tree.data, self.tree.data_seed, self.tree.data_deleted)
-        return any(_find_image(f, name) or f.label_path(name).exists() for f in folders)
+        folders = (self._data, self._seed, self._deleted)
+        return any(_find_image(f, name) or os.path.exists(f.label_path(name)) for f in folders)
 
     def _live_names(self) -> tuple[str, str]:
         return self.tree.data_name, self.tree.data_seed_name
@@ -391,12 +395,28 @@ def _safe_name(name: str) -> str:
         raise MessageError(str(exc)) from exc
 
 
-def _find_image(folder: AnnotationDir, name: str) -> Path | None:
+class _Folder:
+    """An annotation folder with its two paths joined once, for the many probes of each
+    message (`AnnotationRouter.apply` checks the names before they reach these)."""
+
+    __slots__ = ("images", "labels")
+
+    def __init__(self, folder: AnnotationDir) -> None:
+        self.images, self.labels = str(folder.images), str(folder.labels)
+
+    def label_path(self, name: str) -> Path:
+        return Path(f"{self.labels}/{name}.txt")
+
+    def image_path(self, name: str, extension: str) -> Path:
+        return Path(f"{self.images}/{name}{extension}")
+
+
+def _find_image(folder: _Folder, name: str) -> Path | None:
     """The image of ``name`` in ``folder`` with an allowed extension (any case), or ``None``.
 
     Tries the few possible names instead of listing the folder, which may hold millions.
     """
-    images = str(folder.images)
+    images = folder.images
     for extension in _CANDIDATE_EXTENSIONS:
         path = f"{images}/{name}{extension}"
         if os.path.isfile(path):
