@@ -108,7 +108,7 @@ def messages(count: int) -> list[bytes]:
 class RawConsumer(AnnotationConsumer):
     """Receives and counts: no decoding, no files (the position is still committed)."""
 
-    def check(self, raw: bytes) -> Checked:
+    def stage(self, raw: bytes) -> Checked:
         return Checked(message=BulkAnnotations(status=AnnotationStatus.DELETED, names=()), names=())
 
     def handle(self, raw: bytes, offset: int, checked: Callable[[], Checked] | None = None) -> None:

@@ -18,16 +18,18 @@ stream through ``rstream`` and keeps going for months:
   were not confirmed durable: a failed flush is not retried (see `durability`).
 
 Messages are applied one at a time on the event loop, in stream order. What needs no file system
-(decoding, the label rules, the image check: `AnnotationConsumer.check`) runs ahead on a small
-thread pool, ``CHECK_WORKERS`` threads (``cv2`` releases the GIL while it decodes), over a bounded
-window of entries held in arrival order (`_Ahead`); the apply step takes them from its head, so
-the files, the catalogue and the position change exactly as without the pool.
+is done ahead, as entries arrive, over a bounded window held in arrival order (`_Ahead`):
+decoding, the label rules and the image header on the event loop, and the image decode, the
+largest part, on ``CHECK_WORKERS`` threads (``cv2`` releases the GIL while it decodes; pure
+Python there would only fight the apply step for the GIL). The apply step takes entries from the
+window's head, so the files, the catalogue and the position change exactly as without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -46,7 +48,7 @@ from azaion_training.queue.catalogue import Catalogue
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.handlers import AnnotationRouter, Checked
-from azaion_training.queue.messages import DecodeLimits, decode_message
+from azaion_training.queue.messages import Annotation, DecodeLimits, decode_message
 from azaion_training.queue.offsets import Checkpointer
 from azaion_training.queue.rejects import RejectedFolder, one_line
 from azaion_training.samples import DEFAULT_VARIANTS
@@ -168,6 +170,17 @@ class AnnotationConsumer:
         """
         return self.router.check(decode_message(raw, self.limits))
 
+    def stage(self, raw: bytes) -> Checked | Callable[[], Checked]:
+        """`check` in two parts: all but the image decode now, and the call that finishes it
+        (for a thread pool), or the result itself when nothing is left to decode."""
+        try:
+            checked = self.router.check(decode_message(raw, self.limits), decode=False)
+        except Exception as exc:  # raised again, in order, when the entry is applied
+            return functools.partial(_raise, exc)
+        if isinstance(checked.message, Annotation) and checked.message.image is not None:
+            return functools.partial(self.router.check_decodes, checked)
+        return checked
+
     def handle(self, raw: bytes, offset: int, checked: Callable[[], Checked] | None = None) -> None:
         """Applies (or rejects) one stream entry and advances the position.
 
@@ -273,7 +286,7 @@ class AnnotationConsumer:
         )
         assert self._pool is not None, "sessions run inside run()"
         ahead = _Ahead(
-            self.check, self._pool, entries=AHEAD_ENTRIES, max_bytes=self.settings.max_body_bytes
+            self.stage, self._pool, entries=AHEAD_ENTRIES, max_bytes=self.settings.max_body_bytes
         )
         applier = asyncio.create_task(self._apply_ahead(ahead, lost))
         subscribed = False
@@ -404,7 +417,8 @@ class AnnotationConsumer:
 
 
 class _Ahead:
-    """Stream entries checked ahead on a thread pool, handed out in arrival order.
+    """Stream entries checked ahead (`AnnotationConsumer.stage`; what is left on a thread
+    pool), handed out in arrival order.
 
     Bounded: at most ``entries`` entries and ``max_bytes`` of them wait (one always fits);
     `put` waits for room, which holds the stream client back. One producer (the stream
@@ -413,13 +427,13 @@ class _Ahead:
 
     def __init__(
         self,
-        check: Callable[[bytes], Checked],
+        stage: Callable[[bytes], Checked | Callable[[], Checked]],
         pool: Executor,
         *,
         entries: int,
         max_bytes: int,
     ) -> None:
-        self._check, self._pool = check, pool
+        self._stage, self._pool = stage, pool
         self._entries, self._max_bytes = entries, max_bytes
         self._waiting: deque[tuple[bytes, int, asyncio.Future[Checked]]] = deque()
         self._bytes = 0
@@ -438,7 +452,12 @@ class _Ahead:
             await self._room.wait()
         if self._closed:
             return
-        future = asyncio.get_running_loop().run_in_executor(self._pool, self._check, raw)
+        loop, work = asyncio.get_running_loop(), self._stage(raw)
+        if isinstance(work, Checked):
+            future: asyncio.Future[Checked] = loop.create_future()
+            future.set_result(work)
+        else:
+            future = loop.run_in_executor(self._pool, work)
         self._waiting.append((raw, offset, future))
         self._bytes += len(raw)
         self._ready.set()
@@ -464,6 +483,10 @@ class _Ahead:
         self._waiting.clear()
         self._bytes = 0
         self._room.set()
+
+
+def _raise(exc: Exception) -> Checked:
+    raise exc
 
 
 async def _first_of(*events: asyncio.Event) -> None:

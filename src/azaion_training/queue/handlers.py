@@ -141,9 +141,10 @@ class AnnotationRouter:
             (BulkAnnotations, AnnotationStatus.DELETED): self._bulk_route(self._delete),
         }
 
-    def check(self, message: Message) -> Checked:
+    def check(self, message: Message, *, decode: bool = True) -> Checked:
         """Every check of ``message`` that needs no file system: its route, names, image
-        extension, boxes and image. Pure and thread-safe.
+        extension, boxes and image (its header; without ``decode``, the decode is left to
+        `check_decodes`). Pure and thread-safe.
 
         Raises:
             MessageError: the message is unsafe or invalid, or its status has no route.
@@ -156,9 +157,25 @@ class AnnotationRouter:
         label = format_label(label_boxes(message)).encode()
         if message.image is not None:
             check_image(
-                message.image, what=f"image of {name}", max_megapixels=self.max_image_megapixels
+                message.image,
+                what=f"image of {name}",
+                max_megapixels=self.max_image_megapixels,
+                decode=decode,
             )
         return Checked(message, (name,), extension, label)
+
+    @staticmethod
+    def check_decodes(checked: Checked) -> Checked:
+        """``checked`` once its image, if any, decodes: the part of `check` that ``cv2`` runs
+        without the GIL, for a thread pool.
+
+        Raises:
+            MessageError: the image does not decode.
+        """
+        message = checked.message
+        if isinstance(message, Annotation) and message.image is not None:
+            check_decodes(message.image, what=f"image of {checked.names[0]}")
+        return checked
 
     def apply(self, message: Message | Checked) -> Applied:
         """Checks (unless it comes `check`-ed) and applies one message, through the route of
@@ -346,9 +363,14 @@ def image_extension(extension: str) -> str:
 
 
 def check_image(
-    data: bytes, *, what: str = "image", max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    data: bytes,
+    *,
+    what: str = "image",
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    decode: bool = True,
 ) -> None:
-    """Checks that ``data`` is an image of at most ``max_megapixels`` that decodes (OpenCV).
+    """Checks that ``data`` is an image of at most ``max_megapixels`` that decodes (OpenCV;
+    without ``decode``, only its header and size: `check_decodes` does the rest).
 
     The size is read from the header first, so an image bomb is refused before any decode.
     JPEGs are decoded at 1/8 scale, which still reads every compressed block but is several
@@ -365,6 +387,17 @@ def check_image(
         check_pixels(size, max_megapixels=max_megapixels)
     except MediaError as exc:
         raise MessageError(f"{what}: {exc}") from exc
+    if decode:
+        check_decodes(data, what=what)
+
+
+def check_decodes(data: bytes, *, what: str = "image") -> None:
+    """Checks that ``data`` decodes (OpenCV; JPEGs at 1/8 scale). Call `check_image` first:
+    this reads no header and sets no pixel budget.
+
+    Raises:
+        MessageError: the bytes do not decode.
+    """
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
