@@ -108,8 +108,9 @@ def messages(count: int) -> list[bytes]:
 class RawConsumer(AnnotationConsumer):
     """Receives and counts: no decoding, no files (the position is still committed)."""
 
-    def stage(self, raw: bytes) -> Checked:
-        return Checked(message=BulkAnnotations(status=AnnotationStatus.DELETED, names=()), names=())
+    def stage(self, raw: bytes) -> tuple[Checked, int]:
+        nothing = BulkAnnotations(status=AnnotationStatus.DELETED, names=())
+        return Checked(message=nothing, names=()), 0
 
     def handle(self, raw: bytes, offset: int, checked: Callable[[], Checked] | None = None) -> None:
         self.checkpoint.advance(offset)

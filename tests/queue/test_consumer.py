@@ -50,12 +50,13 @@ def _outcome(run) -> Checked | str:
 @pytest.mark.parametrize("case", list(STAGED_CASES))
 def test_a_staged_check_equals_the_whole_check(consumer: AnnotationConsumer, case: str) -> None:
     raw = STAGED_CASES[case]
-    staged = consumer.stage(raw)
+    staged, held = consumer.stage(raw)
     finish = staged if callable(staged) else (lambda: staged)
     expected = _outcome(lambda: consumer.check(raw))
     assert _outcome(finish) == expected
     if case == "created":
         assert isinstance(expected, Checked) and expected.names == ("good",)
+        assert held >= len(GOOD.image)  # the decoded image counts against the window's bound
     elif case != "bulk":
         assert isinstance(expected, str)
 
@@ -75,7 +76,7 @@ def test_entries_come_out_in_arrival_order_within_the_bound() -> None:
             finished[index].set()
             return Checked(message=bulk(AnnotationStatus.DELETED), names=(str(index),))
 
-        return work
+        return work, 0
 
     async def main() -> tuple[list[int], list[str], int]:
         with ThreadPoolExecutor(count) as pool:
@@ -108,7 +109,7 @@ def test_a_closed_window_drops_what_waits_and_frees_a_waiting_put() -> None:
     async def main() -> list[int]:
         with ThreadPoolExecutor(1) as pool:
             ahead = _Ahead(
-                lambda raw: Checked(message=bulk(AnnotationStatus.DELETED), names=()),
+                lambda raw: (Checked(message=bulk(AnnotationStatus.DELETED), names=()), 0),
                 pool,
                 entries=1,
                 max_bytes=1 << 20,
@@ -119,6 +120,6 @@ def test_a_closed_window_drops_what_waits_and_frees_a_waiting_put() -> None:
             assert not blocked.done()
             ahead.close()
             await asyncio.wait_for(blocked, 10)
-            return [offset for _, offset, _ in ahead._waiting]
+            return [entry[1] for entry in ahead._waiting]
 
     assert asyncio.run(main()) == []

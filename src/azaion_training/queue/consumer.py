@@ -63,7 +63,11 @@ CHECK_WORKERS = 2
 """Threads that decode and check entries ahead of the in-order apply step."""
 
 AHEAD_ENTRIES = 32
-"""Most entries received and not yet applied (and at most ``max_body_bytes`` of them)."""
+"""Most entries received and not yet applied (and at most ``max_body_bytes`` held by them,
+decoded messages included)."""
+
+_DETECTION_BYTES = 512
+"""What one decoded detection is counted as in the window's byte budget (Python objects)."""
 
 _REQUEST_TIMEOUT_S = 15.0
 _FATAL_SERVER_ERRORS = (
@@ -170,16 +174,22 @@ class AnnotationConsumer:
         """
         return self.router.check(decode_message(raw, self.limits))
 
-    def stage(self, raw: bytes) -> Checked | Callable[[], Checked]:
+    def stage(self, raw: bytes) -> tuple[Checked | Callable[[], Checked], int]:
         """`check` in two parts: all but the image decode now, and the call that finishes it
-        (for a thread pool), or the result itself when nothing is left to decode."""
+        (for a thread pool), or the result itself when nothing is left to decode; with about
+        how many bytes the decoded message holds (a gzip body can be many times ``raw``)."""
         try:
             checked = self.router.check(decode_message(raw, self.limits), decode=False)
         except Exception as exc:  # raised again, in order, when the entry is applied
-            return functools.partial(_raise, exc)
-        if isinstance(checked.message, Annotation) and checked.message.image is not None:
-            return functools.partial(self.router.check_decodes, checked)
-        return checked
+            return functools.partial(_raise, exc), 0
+        message = checked.message
+        held = len(checked.label) + sum(map(len, checked.names))
+        if isinstance(message, Annotation):
+            held += len(message.detections) * _DETECTION_BYTES
+            if message.image is not None:
+                finish = functools.partial(self.router.check_decodes, checked)
+                return finish, held + len(message.image)
+        return checked, held
 
     def handle(self, raw: bytes, offset: int, checked: Callable[[], Checked] | None = None) -> None:
         """Applies (or rejects) one stream entry and advances the position.
@@ -420,14 +430,15 @@ class _Ahead:
     """Stream entries checked ahead (`AnnotationConsumer.stage`; what is left on a thread
     pool), handed out in arrival order.
 
-    Bounded: at most ``entries`` entries and ``max_bytes`` of them wait (one always fits);
+    Bounded: at most ``entries`` entries wait, holding at most ``max_bytes`` with their decoded
+    messages (one always fits);
     `put` waits for room, which holds the stream client back. One producer (the stream
     client's callback) and one consumer (the apply step), both on the event loop.
     """
 
     def __init__(
         self,
-        stage: Callable[[bytes], Checked | Callable[[], Checked]],
+        stage: Callable[[bytes], tuple[Checked | Callable[[], Checked], int]],
         pool: Executor,
         *,
         entries: int,
@@ -435,7 +446,7 @@ class _Ahead:
     ) -> None:
         self._stage, self._pool = stage, pool
         self._entries, self._max_bytes = entries, max_bytes
-        self._waiting: deque[tuple[bytes, int, asyncio.Future[Checked]]] = deque()
+        self._waiting: deque[tuple[bytes, int, asyncio.Future[Checked], int]] = deque()
         self._bytes = 0
         self._room, self._ready = asyncio.Event(), asyncio.Event()
         self._closed = False
@@ -452,14 +463,15 @@ class _Ahead:
             await self._room.wait()
         if self._closed:
             return
-        loop, work = asyncio.get_running_loop(), self._stage(raw)
+        loop, (work, held) = asyncio.get_running_loop(), self._stage(raw)
         if isinstance(work, Checked):
             future: asyncio.Future[Checked] = loop.create_future()
             future.set_result(work)
         else:
             future = loop.run_in_executor(self._pool, work)
-        self._waiting.append((raw, offset, future))
-        self._bytes += len(raw)
+        size = len(raw) + held
+        self._waiting.append((raw, offset, future, size))
+        self._bytes += size
         self._ready.set()
 
     async def get(self) -> tuple[bytes, int, asyncio.Future[Checked]]:
@@ -467,17 +479,17 @@ class _Ahead:
         while not self._waiting:
             self._ready.clear()
             await self._ready.wait()
-        raw, offset, future = self._waiting[0]
+        raw, offset, future, size = self._waiting[0]
         await asyncio.wait([future])
         self._waiting.popleft()
-        self._bytes -= len(raw)
+        self._bytes -= size
         self._room.set()
         return raw, offset, future
 
     def close(self) -> None:
         """Drops every waiting entry and wakes a waiting `put`."""
         self._closed = True
-        for _, _, future in self._waiting:
+        for _, _, future, _ in self._waiting:
             if not future.cancel():  # done: its error is dropped with it
                 future.exception()
         self._waiting.clear()
