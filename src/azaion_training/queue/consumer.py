@@ -34,7 +34,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rstream import AMQPMessage, Consumer, ConsumerOffsetSpecification, MessageContext, OffsetType
@@ -446,7 +446,7 @@ class _Ahead:
     ) -> None:
         self._stage, self._pool = stage, pool
         self._entries, self._max_bytes = entries, max_bytes
-        self._waiting: deque[tuple[bytes, int, asyncio.Future[Checked], int]] = deque()
+        self._waiting: deque[tuple[bytes, int, Future[Checked], int]] = deque()
         self._bytes = 0
         self._room, self._ready = asyncio.Event(), asyncio.Event()
         self._closed = False
@@ -463,24 +463,31 @@ class _Ahead:
             await self._room.wait()
         if self._closed:
             return
-        loop, (work, held) = asyncio.get_running_loop(), self._stage(raw)
+        work, held = self._stage(raw)
         if isinstance(work, Checked):
-            future: asyncio.Future[Checked] = loop.create_future()
+            future: Future[Checked] = Future()
             future.set_result(work)
         else:
-            future = loop.run_in_executor(self._pool, work)
+            future = self._pool.submit(work)
         size = len(raw) + held
         self._waiting.append((raw, offset, future, size))
         self._bytes += size
         self._ready.set()
 
-    async def get(self) -> tuple[bytes, int, asyncio.Future[Checked]]:
-        """The oldest entry, once its check has finished (its ``result`` may raise)."""
+    async def get(self) -> tuple[bytes, int, Future[Checked]]:
+        """The oldest entry, once its check has finished (its ``result`` may raise).
+
+        The loop is woken by a finished check only when it waits for one: behind a backlog the
+        head's check is usually done already."""
         while not self._waiting:
             self._ready.clear()
             await self._ready.wait()
         raw, offset, future, size = self._waiting[0]
-        await asyncio.wait([future])
+        if not future.done():
+            waiter = asyncio.wrap_future(future)
+            await asyncio.wait([waiter])
+            if not waiter.cancelled():
+                waiter.exception()  # read here; `future.result` raises it again when applied
         self._waiting.popleft()
         self._bytes -= size
         self._room.set()
@@ -490,8 +497,7 @@ class _Ahead:
         """Drops every waiting entry and wakes a waiting `put`."""
         self._closed = True
         for _, _, future, _ in self._waiting:
-            if not future.cancel():  # done: its error is dropped with it
-                future.exception()
+            future.cancel()  # a check already running finishes, unread
         self._waiting.clear()
         self._bytes = 0
         self._room.set()
