@@ -30,6 +30,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,13 @@ from azaion_training.queue import (
     Annotation,
     AnnotationConsumer,
     AnnotationStatus,
+    BulkAnnotations,
     Detection,
     Role,
     encode_message,
     publish,
 )
+from azaion_training.queue.handlers import Checked
 from azaion_training.queue.offsets import Checkpointer
 
 TARGET_JPEG_BYTES = 100_000
@@ -105,7 +108,11 @@ def messages(count: int) -> list[bytes]:
 class RawConsumer(AnnotationConsumer):
     """Receives and counts: no decoding, no files (the position is still committed)."""
 
-    def handle(self, raw: bytes, offset: int) -> None:
+    def stage(self, raw: bytes) -> tuple[Checked, int]:
+        nothing = BulkAnnotations(status=AnnotationStatus.DELETED, names=())
+        return Checked(message=nothing, names=()), 0
+
+    def handle(self, raw: bytes, offset: int, checked: Callable[[], Checked] | None = None) -> None:
         self.checkpoint.advance(offset)
 
 

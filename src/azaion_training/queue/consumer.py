@@ -17,16 +17,24 @@ stream through ``rstream`` and keeps going for months:
   as a `QueueError` (exit 1), and then the position is never saved past a message whose files
   were not confirmed durable: a failed flush is not retried (see `durability`).
 
-Messages are applied one at a time on the event loop, in stream order: a message touches a few
-small files, so there is nothing to gain from threads and much to lose in ordering.
+Messages are applied one at a time on the event loop, in stream order. What needs no file system
+is done ahead, as entries arrive, over a bounded window held in arrival order (`_Ahead`):
+decoding, the label rules and the image header on the event loop, and the image decode, the
+largest part, on ``CHECK_WORKERS`` threads (``cv2`` releases the GIL while it decodes; pure
+Python there would only fight the apply step for the GIL). The apply step takes entries from the
+window's head, so the files, the catalogue and the position change exactly as without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rstream import AMQPMessage, Consumer, ConsumerOffsetSpecification, MessageContext, OffsetType
@@ -39,8 +47,8 @@ from azaion_training.fs import DataTree
 from azaion_training.queue.catalogue import Catalogue
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.durability import WriteBatch
-from azaion_training.queue.handlers import AnnotationRouter
-from azaion_training.queue.messages import DecodeLimits, decode_message
+from azaion_training.queue.handlers import AnnotationRouter, Checked
+from azaion_training.queue.messages import Annotation, DecodeLimits, decode_message
 from azaion_training.queue.offsets import Checkpointer
 from azaion_training.queue.rejects import RejectedFolder, one_line
 from azaion_training.samples import DEFAULT_VARIANTS
@@ -50,6 +58,16 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 30.0
 """How often a running consumer logs its counts."""
+
+CHECK_WORKERS = 2
+"""Threads that decode and check entries ahead of the in-order apply step."""
+
+AHEAD_ENTRIES = 32
+"""Most entries received and not yet applied (and at most ``max_body_bytes`` held by them,
+decoded messages included)."""
+
+_DETECTION_BYTES = 512
+"""What one decoded detection is counted as in the window's byte budget (Python objects)."""
 
 _REQUEST_TIMEOUT_S = 15.0
 _FATAL_SERVER_ERRORS = (
@@ -135,7 +153,8 @@ class AnnotationConsumer:
         )
         self.stats = ConsumeStats()
         self._stop = asyncio.Event()
-        self._failure: OSError | None = None
+        self._failure: Exception | None = None
+        self._pool: Executor | None = None
 
     @property
     def stopping(self) -> bool:
@@ -147,12 +166,43 @@ class AnnotationConsumer:
             logger.info("stopping: finishing the message in hand, then saving the position")
         self._stop.set()
 
-    def handle(self, raw: bytes, offset: int) -> None:
+    def check(self, raw: bytes) -> Checked:
+        """Decodes one stream entry and checks all that needs no file system (thread-safe).
+
+        Raises:
+            MessageError: the entry does not decode or breaks a rule (`AnnotationRouter.check`).
+        """
+        return self.router.check(decode_message(raw, self.limits))
+
+    def stage(self, raw: bytes) -> tuple[Checked | Callable[[], Checked], int]:
+        """`check` in two parts: all but the image decode now, and the call that finishes it
+        (for a thread pool), or the result itself when nothing is left to decode; with about
+        how many bytes the decoded message holds (a gzip body can be many times ``raw``)."""
+        try:
+            checked = self.router.check(decode_message(raw, self.limits), decode=False)
+        except Exception as exc:  # raised again, in order, when the entry is applied
+            return functools.partial(_raise, exc), 0
+        message = checked.message
+        held = len(checked.label) + sum(map(len, checked.names))
+        if isinstance(message, Annotation):
+            held += len(message.detections) * _DETECTION_BYTES
+            if message.image is not None:
+                finish = functools.partial(self.router.check_decodes, checked)
+                return finish, held + len(message.image)
+        return checked, held
+
+    def handle(self, raw: bytes, offset: int, checked: Callable[[], Checked] | None = None) -> None:
         """Applies (or rejects) one stream entry and advances the position.
 
         A message at or before the last applied offset is a duplicate delivery and is skipped.
 
         Anything raised for this message other than an `OSError` of the tree rejects it.
+
+        Args:
+            raw: the entry's bytes.
+            offset: its stream offset.
+            checked: `check` of ``raw`` done ahead (a future's ``result``); by default it runs
+                here.
 
         Raises:
             OSError: the data tree cannot be written; the position stays before this message.
@@ -162,9 +212,10 @@ class AnnotationConsumer:
             self.stats.duplicates += 1
             return
         try:
-            message = decode_message(raw, self.limits)
+            ready = self.check(raw) if checked is None else checked()
+            message = ready.message
             self.catalogue.check_order(message)
-            result = self.router.apply(message)
+            result = self.router.apply(ready)
         except MessageError as exc:
             self._reject(raw, offset, str(exc))
         except OSError:
@@ -207,20 +258,27 @@ class AnnotationConsumer:
             self.checkpoint.committed,
         )
         try:
-            while not self._stop.is_set():
-                if await self._session():
-                    backoff = self.settings.reconnect_initial_s
-                if self._stop.is_set() or self._failure is not None:
-                    break
-                logger.warning("reconnecting in %.1f s", backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            with ThreadPoolExecutor(CHECK_WORKERS, thread_name_prefix="queue-check") as pool:
+                self._pool = pool
+                await self._consume(backoff)
         finally:
+            self._pool = None
             self._commit()
             logger.info("stopped: %s", self.stats.summary(self.checkpoint.committed))
         if self._failure is not None:
             raise QueueError(f"cannot write the data tree: {self._failure}") from self._failure
         return self.stats
+
+    async def _consume(self, backoff: float) -> None:
+        """Sessions until stopped or failed, with backoff between them."""
+        while not self._stop.is_set():
+            if await self._session():
+                backoff = self.settings.reconnect_initial_s
+            if self._stop.is_set() or self._failure is not None:
+                break
+            logger.warning("reconnecting in %.1f s", backoff)
+            await self._sleep(backoff)
+            backoff = min(backoff * 2, self.settings.reconnect_max_s)
 
     async def _session(self) -> bool:
         """One connection: subscribe and consume until stopped or lost; True if it subscribed."""
@@ -236,9 +294,14 @@ class AnnotationConsumer:
             on_close_handler=on_close,
             recovery_strategy=BackOffRecoveryStrategy(False),  # we reconnect ourselves
         )
+        assert self._pool is not None, "sessions run inside run()"
+        ahead = _Ahead(
+            self.stage, self._pool, entries=AHEAD_ENTRIES, max_bytes=self.settings.max_body_bytes
+        )
+        applier = asyncio.create_task(self._apply_ahead(ahead, lost))
         subscribed = False
         try:
-            await asyncio.wait_for(self._subscribe(consumer, lost), _REQUEST_TIMEOUT_S)
+            await asyncio.wait_for(self._subscribe(consumer, ahead, lost), _REQUEST_TIMEOUT_S)
             subscribed = True
             self.stats.connections += 1
             await self._watch(consumer, lost)
@@ -254,11 +317,34 @@ class AnnotationConsumer:
                 one_line(f"{type(exc).__name__} {exc}"),
             )
         finally:
+            applier.cancel()  # between two messages: `handle` never awaits
+            ahead.close()  # what was not applied stays after the position
+            with contextlib.suppress(asyncio.CancelledError):
+                await applier
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.close(), _REQUEST_TIMEOUT_S)
         return subscribed
 
-    async def _subscribe(self, consumer: Consumer, lost: asyncio.Event) -> None:
+    async def _apply_ahead(self, ahead: _Ahead, lost: asyncio.Event) -> None:
+        """Applies the entries checked ahead, in stream order, until stopped, lost or failed."""
+        while not (self._stop.is_set() or lost.is_set()):
+            raw, offset, checked = await ahead.get()
+            if self._stop.is_set() or lost.is_set():
+                return  # not applied, so the position stays before it
+            try:
+                self.handle(raw, offset, checked.result)
+            except OSError as exc:
+                logger.error("offset %d: cannot write the data tree: %s", offset, exc)
+                self._fail(exc)
+            except Exception as exc:  # outside one message's handling: the tree or a bug
+                logger.exception("offset %d: cannot apply", offset)
+                self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self._failure = exc
+        self._stop.set()
+
+    async def _subscribe(self, consumer: Consumer, ahead: _Ahead, lost: asyncio.Event) -> None:
         await consumer.start()
         applied = self.checkpoint.applied
         if applied is None:
@@ -269,12 +355,11 @@ class AnnotationConsumer:
         async def on_message(raw: bytes | AMQPMessage, context: MessageContext) -> None:
             if self._stop.is_set() or lost.is_set():
                 return  # not applied, so the position stays before it
-            try:
-                self.handle(bytes(raw), context.offset)
-            except OSError as exc:
-                logger.error("offset %d: cannot write the data tree: %s", context.offset, exc)
-                self._failure = exc
-                self._stop.set()
+            applied = self.checkpoint.applied
+            if applied is not None and context.offset <= applied:
+                self.stats.duplicates += 1  # a duplicate delivery, not worth checking
+                return
+            await ahead.put(bytes(raw), context.offset)
 
         await consumer.subscribe(self.settings.stream, on_message, offset_specification=offset)
         logger.info(
@@ -319,8 +404,7 @@ class AnnotationConsumer:
                 self.checkpoint.commit()
         except OSError as exc:
             logger.error("cannot make the data tree durable: %s", exc)
-            self._failure = exc
-            self._stop.set()
+            self._fail(exc)
             return False
         return True
 
@@ -340,6 +424,87 @@ class AnnotationConsumer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
+
+
+class _Ahead:
+    """Stream entries checked ahead (`AnnotationConsumer.stage`; what is left on a thread
+    pool), handed out in arrival order.
+
+    Bounded: at most ``entries`` entries wait, holding at most ``max_bytes`` with their decoded
+    messages (one always fits);
+    `put` waits for room, which holds the stream client back. One producer (the stream
+    client's callback) and one consumer (the apply step), both on the event loop.
+    """
+
+    def __init__(
+        self,
+        stage: Callable[[bytes], tuple[Checked | Callable[[], Checked], int]],
+        pool: Executor,
+        *,
+        entries: int,
+        max_bytes: int,
+    ) -> None:
+        self._stage, self._pool = stage, pool
+        self._entries, self._max_bytes = entries, max_bytes
+        self._waiting: deque[tuple[bytes, int, Future[Checked], int]] = deque()
+        self._bytes = 0
+        self._room, self._ready = asyncio.Event(), asyncio.Event()
+        self._closed = False
+
+    def _full(self, size: int) -> bool:
+        return bool(self._waiting) and (
+            len(self._waiting) >= self._entries or self._bytes + size > self._max_bytes
+        )
+
+    async def put(self, raw: bytes, offset: int) -> None:
+        """Starts checking ``raw`` once there is room (dropped, unapplied, after `close`)."""
+        while self._full(len(raw)) and not self._closed:
+            self._room.clear()
+            await self._room.wait()
+        if self._closed:
+            return
+        work, held = self._stage(raw)
+        if isinstance(work, Checked):
+            future: Future[Checked] = Future()
+            future.set_result(work)
+        else:
+            future = self._pool.submit(work)
+        size = len(raw) + held
+        self._waiting.append((raw, offset, future, size))
+        self._bytes += size
+        self._ready.set()
+
+    async def get(self) -> tuple[bytes, int, Future[Checked]]:
+        """The oldest entry, once its check has finished (its ``result`` may raise).
+
+        The loop is woken by a finished check only when it waits for one: behind a backlog the
+        head's check is usually done already."""
+        while not self._waiting:
+            self._ready.clear()
+            await self._ready.wait()
+        raw, offset, future, size = self._waiting[0]
+        if not future.done():
+            waiter = asyncio.wrap_future(future)
+            await asyncio.wait([waiter])
+            if not waiter.cancelled():
+                waiter.exception()  # read here; `future.result` raises it again when applied
+        self._waiting.popleft()
+        self._bytes -= size
+        self._room.set()
+        return raw, offset, future
+
+    def close(self) -> None:
+        """Drops every waiting entry and wakes a waiting `put`."""
+        self._closed = True
+        for _, _, future, _ in self._waiting:
+            future.cancel()  # a check already running finishes, unread
+        self._waiting.clear()
+        self._bytes = 0
+        self._room.set()
+
+
+def _raise(exc: Exception) -> Checked:
+    raise exc
 
 
 async def _first_of(*events: asyncio.Event) -> None:

@@ -20,7 +20,9 @@ Everything is checked before the first write: names (`azaion_training.fs.check_n
 bytes, control characters), the image extension (`IMAGE_EXTENSIONS`, any case), the image's
 size from its header (a pixel budget) and that it decodes, and the boxes (the label rules
 of `azaion_training.labels`; boxes reaching past the edge are clipped). A message that fails is
-refused with `MessageError` and changes nothing.
+refused with `MessageError` and changes nothing. The checks that need no file system
+(`AnnotationRouter.check`) are pure and thread-safe, so the consumer runs them ahead of the
+in-order apply step on a thread pool (``cv2`` releases the GIL while it decodes).
 
 Idempotence: a file whose content is already what the message says is not rewritten, and moves
 of files that are already in place do nothing, so a replayed message leaves the tree as it was.
@@ -36,7 +38,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -70,6 +71,23 @@ tree: the message is rejected and the consumer goes on."""
 _CANDIDATE_EXTENSIONS = tuple(
     dict.fromkeys(ext for e in IMAGE_EXTENSIONS for ext in (e, e.upper()))
 )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A message that passed every check that needs no file system (`AnnotationRouter.check`).
+
+    Attributes:
+        message: the decoded message.
+        names: the annotation names it concerns, checked.
+        extension: Created/Edited: the image extension, lower case with its dot.
+        label: Created/Edited: the label file's bytes (boxes checked and clipped).
+    """
+
+    message: Message
+    names: tuple[str, ...]
+    extension: str = ""
+    label: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -111,90 +129,128 @@ class AnnotationRouter:
         max_image_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ) -> None:
         self.tree = tree
+        self._data, self._seed = _Folder(tree.data), _Folder(tree.data_seed)
+        self._deleted, self._processed = _Folder(tree.data_deleted), _Folder(tree.data_processed)
         self.writes = writes
         self.variants = variants
         self.max_image_megapixels = max_image_megapixels
-        self._routes: dict[tuple[type, AnnotationStatus], Callable[[Any], Applied]] = {
+        self._routes: dict[tuple[type, AnnotationStatus], Callable[[Checked], Applied]] = {
             (Annotation, AnnotationStatus.CREATED): self._single,
             (Annotation, AnnotationStatus.EDITED): self._single,
             (BulkAnnotations, AnnotationStatus.VALIDATED): self._bulk_route(self._validate),
             (BulkAnnotations, AnnotationStatus.DELETED): self._bulk_route(self._delete),
         }
 
-    def apply(self, message: Message) -> Applied:
-        """Checks and applies one message, through the route of its kind and status.
+    def check(self, message: Message, *, decode: bool = True) -> Checked:
+        """Every check of ``message`` that needs no file system: its route, names, image
+        extension, boxes and image (its header; without ``decode``, the decode is left to
+        `check_decodes`). Pure and thread-safe.
+
+        Raises:
+            MessageError: the message is unsafe or invalid, or its status has no route.
+        """
+        self._route(message)
+        if isinstance(message, BulkAnnotations):
+            return Checked(message, tuple(_safe_name(name) for name in message.names))
+        name = _safe_name(message.name)
+        extension = image_extension(message.image_extension)
+        label = format_label(label_boxes(message)).encode()
+        if message.image is not None:
+            check_image(
+                message.image,
+                what=f"image of {name}",
+                max_megapixels=self.max_image_megapixels,
+                decode=decode,
+            )
+        return Checked(message, (name,), extension, label)
+
+    @staticmethod
+    def check_decodes(checked: Checked) -> Checked:
+        """``checked`` once its image, if any, decodes: the part of `check` that ``cv2`` runs
+        without the GIL, for a thread pool.
+
+        Raises:
+            MessageError: the image does not decode.
+        """
+        message = checked.message
+        if isinstance(message, Annotation) and message.image is not None:
+            check_decodes(message.image, what=f"image of {checked.names[0]}")
+        return checked
+
+    def apply(self, message: Message | Checked) -> Applied:
+        """Checks (unless it comes `check`-ed) and applies one message, through the route of
+        its kind and status.
 
         Raises:
             MessageError: the message is unsafe or invalid, its status has no route, or the file
                 system refuses one of its names; nothing was written.
             OSError: the data tree itself cannot be written (disk full, I/O error, permissions).
         """
+        checked = message if isinstance(message, Checked) else self.check(message)
+        route = self._route(checked.message)
+        for name in checked.names:  # the one check of the names on the way to the files
+            _safe_name(name)
+        try:
+            return route(checked)
+        except OSError as exc:
+            if exc.errno not in MESSAGE_ERRNOS:
+                raise
+            raise MessageError(f"the file system refuses a name of the message: {exc}") from exc
+
+    def _route(self, message: Message) -> Callable[[Checked], Applied]:
         route = self._routes.get((type(message), message.status))
         if route is None:
             raise MessageError(
                 f"no route for {type(message).__name__} with status {message.status.wire_name} "
                 f"(routes: {', '.join(f'{k.__name__} {s.wire_name}' for k, s in self._routes)})"
             )
-        try:
-            return route(message)
-        except OSError as exc:
-            if exc.errno not in MESSAGE_ERRNOS:
-                raise
-            raise MessageError(f"the file system refuses a name of the message: {exc}") from exc
+        return route
 
-    def _bulk_route(self, apply_one: Callable[[str], int]) -> Callable[[BulkAnnotations], Applied]:
-        def route(message: BulkAnnotations) -> Applied:
-            names = tuple(_safe_name(name) for name in message.names)
-            return self._bulk(message.status, names, apply_one)
+    def _bulk_route(self, apply_one: Callable[[str], int]) -> Callable[[Checked], Applied]:
+        def route(checked: Checked) -> Applied:
+            return self._bulk(checked.message.status, checked.names, apply_one)
 
         return route
 
-    def _single(self, message: Annotation) -> Applied:
+    def _single(self, checked: Checked) -> Applied:
         """Created or Edited: the annotation placed where its role puts it."""
-        name = _safe_name(message.name)
-        extension = image_extension(message.image_extension)
-        boxes = label_boxes(message)
-        if message.image is not None:
-            check_image(
-                message.image,
-                what=f"image of {name}",
-                max_megapixels=self.max_image_megapixels,
-            )
-        target = self.tree.data if message.role.validates else self.tree.data_seed
+        message, (name,) = checked.message, checked.names
+        assert isinstance(message, Annotation)
+        target = self._data if message.role.validates else self._seed
         if message.image is not None:
             changes = self._place(
-                name, target, image=message.image, extension=extension, boxes=boxes
+                name, target, image=message.image, extension=checked.extension, label=checked.label
             )
             return Applied(message.status, (name,), changes)
-        return self._relabel(message.status, name, target, boxes=boxes)
+        return self._relabel(message.status, name, target, label=checked.label)
 
     def _relabel(
-        self, status: AnnotationStatus, name: str, target: AnnotationDir, *, boxes: list[Box]
+        self, status: AnnotationStatus, name: str, target: _Folder, *, label: bytes
     ) -> Applied:
         """An Edited message without an image: the new label, and the image moved to it."""
         existing = _find_image(target, name) or _find_image(self._other_live(target), name)
         if existing is None:
             logger.warning("Edited %s: no image in %s or %s; skipped", name, *self._live_names())
             return Applied(status, (name,), 0, missing=(name,))
-        changes = self._place(name, target, image=existing, extension=existing.suffix, boxes=boxes)
+        changes = self._place(name, target, image=existing, extension=existing.suffix, label=label)
         return Applied(status, (name,), changes)
 
     def _place(
         self,
         name: str,
-        target: AnnotationDir,
+        target: _Folder,
         *,
         image: bytes | Path,
         extension: str,
-        boxes: list[Box],
+        label: bytes,
     ) -> int:
         """Puts annotation ``name`` into ``target`` (label first, then image) and removes it
         from the other annotation folders; returns the number of file changes."""
         label_path = target.label_path(name)
-        had_data = target == self.tree.data and (
-            label_path.exists() or _find_image(target, name) is not None
+        had_data = target is self._data and (
+            os.path.exists(label_path) or _find_image(target, name) is not None
         )
-        written = self._write_if_changed(label_path, format_label(boxes).encode())
+        written = self._write_if_changed(label_path, label)
         image_path = target.image_path(name, extension)
         if isinstance(image, Path):
             if image != image_path:
@@ -204,29 +260,29 @@ class AnnotationRouter:
             written += self._write_if_changed(image_path, image)
         written += self._remove_images(target, name, keep=image_path)
         left = self._remove(self._other_live(target), name)
-        changes = written + left + self._remove(self.tree.data_deleted, name)
-        if (had_data and written) or (target != self.tree.data and left):
+        changes = written + left + self._remove(self._deleted, name)
+        if (had_data and written) or (target is not self._data and left):
             changes += self.drop_samples(name)  # samples exist only for what was in data/
         return changes
 
     def _validate(self, name: str) -> int:
-        moved = self._move(name, source=self.tree.data_seed, target=self.tree.data)
+        moved = self._move(name, source=self._seed, target=self._data)
         return moved + self.drop_samples(name) if moved else 0
 
     def _delete(self, name: str) -> int:
-        deleted = self.tree.data_deleted
-        moved = self._move(name, source=self.tree.data_seed, target=deleted)
-        left_data = self._move(name, source=self.tree.data, target=deleted)  # data/ wins
+        deleted = self._deleted
+        moved = self._move(name, source=self._seed, target=deleted)
+        left_data = self._move(name, source=self._data, target=deleted)  # data/ wins
         return moved + left_data + (self.drop_samples(name) if left_data else 0)
 
-    def _move(self, name: str, *, source: AnnotationDir, target: AnnotationDir) -> int:
+    def _move(self, name: str, *, source: _Folder, target: _Folder) -> int:
         """Moves annotation ``name`` from ``source`` to ``target``; returns the files moved."""
         label, image = source.label_path(name), _find_image(source, name)
-        moves = [(label, target.label_path(name))] if label.exists() else []
+        moves = [(label, target.label_path(name))] if os.path.exists(label) else []
         image_target = None if image is None else target.image_path(name, image.suffix)
         if image is not None and image_target is not None:
             moves.append((image, image_target))
-        if target != self.tree.data:
+        if target is not self._data:
             moves.reverse()  # out of data/: the image leaves before its label
         for origin, destination in moves:
             self.writes.move(origin, destination)
@@ -249,7 +305,7 @@ class AnnotationRouter:
 
     def drop_samples(self, name: str) -> int:
         """Removes the augmented samples of annotation ``name``; returns how many files went."""
-        images, labels = str(self.tree.data_processed.images), str(self.tree.data_processed.labels)
+        images, labels = self._processed.images, self._processed.labels
         removed = 0
         for sample in sample_names(name, variants=self.variants):
             for extension in _CANDIDATE_EXTENSIONS:
@@ -259,14 +315,14 @@ class AnnotationRouter:
             logger.debug("dropped %d stale sample files of %s", removed, name)
         return removed
 
-    def _remove(self, folder: AnnotationDir, name: str) -> int:
+    def _remove(self, folder: _Folder, name: str) -> int:
         """Removes annotation ``name`` from ``folder``: images first, then the label."""
         changes = self._remove_images(folder, name, keep=None)
         changes += self.writes.remove(folder.label_path(name))
         return changes
 
-    def _remove_images(self, folder: AnnotationDir, name: str, *, keep: Path | None) -> int:
-        images, kept = str(folder.images), str(keep)
+    def _remove_images(self, folder: _Folder, name: str, *, keep: Path | None) -> int:
+        images, kept = folder.images, str(keep)
         removed = 0
         for extension in _CANDIDATE_EXTENSIONS:
             path = f"{images}/{name}{extension}"
@@ -280,12 +336,12 @@ class AnnotationRouter:
         self.writes.write_bytes(path, data)
         return 1
 
-    def _other_live(self, folder: AnnotationDir) -> AnnotationDir:
-        return self.tree.data_seed if folder == self.tree.data else self.tree.data
+    def _other_live(self, folder: _Folder) -> _Folder:
+        return self._seed if folder is self._data else self._data
 
     def _anywhere(self, name: str) -> bool:
-        folders = (self.tree.data, self.tree.data_seed, self.tree.data_deleted)
-        return any(_find_image(f, name) or f.label_path(name).exists() for f in folders)
+        folders = (self._data, self._seed, self._deleted)
+        return any(_find_image(f, name) or os.path.exists(f.label_path(name)) for f in folders)
 
     def _live_names(self) -> tuple[str, str]:
         return self.tree.data_name, self.tree.data_seed_name
@@ -307,9 +363,14 @@ def image_extension(extension: str) -> str:
 
 
 def check_image(
-    data: bytes, *, what: str = "image", max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    data: bytes,
+    *,
+    what: str = "image",
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    decode: bool = True,
 ) -> None:
-    """Checks that ``data`` is an image of at most ``max_megapixels`` that decodes (OpenCV).
+    """Checks that ``data`` is an image of at most ``max_megapixels`` that decodes (OpenCV;
+    without ``decode``, only its header and size: `check_decodes` does the rest).
 
     The size is read from the header first, so an image bomb is refused before any decode.
     JPEGs are decoded at 1/8 scale, which still reads every compressed block but is several
@@ -326,6 +387,17 @@ def check_image(
         check_pixels(size, max_megapixels=max_megapixels)
     except MediaError as exc:
         raise MessageError(f"{what}: {exc}") from exc
+    if decode:
+        check_decodes(data, what=what)
+
+
+def check_decodes(data: bytes, *, what: str = "image") -> None:
+    """Checks that ``data`` decodes (OpenCV; JPEGs at 1/8 scale). Call `check_image` first:
+    this reads no header and sets no pixel budget.
+
+    Raises:
+        MessageError: the bytes do not decode.
+    """
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_REDUCED_GRAYSCALE_8)
@@ -356,12 +428,28 @@ def _safe_name(name: str) -> str:
         raise MessageError(str(exc)) from exc
 
 
-def _find_image(folder: AnnotationDir, name: str) -> Path | None:
+class _Folder:
+    """An annotation folder with its two paths joined once, for the many probes of each
+    message (`AnnotationRouter.apply` checks the names before they reach these)."""
+
+    __slots__ = ("images", "labels")
+
+    def __init__(self, folder: AnnotationDir) -> None:
+        self.images, self.labels = str(folder.images), str(folder.labels)
+
+    def label_path(self, name: str) -> Path:
+        return Path(f"{self.labels}/{name}.txt")
+
+    def image_path(self, name: str, extension: str) -> Path:
+        return Path(f"{self.images}/{name}{extension}")
+
+
+def _find_image(folder: _Folder, name: str) -> Path | None:
     """The image of ``name`` in ``folder`` with an allowed extension (any case), or ``None``.
 
     Tries the few possible names instead of listing the folder, which may hold millions.
     """
-    images = str(folder.images)
+    images = folder.images
     for extension in _CANDIDATE_EXTENSIONS:
         path = f"{images}/{name}{extension}"
         if os.path.isfile(path):

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import json
 import math
@@ -218,7 +219,7 @@ def _parse_detection(item: object, index: int) -> Detection:
         raise MessageError(f"detection {index} is {type(item).__name__}, expected an object")
     values: dict[str, object] = {}
     for key, value in item.items():
-        name = _READ_KEYS.get(_squash(str(key)))
+        name = _field(str(key))
         if name is not None:
             values[name] = value
     missing = [name for name in ("cx", "cy", "w", "h", "class_id") if name not in values]
@@ -577,6 +578,16 @@ def _preview(value: object) -> str:
     if isinstance(value, int | float | bool) or value is None:
         return repr(value)
     return f"a {type(value).__name__}"
+
+
+def _field(key: str) -> str | None:
+    """The detection field a JSON key spells (`DETECTION_KEYS`), or ``None``."""
+    return _known_field(key) if len(key) <= 32 else _READ_KEYS.get(_squash(key))
+
+
+@functools.lru_cache(maxsize=256)
+def _known_field(key: str) -> str | None:  # the platform repeats a few spellings
+    return _READ_KEYS.get(_squash(key))
 
 
 def _squash(key: str) -> str:
