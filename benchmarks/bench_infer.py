@@ -49,9 +49,9 @@ CACHE = Path(__file__).resolve().parent.parent / ".pytest_cache" / "d"
 
 def detector_weights() -> Path:
     """The tests' trained detector checkpoint, built into the pytest cache when missing."""
-    from tests.infer.conftest import MODEL_VERSION, build_detector
+    from tests.infer.conftest import build_detector, detector_key
 
-    folder = CACHE / MODEL_VERSION / "model"
+    folder = CACHE / detector_key() / "model"
     if not (folder / "detector.pt").is_file():
         print("training the test detector (once)...")
         build_detector(folder)
@@ -130,7 +130,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         video = work / "bench-1280x720.mp4"
-        write_video(video, frames=args.frames, width=1280, height=720, seed=1, classes=(0, 15))
+        write_video(video, frames=args.frames, width=1280, height=720, seed=1, classes=(0, 15), hard=False)
         model = export_onnx(detector_weights(), work / "bench.onnx", imgsz=args.imgsz, batch=4)
         engine = load_engine(model)
         print(

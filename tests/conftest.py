@@ -14,6 +14,7 @@ import pytest
 
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.fs import DataTree
+from tests.helpers import require
 from tests.infer.conftest import detector  # noqa: F401  (the trained test detector, for every area)
 from tests.services.rabbitmq import RabbitMQNode, available
 
@@ -123,11 +124,7 @@ def settings(tree: DataTree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 @pytest.fixture(scope="session")
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
     """A private RabbitMQ node with the stream plugin on 127.0.0.1, for the whole session."""
-    reason = available()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"RabbitMQ is required in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require(available())
     node = RabbitMQNode.create(tmp_path_factory.mktemp("rabbitmq"))
     node.start()
     try:
@@ -149,11 +146,7 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         capture_output=True,
         text=True,
     )
-    if done.returncode != 0:
-        reason = f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    require(None if done.returncode == 0 else f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:
         yield mount
     finally:

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -75,3 +77,15 @@ def recipe_key(name: str, *parts: object) -> str:
         else:
             digest.update(repr(part).encode())
     return f"{name}-{digest.hexdigest()[:16]}"
+
+
+def require(reason: str | None) -> None:
+    """Skips the calling test (fails it in CI, where everything must run) when ``reason`` is set.
+
+    ``reason`` says what is missing, e.g. `tests.services.rabbitmq.available()`.
+    """
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"required in CI: {reason}", pytrace=False)
+    pytest.skip(reason)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from azaion_training.fs import DataTree
 from azaion_training.queue import AnnotationConsumer, encode_message
 from azaion_training.queue.broker import free_port
 from azaion_training.queue.connection import connection_arguments, stream_reachable, tls_context
+from tests.helpers import require
 from tests.queue.helpers import consume_until, created, node_settings, publish_entries
 from tests.services.rabbitmq import RabbitMQNode, ServerTls, available
 from tests.services.tls import CertificateAuthority
@@ -35,11 +35,7 @@ class TlsBroker:
 
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
-    reason = available()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"RabbitMQ is required in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require(available())
     folder = tmp_path_factory.mktemp("tls")
     ca = CertificateAuthority.create(folder / "ca", name="azaion test CA")
     other_ca = CertificateAuthority.create(folder / "other", name="someone else's CA")
