@@ -130,7 +130,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         video = work / "bench-1280x720.mp4"
-        write_video(video, frames=args.frames, width=1280, height=720, seed=1, classes=(0, 15), hard=False)
+        write_video(
+            video, frames=args.frames, width=1280, height=720, seed=1, classes=(0, 15), hard=False
+        )
         model = export_onnx(detector_weights(), work / "bench.onnx", imgsz=args.imgsz, batch=4)
         engine = load_engine(model)
         print(

@@ -63,6 +63,7 @@ from azaion_training.fs import (
     DataTree,
     atomic_write_text,
     free_dir,
+    is_temporary,
 )
 from azaion_training.labels import read_label
 from azaion_training.queue.catalogue import Catalogue
@@ -525,7 +526,7 @@ def _images(folder: Path) -> Iterator[str]:
         return
     with entries:
         for entry in entries:
-            if not entry.name.startswith(".") and "." in entry.name and entry.is_file():
+            if not is_temporary(entry) and "." in entry.name and entry.is_file():
                 yield entry.name
 
 

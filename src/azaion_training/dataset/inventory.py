@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from azaion_training.dataset.formation import SPLITS, read_manifest
-from azaion_training.fs import DataTree
+from azaion_training.fs import DataTree, is_temporary
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _samples(path: Path, manifest: dict[str, object]) -> dict[str, int]:
     for split in SPLITS:
         try:
             with os.scandir(path / split / "images") as entries:
-                counts[split] = sum(1 for entry in entries if not entry.name.startswith("."))
+                counts[split] = sum(1 for entry in entries if not is_temporary(entry))
         except FileNotFoundError:
             counts[split] = 0
     return counts

@@ -13,7 +13,13 @@ from typing import Any, BinaryIO
 
 from azaion_training.config import SecuritySettings, StoreSettings
 from azaion_training.errors import StoreError
-from azaion_training.fs import atomic_write_bytes, atomic_write_text, atomic_writer, glob_escape
+from azaion_training.fs import (
+    atomic_write_bytes,
+    atomic_write_text,
+    atomic_writer,
+    glob_escape,
+    is_temporary,
+)
 from azaion_training.store import security
 from azaion_training.store.versions import (
     BIG_SUFFIX,
@@ -144,7 +150,7 @@ class LocalStore(VersionedStore):
         return [
             meta.name[: -len(META_SUFFIX)]
             for meta in self.models.glob(f"*{META_SUFFIX}")
-            if "@" not in meta.name and not meta.name.startswith(".")
+            if "@" not in meta.name and not is_temporary(meta)
         ]
 
     def _records(self, name: str) -> list[ModelVersion]:
