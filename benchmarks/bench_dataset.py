@@ -55,6 +55,7 @@ def main() -> None:
         settings = load_settings(environ={"AZAION_ROOT_DIR": str(tree.root)}, env_file=None)
         started = time.perf_counter()
         samples = write_samples(tree, args.sources, args.image_bytes)
+        os.sync()  # warm: the input is in the page cache and on disk, not still being flushed
         print(
             f"input: {args.sources} sources, {samples} samples ({2 * samples} files) "
             f"written in {time.perf_counter() - started:.1f} s"

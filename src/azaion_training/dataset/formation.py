@@ -49,7 +49,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import yaml
 
@@ -291,48 +291,29 @@ class _Former:
         self.sources: dict[str, set[str]] = {split: set() for split in SPLITS}
         self.linked = self.corrupted = self.incomplete = self.vanished = self.new_groups = 0
         self._originals: dict[str, bool] = {}
+        self._sources: tuple[_Folder, _Folder]  # data-processed/{images,labels}, open in `run`
         self._registered = 0
-        self._labels = str(tree.data_processed.labels)
         self._data_labels = str(tree.data.labels)
         self._members_digest = hashlib.sha256()
 
     def run(self, *, progress: bool) -> None:
-        from tqdm import tqdm
-
-        outs = {}
-        for split in SPLITS:
-            out = AnnotationDir(self.staging / split)
-            out.create()  # the only mkdir: one per split folder
-            outs[split] = (str(out.images), str(out.labels))
         processed = self.tree.data_processed
-        images, labels = str(processed.images), str(processed.labels)
-        deferred: list[tuple[str, str, str]] = []
-        with (
-            open(self.staging / MEMBERS, "w", encoding="utf-8") as members,
-            tqdm(desc="forming dataset", unit="sample", disable=not progress) as bar,
-        ):
-            for image in _images(processed.images):
-                bar.update()
-                stem = image[: image.rfind(".")]
-                source = self._source(stem)
-                split = self.splits.get(source) or self._place(source)
-                if split != "train" and stem != source:
-                    continue  # valid and test hold only originals
-                pair = (f"{images}/{image}", f"{labels}/{stem}.txt")
-                targets = (f"{outs[split][0]}/{image}", f"{outs[split][1]}/{stem}.txt")
-                outcome = self._take(pair, targets, stem, final=False)
-                if outcome is _Outcome.RECENT:
-                    deferred.append((image, source, split))
-                else:
-                    self._count(outcome, members, split=split, source=source, stem=stem)
-            if deferred:  # pairs written just now: look again once a writer would have finished
-                time.sleep(SETTLE_S)
-            for image, source, split in deferred:
-                stem = image[: image.rfind(".")]
-                pair = (f"{images}/{image}", f"{labels}/{stem}.txt")
-                targets = (f"{outs[split][0]}/{image}", f"{outs[split][1]}/{stem}.txt")
-                outcome = self._take(pair, targets, stem, final=True)
-                self._count(outcome, members, split=split, source=source, stem=stem)
+        if not processed.images.is_dir():
+            raise DatasetError(f"no valid samples in {processed.path}")
+        with contextlib.ExitStack() as folders:
+            self._sources = (
+                folders.enter_context(_Folder.open(processed.images)),
+                folders.enter_context(_Folder.open(processed.labels)),
+            )
+            outs = {}
+            for split in SPLITS:
+                out = AnnotationDir(self.staging / split)
+                out.create()  # the only mkdir: one per split folder
+                outs[split] = (
+                    folders.enter_context(_Folder.open(out.images)),
+                    folders.enter_context(_Folder.open(out.labels)),
+                )
+            self._form(outs, progress=progress)
         if not any(self.samples.values()):
             raise DatasetError(f"no valid samples in {processed.path}")
         for split in ("train", "valid"):
@@ -341,6 +322,34 @@ class _Former:
                     f"{len(self.splits)} source annotations give no {split} samples; "
                     "add annotations"
                 )
+
+    def _form(self, outs: dict[str, tuple[_Folder, _Folder]], *, progress: bool) -> None:
+        """Streams every image of ``data-processed/`` into its split (the folders are open)."""
+        from tqdm import tqdm
+
+        deferred: list[tuple[str, str, str]] = []
+        with (
+            open(self.staging / MEMBERS, "w", encoding="utf-8") as members,
+            tqdm(desc="forming dataset", unit="sample", disable=not progress) as bar,
+        ):
+            for image in _images(self.tree.data_processed.images):
+                bar.update()
+                stem = image[: image.rfind(".")]
+                source = self._source(stem)
+                split = self.splits.get(source) or self._place(source)
+                if split != "train" and stem != source:
+                    continue  # valid and test hold only originals
+                outcome = self._take((image, f"{stem}.txt"), outs[split], stem, final=False)
+                if outcome is _Outcome.RECENT:
+                    deferred.append((image, source, split))
+                else:
+                    self._count(outcome, members, split=split, source=source, stem=stem)
+            if deferred:  # pairs written just now: look again once a writer would have finished
+                time.sleep(SETTLE_S)
+            for image, source, split in deferred:
+                stem = image[: image.rfind(".")]
+                outcome = self._take((image, f"{stem}.txt"), outs[split], stem, final=True)
+                self._count(outcome, members, split=split, source=source, stem=stem)
 
     def _count(
         self, outcome: _Outcome, members: IO[str], *, split: str, source: str, stem: str
@@ -365,7 +374,7 @@ class _Former:
     def is_original(self, stem: str) -> bool:
         known = self._originals.get(stem)
         if known is None:
-            exists = os.path.exists(f"{self._labels}/{stem}.txt")
+            exists = _exists(f"{stem}.txt", self._sources[1])
             known = exists and self._source(stem) == stem
             self._originals[stem] = known
         return known
@@ -391,50 +400,53 @@ class _Former:
         return split
 
     def _take(
-        self, pair: tuple[str, str], targets: tuple[str, str], stem: str, *, final: bool
+        self, names: tuple[str, str], targets: tuple[_Folder, _Folder], stem: str, *, final: bool
     ) -> _Outcome:
-        """Links one pair (image, label) to ``targets`` and checks the snapshot (see the module
-        docstring).
+        """Links one pair (image and label ``names`` in ``data-processed/``) into the folders
+        ``targets`` and checks the snapshot (see the module docstring).
 
         A pair whose label is not newer than its image may be half-way through a rewrite (the
         new image in place, the old label not yet replaced): it is taken only once its image
         is older than `SETTLE_S`; before that it is ``RECENT`` (looked at again at the end), or,
         when ``final``, left out as changing.
         """
+        sources = self._sources
         for _ in range(LINK_ATTEMPTS):
             try:
-                image_before = os.stat(pair[0])
+                image_before = sources[0].stat(names[0])
             except FileNotFoundError:
                 return _Outcome.VANISHED
             try:
-                before = (image_before, os.stat(pair[1]))
+                before = (image_before, sources[1].stat(names[1]))
             except FileNotFoundError:
                 return _Outcome.INCOMPLETE  # an image whose label is not (or no longer) there
             try:
-                linked = self._put(pair[0], targets[0]) + self._put(pair[1], targets[1])
+                linked = self._put(sources[0], targets[0], names[0])
+                linked += self._put(sources[1], targets[1], names[1])
                 # A link names the inode the source had when linked: if the source still has
                 # the inode it had before, the link (or copy) holds that very file.
-                settled = all(map(_unchanged, pair, before))
+                settled = _unchanged(sources, names, before)
             except FileNotFoundError:
-                _unlink(*targets)
+                _unlink(targets, names)
                 return _Outcome.VANISHED
             if settled and not _label_after_image(*before):
-                _unlink(*targets)
+                _unlink(targets, names)
                 if not final:
                     return _Outcome.RECENT
                 time.sleep(SETTLE_S / LINK_ATTEMPTS)
                 continue
             if settled:
                 try:
-                    read_label(Path(targets[1]))
+                    read_label(names[1], dir_fd=targets[1].fd)
                 except LabelError as exc:
-                    _unlink(*targets)
-                    if not all(map(_unchanged, pair, before)):
+                    _unlink(targets, names)
+                    if not _unchanged(sources, names, before):
                         continue  # replaced since: look at the new pair
-                    return self._reject(Path(pair[0]), Path(pair[1]), stem, f"invalid label: {exc}")
+                    image, label = (Path(sources[i].path, names[i]) for i in (0, 1))
+                    return self._reject(image, label, stem, f"invalid label: {exc}")
                 self.linked += linked
                 return _Outcome.PLACED
-            _unlink(*targets)
+            _unlink(targets, names)
         logger.info("%s kept changing while the dataset formed; left out", stem)
         return _Outcome.CHANGING
 
@@ -453,16 +465,17 @@ class _Former:
         logger.warning("rejected %s: %s", stem, reason)
         return _Outcome.INVALID
 
-    def _put(self, source: str, target: str) -> int:
-        """Hard-links (or copies) ``source`` to ``target``; 1 for a link, 0 for a copy."""
+    def _put(self, source: _Folder, target: _Folder, name: str) -> int:
+        """Hard-links (or copies) ``name`` from ``source`` to ``target``; 1 for a link, 0 for a
+        copy."""
         if self.link:
             try:
-                os.link(source, target)
+                os.link(name, name, src_dir_fd=source.fd, dst_dir_fd=target.fd)
                 return 1
             except OSError as exc:
                 if exc.errno not in _NO_LINK:
                     raise
-        shutil.copyfile(source, target)
+        shutil.copyfile(f"{source.path}/{name}", f"{target.path}/{name}")
         return 0
 
     def publish(self, base: Path) -> Path:
@@ -508,6 +521,26 @@ class _Former:
         )
 
 
+class _Folder(NamedTuple):
+    """An open folder: its path (for messages and copies) and a descriptor, so that the calls
+    for each of a million files resolve one name, not the whole path."""
+
+    path: str
+    fd: int
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, path: Path) -> Iterator[_Folder]:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            yield cls(str(path), fd)
+        finally:
+            os.close(fd)
+
+    def stat(self, name: str) -> os.stat_result:
+        return os.stat(name, dir_fd=self.fd)
+
+
 class _Originals:
     """The originals of ``data-processed/``, looked up on disk as a `Container`."""
 
@@ -547,14 +580,19 @@ def _image_of(folder: AnnotationDir, name: str) -> Path | None:
     return None
 
 
-def _unchanged(path: str, before: os.stat_result) -> bool:
-    """True when ``path`` is still the file ``before`` described (not replaced or removed)."""
-    try:
-        now = os.stat(path)
-    except FileNotFoundError:
-        return False
-    same = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
-    return same == (before.st_ino, before.st_dev, before.st_size, before.st_mtime_ns)
+def _unchanged(
+    folders: tuple[_Folder, _Folder], names: tuple[str, str], before: tuple[os.stat_result, ...]
+) -> bool:
+    """True when both files are still those ``before`` described (not replaced or removed)."""
+    for folder, name, then in zip(folders, names, before, strict=True):
+        try:
+            now = folder.stat(name)
+        except FileNotFoundError:
+            return False
+        same = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
+        if same != (then.st_ino, then.st_dev, then.st_size, then.st_mtime_ns):
+            return False
+    return True
 
 
 def _latest_generation(datasets: Path) -> int:
@@ -580,10 +618,18 @@ def _label_after_image(image: os.stat_result, label: os.stat_result) -> bool:
     return label.st_mtime_ns == image.st_mtime_ns and settled
 
 
-def _unlink(*paths: str) -> None:
-    for path in paths:
+def _exists(name: str, folder: _Folder) -> bool:
+    try:
+        folder.stat(name)
+    except OSError:  # missing, or a name the file system refuses (as os.path.exists)
+        return False
+    return True
+
+
+def _unlink(folders: tuple[_Folder, _Folder], names: tuple[str, str]) -> None:
+    for folder, name in zip(folders, names, strict=True):
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            os.unlink(name, dir_fd=folder.fd)
 
 
 def _publish(staging: Path, base: Path, *, has_test: bool) -> Path:
