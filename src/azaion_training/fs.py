@@ -106,29 +106,48 @@ def atomic_writer(path: Path, *, durable: bool = True, mode: int = 0o666) -> Ite
         >>> with atomic_writer(Path(tmp) / "model.bin") as f:  # doctest: +SKIP
         ...     f.write(b"...")
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    if durable:
-        fsync_dir(path.parent)
+    with (
+        _replacing(Path(path), mode=mode, durable=durable) as descriptor,
+        os.fdopen(descriptor, "wb", closefd=False) as handle,  # flushed when the block ends
+    ):
+        yield handle
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Writes ``data`` to ``path`` atomically."""
-    with atomic_writer(path, durable=durable) as handle:
-        handle.write(data)
+    """Writes ``data`` to ``path`` atomically (as `atomic_writer`, without a file object: the
+    queue consumer writes two files per message)."""
+    with _replacing(Path(path), mode=0o666, durable=durable) as descriptor:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, *, mode: int, durable: bool) -> Iterator[int]:
+    """The descriptor of a new temporary file beside ``path`` (created with ``mode``; its
+    folders too, on first use), renamed over ``path`` when the block succeeds and removed when
+    it fails. With ``durable`` the file and the folder entry are fsynced."""
+    temporary = f"{path.parent}/.{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        try:
+            descriptor = os.open(temporary, flags, mode)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(temporary, flags, mode)
+        try:
+            yield descriptor
+            if durable:
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    if durable:
+        fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
