@@ -84,6 +84,10 @@ REGISTER_BATCH = 200
 SETTLE_S = 1.0
 """A pair whose label is not newer than its image is taken once its image is this old."""
 
+RECHECK_PAUSES_S = (SETTLE_S, SETTLE_S / 3, SETTLE_S / 3)
+"""Pauses before each new look at the pairs that were too recent; those still recent after the
+last are left out as changing."""
+
 
 @dataclass(frozen=True)
 class SplitCounts:
@@ -339,17 +343,30 @@ class _Former:
                 split = self.splits.get(source) or self._place(source)
                 if split != "train" and stem != source:
                     continue  # valid and test hold only originals
-                outcome = self._take((image, f"{stem}.txt"), outs[split], stem, final=False)
+                outcome = self._take((image, f"{stem}.txt"), outs[split], stem)
                 if outcome is _Outcome.RECENT:
                     deferred.append((image, source, split))
                 else:
                     self._count(outcome, members, split=split, source=source, stem=stem)
-            if deferred:  # pairs written just now: look again once a writer would have finished
-                time.sleep(SETTLE_S)
+            # Pairs written just now: look at all of them again once a writer would have
+            # finished, a few rounds at most, so a busy writer delays formation by seconds, not
+            # by a pause per pair.
+            for pause in RECHECK_PAUSES_S:
+                if not deferred:
+                    break
+                time.sleep(pause)
+                recent, deferred = deferred, []
+                for image, source, split in recent:
+                    stem = image[: image.rfind(".")]
+                    outcome = self._take((image, f"{stem}.txt"), outs[split], stem)
+                    if outcome is _Outcome.RECENT:
+                        deferred.append((image, source, split))
+                    else:
+                        self._count(outcome, members, split=split, source=source, stem=stem)
             for image, source, split in deferred:
                 stem = image[: image.rfind(".")]
-                outcome = self._take((image, f"{stem}.txt"), outs[split], stem, final=True)
-                self._count(outcome, members, split=split, source=source, stem=stem)
+                logger.info("%s kept changing while the dataset formed; left out", stem)
+                self._count(_Outcome.CHANGING, members, split=split, source=source, stem=stem)
 
     def _count(
         self, outcome: _Outcome, members: IO[str], *, split: str, source: str, stem: str
@@ -400,15 +417,14 @@ class _Former:
         return split
 
     def _take(
-        self, names: tuple[str, str], targets: tuple[_Folder, _Folder], stem: str, *, final: bool
+        self, names: tuple[str, str], targets: tuple[_Folder, _Folder], stem: str
     ) -> _Outcome:
         """Links one pair (image and label ``names`` in ``data-processed/``) into the folders
         ``targets`` and checks the snapshot (see the module docstring).
 
         A pair whose label is not newer than its image may be half-way through a rewrite (the
         new image in place, the old label not yet replaced): it is taken only once its image
-        is older than `SETTLE_S`; before that it is ``RECENT`` (looked at again at the end), or,
-        when ``final``, left out as changing.
+        is older than `SETTLE_S`; before that it is ``RECENT`` (looked at again at the end).
         """
         sources = self._sources
         for _ in range(LINK_ATTEMPTS):
@@ -431,10 +447,7 @@ class _Former:
                 return _Outcome.VANISHED
             if settled and not _label_after_image(*before):
                 _unlink(targets, names)
-                if not final:
-                    return _Outcome.RECENT
-                time.sleep(SETTLE_S / LINK_ATTEMPTS)
-                continue
+                return _Outcome.RECENT
             if settled:
                 try:
                     read_label(names[1], dir_fd=targets[1].fd)
