@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,17 @@ def test_too_little_data_is_a_clear_error(
 ) -> None:
     write_fake_samples(tree.data_processed, sources)
     with pytest.raises(DatasetError, match=message):
+        form_dataset(settings, tree, date=DAY, progress=False)
+    assert not list(tree.datasets.iterdir())
+
+
+@pytest.mark.parametrize("missing", ["images", "labels"])
+def test_a_missing_data_processed_folder_is_no_samples(
+    settings: Settings, tree: DataTree, missing: str
+) -> None:
+    write_fake_samples(tree.data_processed, 20)
+    shutil.rmtree(tree.data_processed.path / missing)
+    with pytest.raises(DatasetError, match="no valid samples"):
         form_dataset(settings, tree, date=DAY, progress=False)
     assert not list(tree.datasets.iterdir())
 

@@ -302,7 +302,7 @@ class _Former:
 
     def run(self, *, progress: bool) -> None:
         processed = self.tree.data_processed
-        if not processed.images.is_dir():
+        if not (processed.images.is_dir() and processed.labels.is_dir()):
             raise DatasetError(f"no valid samples in {processed.path}")
         with contextlib.ExitStack() as folders:
             self._sources = (
