@@ -343,11 +343,8 @@ class _Former:
                 split = self.splits.get(source) or self._place(source)
                 if split != "train" and stem != source:
                     continue  # valid and test hold only originals
-                outcome = self._take((image, f"{stem}.txt"), outs[split], stem)
-                if outcome is _Outcome.RECENT:
+                if not self._take_counted(image, source, split, outs[split], members):
                     deferred.append((image, source, split))
-                else:
-                    self._count(outcome, members, split=split, source=source, stem=stem)
             # Pairs written just now: look at all of them again once a writer would have
             # finished, a few rounds at most, so a busy writer delays formation by seconds, not
             # by a pause per pair.
@@ -355,18 +352,32 @@ class _Former:
                 if not deferred:
                     break
                 time.sleep(pause)
-                recent, deferred = deferred, []
-                for image, source, split in recent:
-                    stem = image[: image.rfind(".")]
-                    outcome = self._take((image, f"{stem}.txt"), outs[split], stem)
-                    if outcome is _Outcome.RECENT:
-                        deferred.append((image, source, split))
-                    else:
-                        self._count(outcome, members, split=split, source=source, stem=stem)
+                deferred = [
+                    (image, source, split)
+                    for image, source, split in deferred
+                    if not self._take_counted(image, source, split, outs[split], members)
+                ]
             for image, source, split in deferred:
                 stem = image[: image.rfind(".")]
                 logger.info("%s kept changing while the dataset formed; left out", stem)
                 self._count(_Outcome.CHANGING, members, split=split, source=source, stem=stem)
+
+    def _take_counted(
+        self,
+        image: str,
+        source: str,
+        split: str,
+        targets: tuple[_Folder, _Folder],
+        members: IO[str],
+    ) -> bool:
+        """Takes one pair into ``targets`` and counts what became of it; False when it was
+        written too recently to take yet (nothing is counted then)."""
+        stem = image[: image.rfind(".")]
+        outcome = self._take((image, f"{stem}.txt"), targets, stem)
+        if outcome is _Outcome.RECENT:
+            return False
+        self._count(outcome, members, split=split, source=source, stem=stem)
+        return True
 
     def _count(
         self, outcome: _Outcome, members: IO[str], *, split: str, source: str, stem: str
