@@ -172,6 +172,11 @@ def atomic_move(source: Path, target: Path, *, durable: bool = True) -> None:
             fsync_dir(source.parent)
 
 
+NO_LINK_ERRNOS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP})
+"""Why a hard link may be impossible (another file system, no permission, too many links):
+the errors after which a copy is made instead."""
+
+
 def link_or_copy(source: Path, target: Path) -> bool:
     """Hard-links ``source`` at ``target``, or copies it where a link is impossible.
 
@@ -183,7 +188,7 @@ def link_or_copy(source: Path, target: Path) -> bool:
         os.link(source, target)
         return True
     except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+        if exc.errno not in NO_LINK_ERRNOS:
             raise
     shutil.copyfile(source, target)
     return False

@@ -59,6 +59,7 @@ from azaion_training.corrupted import quarantine
 from azaion_training.dataset.ledger import SPLITS, SplitLedger, group_keys
 from azaion_training.errors import DatasetError, LabelError
 from azaion_training.fs import (
+    NO_LINK_ERRNOS,
     AnnotationDir,
     DataTree,
     atomic_write_text,
@@ -148,10 +149,6 @@ class FormedDataset:
             f"{self.incomplete} incomplete, {self.vanished} vanished; {self.linked} linked, "
             f"{self.copied} copied in {self.seconds:.1f} s"
         )
-
-
-_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP)
-"""Why a hard link may be impossible (another filesystem, no permission, too many links)."""
 
 
 class _Outcome(Enum):
@@ -497,7 +494,7 @@ class _Former:
                 os.link(name, name, src_dir_fd=source.fd, dst_dir_fd=target.fd)
                 return 1
             except OSError as exc:
-                if exc.errno not in _NO_LINK:
+                if exc.errno not in NO_LINK_ERRNOS:
                     raise
         shutil.copyfile(f"{source.path}/{name}", f"{target.path}/{name}")
         return 0
