@@ -47,6 +47,22 @@ def source_of(name: str, *, originals: Container[str], variants: int = DEFAULT_V
     return name
 
 
+def family(name: str, *, variants: int = DEFAULT_VARIANTS) -> str:
+    """``name`` without any trailing ``_N`` (1 <= N <= ``variants``), repeatedly.
+
+    Every sample name of an annotation has the annotation's own family, whatever the other
+    annotations are, so a sample file can be traced to the family that owns it from its name
+    alone (`azaion-augment --shard` deals out families).
+
+    Example:
+        >>> family("frame_12_3_1", variants=7), family("frame_12", variants=7)
+        ('frame_12', 'frame_12')
+    """
+    while (match := _VARIANT.match(name)) and int(match["index"]) <= variants:
+        name = match["stem"]
+    return name
+
+
 def variant_index(name: str, *, originals: Container[str], variants: int = DEFAULT_VARIANTS) -> int:
     """0 for an original sample, N for variant ``_N`` (see `source_of`)."""
     source = source_of(name, originals=originals, variants=variants)

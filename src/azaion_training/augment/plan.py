@@ -18,6 +18,13 @@ Rules of a pass (see `plan_pass`):
 - A file in ``data-processed/`` that is no sample of a current source is *stale* and removed,
   as are temporary files left by an interrupted write.
 
+Sharding (`Shard`, ``azaion-augment --shard I/N``): several augmenters share one tree, each
+owning the annotations whose *family* (the name without its ``_N`` suffixes,
+`azaion_training.samples.family`) hashes into its shard. Every shard scans the whole tree, so the
+sample files of every source are claimed and a file is stale for all shards alike; each shard
+makes only its own sources and removes only the stale files (and leftover temporaries) of its own
+families. Variants are seeded by name, so the shards together write what one augmenter writes.
+
 Only folder listings and ``stat`` are used here; no image or label is read. The queue consumer
 moves files while a pass scans: a file that vanishes between the listing and its ``stat`` is
 simply not there (its annotation counts as incomplete this pass).
@@ -25,19 +32,78 @@ simply not there (its annotation counts as incomplete this pass).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from azaion_training.augment.state import Stamp
-from azaion_training.errors import UnsafePathError
+from azaion_training.errors import ConfigError, UnsafePathError
 from azaion_training.fs import TEMPORARY_SUFFIX, AnnotationDir, check_name, is_temporary
-from azaion_training.samples import sample_names, source_of, variant_name
+from azaion_training.samples import family, sample_names, source_of, variant_name
 
 VARIANT_EXTENSION = ".jpg"
 """Variants are written as JPEG whatever the source's format."""
 LABEL_EXTENSION = ".txt"
+
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]+" + re.escape(TEMPORARY_SUFFIX) + "$")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (1-based): the annotations whose family hashes into it.
+
+    Example:
+        >>> Shard.parse("2/3"), Shard().owns("anything", variants=7)
+        (Shard(index=2, count=3), True)
+    """
+
+    index: int = 1
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count:
+            raise ConfigError(f"shard {self.index}/{self.count}: need 1 <= I <= N in I/N")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"`` as a shard.
+
+        Raises:
+            ConfigError: not two integers with 1 <= I <= N.
+        """
+        match = _SHARD.match(text)
+        if match is None:
+            raise ConfigError(f"shard {text!r}: expected I/N, e.g. 1/3")
+        return cls(int(match[1]), int(match[2]))
+
+    @property
+    def whole(self) -> bool:
+        """True for 1/1: the whole tree."""
+        return self.count == 1
+
+    @property
+    def label(self) -> str:
+        """``"I-of-N"``, for the shard's own lock and state file names."""
+        return f"{self.index}-of-{self.count}"
+
+    def owns(self, name: str, *, variants: int) -> bool:
+        """True when annotation (or sample) ``name`` belongs to this shard: a stable hash of its
+        family (SHA-256, the same on every machine and Python)."""
+        if self.whole:
+            return True
+        digest = hashlib.sha256(family(name, variants=variants).encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def owns_file(self, file_name: str, *, variants: int) -> bool:
+        """True for a sample file (or an atomic write's temporary) of this shard's families."""
+        temporary = _TEMPORARY.match(file_name)
+        target = temporary["target"] if temporary else file_name
+        return self.owns(os.path.splitext(target)[0], variants=variants)
 
 
 @dataclass(frozen=True)
@@ -153,23 +219,35 @@ def plan_pass(
     *,
     recipe: str,
     variants: int,
+    shard: Shard = Shard(),
 ) -> Plan:
-    """Compares the source folder, the output folder and the recorded stamps (see the module)."""
+    """Compares the source folder, the output folder and the recorded stamps (see the module).
+
+    With a ``shard``, the plan holds only that shard's sources and stale files.
+    """
     plan = Plan()
     scan_sources(source, recipe=recipe, variants=variants, plan=plan)
     # Each source claims its sample files from the listings; what nobody claims is stale.
     unclaimed_images = _names(output.images, plan)
     unclaimed_labels = _names(output.labels, plan)
-    for name, found in plan.sources.items():
+    for name, found in list(plan.sources.items()):
         images = output_image_names(name, found.extension, variants=variants)
         labels = output_label_names(name, variants=variants)
         complete = _claim(unclaimed_images, images) & _claim(unclaimed_labels, labels)
-        if complete and state.get(name) == found.stamp:
+        if not shard.owns(name, variants=variants):
+            del plan.sources[name]
+        elif complete and state.get(name) == found.stamp:
             plan.unchanged += 1
         else:
             plan.todo.append(found)
     plan.stale.extend(output.images / file_name for file_name in sorted(unclaimed_images))
     plan.stale.extend(output.labels / file_name for file_name in sorted(unclaimed_labels))
+    if not shard.whole:
+        plan.stale = [p for p in plan.stale if shard.owns_file(p.name, variants=variants)]
+        plan.incomplete = [n for n in plan.incomplete if shard.owns(n, variants=variants)]
+        plan.skipped = {
+            n: why for n, why in plan.skipped.items() if shard.owns(n, variants=variants)
+        }
     return plan
 
 

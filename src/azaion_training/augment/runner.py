@@ -23,8 +23,11 @@ Stopping: the caller passes a `threading.Event` (the CLI sets it on SIGTERM/SIGI
 finished and recorded, and the pass returns; the daemon loop then ends. Every output is written
 atomically, so a stop never leaves a partial sample visible.
 
-Only one augmenter may work on a tree at a time: `Augmenter` holds an exclusive lock on
-``data-processed/.augment.lock`` while it is open.
+Only one augmenter may work on a tree (or on one shard of it) at a time: `Augmenter` holds an
+exclusive lock on ``data-processed/.augment.lock`` (``.augment.I-of-N.lock`` for shard I/N, with
+its own state ``.augment-state.I-of-N.sqlite``) while it is open. Every augmenter also holds a
+shared lock on ``.augment.shards-N.lock``, and refuses to start while an augmenter with another
+shard count works on the tree (two layouts would make and remove the same files).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
+from pathlib import Path
 from typing import IO
 
 from tqdm import tqdm
@@ -50,6 +54,7 @@ from tqdm import tqdm
 from azaion_training.augment.pipeline import PIPELINE_VERSION, BoxDrops, BoxRules
 from azaion_training.augment.plan import (
     Plan,
+    Shard,
     Source,
     output_image_names,
     output_label_names,
@@ -75,6 +80,7 @@ from azaion_training.shutdown import shutdown_signals
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".augment.lock"
+_LAYOUT_LOCK = ".augment.shards-{count}.lock"
 COMMIT_INTERVAL_S = 2.0
 """Longest time finished annotations wait before they are flushed and recorded."""
 _POLL_S = 0.2
@@ -126,11 +132,23 @@ class Augmenter:
         >>> with Augmenter(tree, settings.augment) as augmenter:  # doctest: +SKIP
         ...     print(augmenter.run_pass().line())
 
+    Args:
+        tree: the data tree.
+        settings: the ``augment`` settings.
+        shard: make only this shard's annotations (`azaion_training.augment.plan.Shard`).
+
     Raises:
-        ConfigError: the source folder does not exist, or another augmenter holds the lock.
+        ConfigError: the source folder does not exist, another augmenter holds the lock (of
+            this shard), or augmenters with another shard count work on the tree.
     """
 
-    def __init__(self, tree: DataTree, settings: AugmentSettings) -> None:
+    def __init__(
+        self,
+        tree: DataTree,
+        settings: AugmentSettings,
+        *,
+        shard: Shard = Shard(),  # noqa: B008 - frozen
+    ) -> None:
         if not tree.data.images.is_dir() or not tree.data.labels.is_dir():
             raise ConfigError(
                 f"source folder {tree.data.path} has no images/ and labels/ "
@@ -138,13 +156,14 @@ class Augmenter:
             )
         self.tree = tree
         self.settings = settings
+        self.shard = shard
         tree.data_processed.create()
         tree.data_corrupted.create()
-        self._lock = _lock(tree.data_processed.path / LOCK_FILE)
+        self._locks = _shard_locks(tree.data_processed.path, shard)
         try:
-            self._state = StateStore(tree.data_processed.path / STATE_FILE)
+            self._state = StateStore(tree.data_processed.path / _shard_file(STATE_FILE, shard))
         except BaseException:
-            self._lock.close()
+            _release(self._locks)
             raise
         self._recipe = recipe(
             version=PIPELINE_VERSION,
@@ -182,6 +201,7 @@ class Augmenter:
             stamps,
             recipe=self._recipe,
             variants=self.settings.variants,
+            shard=self.shard,
         )
         for name, reason in plan.skipped.items():
             logger.warning("skipping annotation %s: %s", name, reason)
@@ -234,7 +254,7 @@ class Augmenter:
         """Records what is pending and releases the lock."""
         self._flush()
         self._state.close()
-        self._lock.close()
+        _release(self._locks)
 
     def __enter__(self) -> Augmenter:
         return self
@@ -451,13 +471,14 @@ def augment_tree(
     once: bool,
     stop: threading.Event,
     progress: bool | None = None,
+    shard: Shard = Shard(),  # noqa: B008 - frozen
 ) -> PassSummary | None:
-    """Runs one pass (``once``) or the daemon loop on ``tree``.
+    """Runs one pass (``once``) or the daemon loop on ``tree`` (on its ``shard`` only).
 
     Returns:
         The summary of the pass with ``once``; ``None`` after the loop is stopped.
     """
-    with Augmenter(tree, settings) as augmenter:
+    with Augmenter(tree, settings, shard=shard) as augmenter:
         if once:
             return augmenter.run_pass(stop=stop, progress=progress)
         augmenter.run_forever(stop=stop, progress=progress)
@@ -506,16 +527,66 @@ def _still(source: Source) -> bool:
     )
 
 
-def _lock(path: os.PathLike[str]) -> IO[str]:
+def _shard_file(name: str, shard: Shard) -> str:
+    """``name`` for the whole tree; ``.augment-state.I-of-N.sqlite`` style for a shard."""
+    if shard.whole:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}.{shard.label}{dot}{extension}"
+
+
+def _shard_locks(folder: Path, shard: Shard) -> list[IO[str]]:
+    """The shard's own exclusive lock, then a shared lock on its shard count's layout lock;
+    refuses while a layout with another count is held (checked after taking ours, so two that
+    start together with different counts both refuse rather than both run)."""
+    held = [_lock(folder / _shard_file(LOCK_FILE, shard), what=_holder(shard))]
+    try:
+        layout = folder / _LAYOUT_LOCK.format(count=shard.count)
+        held.append(open(layout, "a+"))  # noqa: SIM115 - held open for the augmenter's lifetime
+        fcntl.flock(held[-1], fcntl.LOCK_SH)  # only a probe (a moment) holds it exclusively
+        for other in sorted(folder.glob(_LAYOUT_LOCK.format(count="*"))):
+            if other != layout and _is_held(other):
+                raise ConfigError(
+                    f"azaion-augment with another shard count works on this tree ({other} is "
+                    f"held); every shard of a tree must use the same N in --shard I/N"
+                )
+    except BaseException:
+        _release(held)
+        raise
+    return held
+
+
+def _holder(shard: Shard) -> str:
+    if shard.whole:
+        return "another azaion-augment is working on this data tree"
+    return f"another azaion-augment is working on shard {shard.index}/{shard.count}"
+
+
+def _lock(path: Path, *, what: str) -> IO[str]:
     handle = open(path, "a+")  # noqa: SIM115 - held open for the augmenter's lifetime
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise ConfigError(
-            f"another azaion-augment is working on this data tree (lock {path} is held)"
-        ) from None
+        raise ConfigError(f"{what} (lock {path} is held)") from None
     return handle
+
+
+def _is_held(path: Path) -> bool:
+    """True when someone holds a lock on ``path`` (probed without waiting)."""
+    try:
+        with open(path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        return False
+    return False
+
+
+def _release(handles: Sequence[IO[str]]) -> None:
+    for handle in reversed(handles):
+        handle.close()
 
 
 def _context() -> multiprocessing.context.BaseContext:
