@@ -167,6 +167,18 @@ class InferSettings(_Section):
     batch: int = Field(default=4, gt=0)
     conf: float = Field(default=0.3, ge=0, le=1)
     iou: float = Field(default=0.3, ge=0, le=1)
+    tiles: str = Field(default="auto", pattern=r"^(auto|off|[1-9][0-9]*x[1-9][0-9]*)$")
+    """``auto``: tiles of the model input when a frame exceeds it by ``tile_factor``; ``off``:
+    whole frames letterboxed; ``WxH``: tiles of that size (each letterboxed into the input)."""
+    tile_overlap: float = Field(default=0.2, ge=0, lt=1)
+    """Fraction of a tile shared with its neighbour."""
+    tile_factor: float = Field(default=1.5, ge=1)
+    """For ``auto``: frame side / model input side above which a frame is tiled."""
+    tile_full_frame: bool = True
+    """Also run each tiled frame whole (letterboxed), for objects larger than a tile."""
+    tile_match: float = Field(default=0.5, gt=0, le=1)
+    """Boxes of one class from different tiles whose intersection over the smaller box is at
+    least this are merged into one (their union)."""
 
 
 class ConvertSettings(_Section):
@@ -312,6 +324,8 @@ ENVIRONMENT: dict[str, str] = {
     "INFER_BATCH": "infer.batch",
     "INFER_CONF": "infer.conf",
     "INFER_IOU": "infer.iou",
+    "INFER_TILES": "infer.tiles",
+    "INFER_TILE_OVERLAP": "infer.tile_overlap",
     "AZAION_CONVERT_UNKNOWN": "convert.unknown_classes",
     "AZAION_API_URL": "api.url",
     "AZAION_API_EMAIL": "api.email",

@@ -20,14 +20,19 @@ PROG = "azaion-infer"
 DESCRIPTION = """\
 Run a model over a video and write detections and an annotated video.
 
-Every --every-th frame is decoded, letterboxed and run through the model in batches of --batch;
-detections above --conf are kept and, of two boxes overlapping by more than --iou, the more
-confident one (equal: the lower class id). Writes into --out:
+Every --every-th frame is decoded and run through the model in batches of --batch; detections
+above --conf are kept and, of two boxes overlapping by more than --iou, the more confident one
+(equal: the lower class id). A frame is letterboxed whole into the model input, or, with --tiles,
+cut into tiles at native resolution (small targets keep their pixels): tiles of the model input
+(auto, when the frame exceeds it by --tile-factor) or of WxH, overlapping by --tile-overlap,
+with the whole frame as one more input; the tiles of one or more frames fill each model call,
+and boxes of one class from neighbouring tiles are merged. Writes into --out:
 
   detections.jsonl  one line per inferred frame: frame, time_ms, detections (class id and name,
                     confidence, box as normalised centre/size and in pixels)
   annotated.mp4     the inferred frames with boxes in class colours, at fps / every
-  summary.json      frames read and inferred, detections per class, seconds, frames/s, engine
+  summary.json      frames read, inferred and declared (complete: false when the video ends
+                    early), detections per class, seconds, frames/s, engine, tiling
 
 The model is a file of one of these types, a model from the store (decrypted in memory), or by
 default the current model models/azaion.onnx under the data root:
@@ -78,6 +83,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="R",
         help="overlap above which the less confident box is removed",
+    )
+    setting(
+        parser,
+        "--tiles",
+        key="infer.tiles",
+        metavar="auto|off|WxH",
+        help="cut frames into tiles: of the model input when a frame is larger than it by "
+        "--tile-factor (auto), never (off), or of W x H pixels",
+    )
+    setting(
+        parser,
+        "--tile-overlap",
+        key="infer.tile_overlap",
+        type=float,
+        metavar="F",
+        help="fraction of a tile shared with its neighbour",
+    )
+    setting(
+        parser,
+        "--tile-factor",
+        key="infer.tile_factor",
+        type=float,
+        metavar="X",
+        help="with --tiles auto: tile a frame whose side exceeds the model input's by X",
     )
     parser.add_argument(
         "--show", action="store_true", help="show the annotated frames in a window as they come"

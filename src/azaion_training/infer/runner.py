@@ -16,8 +16,10 @@ Files written under the output folder (each atomically, so a failed run leaves n
     the speed of the source. (Drawing on every frame would mean decoding every frame, which the
     sampling exists to avoid.)
 ``summary.json``
-    Frames read and inferred, detections per class name, wall-clock seconds, frames per second
-    (frames of the video read per second) and the engine that ran; see `InferSummary`.
+    Frames read and inferred, the frame count the container declares and whether the video was
+    read to it (``complete``), detections per class name, wall-clock seconds, frames per second
+    (frames of the video read per second), the engine that ran and the tiling; see
+    `InferSummary`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from azaion_training.config import InferSettings
 from azaion_training.fs import atomic_write_text, atomic_writer
 from azaion_training.infer.annotate import draw_detections
 from azaion_training.infer.engine import Engine
+from azaion_training.infer.tiles import TilePlan
 from azaion_training.infer.video import (
     BackgroundWriter,
     FrameResult,
@@ -61,6 +64,12 @@ class InferSummary:
     engine: str
     frames_read: int
     frames_inferred: int
+    frames_declared: int
+    """The frame count the container declares (0: it declares none)."""
+    complete: bool
+    """False when the video ended before its declared frame count (cut or damaged)."""
+    width: int
+    height: int
     detections: int
     detections_per_class: dict[str, int]
     seconds: float
@@ -69,6 +78,14 @@ class InferSummary:
     batch: int
     conf: float
     iou: float
+    tiles: str
+    """The ``--tiles`` choice: ``auto``, ``off`` or ``WxH``."""
+    tile_size: str
+    """``WxH`` of the tiles the frames were cut into, or ``whole`` (letterboxed whole)."""
+    tile_overlap: float
+    pieces_per_frame: int
+    """Engine inputs per inferred frame: tiles (+ the whole frame), or 1."""
+    engine_calls: int
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -76,11 +93,22 @@ class InferSummary:
     def line(self) -> str:
         """One line for the console: frames, detections per class, time and the engine."""
         per_class = ", ".join(f"{k} {v}" for k, v in self.detections_per_class.items())
-        return (
+        tiles = (
+            f"tiles {self.tile_size} ({self.pieces_per_frame} inputs a frame)"
+            if self.tile_size != "whole"
+            else "whole frames"
+        )
+        line = (
             f"{self.frames_read} frames read, {self.frames_inferred} inferred, "
             f"{self.detections} detections ({per_class or 'none'}) in {self.seconds:.1f} s "
-            f"({self.fps:.1f} frames/s) on {self.engine}"
+            f"({self.fps:.1f} frames/s) on {self.engine}, {tiles}"
         )
+        if not self.complete:
+            line += (
+                f"; INCOMPLETE: the video ended after {self.frames_read} of the "
+                f"{self.frames_declared} frames it declares"
+            )
+        return line
 
 
 def infer_video(
@@ -114,6 +142,7 @@ def infer_video(
     if engine.batch_size is not None and engine.batch_size != settings.batch:
         logger.info("the model takes batches of %d; using that", engine.batch_size)
     window = PreviewWindow(f"azaion-infer: {video.name}") if show else None
+    plan = TilePlan.from_settings(settings)
     per_class: Counter[str] = Counter()
     started = time.perf_counter()
     with VideoDetection(
@@ -123,8 +152,11 @@ def infer_video(
         batch=settings.batch,
         conf=settings.conf,
         iou=settings.iou,
+        tiles=plan,
     ) as detection:
         info = detection.info
+        tile_hw = detection.tile_size
+        pieces = plan.pieces((info.height, info.width), engine.input_size)
         with (
             atomic_writer(out_dir / DETECTIONS_FILE) as lines,
             VideoFile(
@@ -162,6 +194,10 @@ def infer_video(
         engine=engine.name,
         frames_read=detection.frames_read,
         frames_inferred=detection.frames_inferred,
+        frames_declared=info.frame_count,
+        complete=detection.complete,
+        width=info.width,
+        height=info.height,
         detections=sum(per_class.values()),
         detections_per_class=dict(sorted(per_class.items())),
         seconds=round(seconds, 3),
@@ -170,18 +206,21 @@ def infer_video(
         batch=detection.batch,
         conf=settings.conf,
         iou=settings.iou,
+        tiles=plan.describe(),
+        tile_size="whole" if tile_hw == (info.height, info.width) else f"{tile_hw[1]}x{tile_hw[0]}",
+        tile_overlap=plan.overlap,
+        pieces_per_frame=pieces,
+        engine_calls=detection.engine_calls,
     )
     atomic_write_text(out_dir / SUMMARY_FILE, summary.to_json())
-    logger.info(
-        "%s: %d frames read, %d inferred, %d detections in %.1f s (%.1f frames/s) on %s",
-        video,
-        summary.frames_read,
-        summary.frames_inferred,
-        summary.detections,
-        summary.seconds,
-        summary.fps,
-        summary.engine,
-    )
+    logger.info("%s: %s", video, summary.line())
+    if not summary.complete:
+        logger.warning(
+            "%s ended after %d of the %d frames its container declares (cut or damaged)",
+            video,
+            summary.frames_read,
+            summary.frames_declared,
+        )
     return summary
 
 

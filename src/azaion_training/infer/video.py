@@ -3,15 +3,20 @@
 Three threads share the work, joined by bounded queues so that memory stays flat however long
 the video is:
 
-    reader thread   grab every frame, retrieve (decode to BGR) only every ``every``-th, letterbox
-                    it and stack ``batch`` of them into an engine input        -> queue (2 batches)
-    calling thread  ``engine.run`` + `postprocess`, yields a `FrameResult` per sampled frame
+    reader thread   grab every frame, retrieve (decode to BGR) only every ``every``-th, cut it
+                    into pieces (the whole frame letterboxed, or its tiles) and pack the pieces
+                    of one or more frames into full engine inputs (`Packer`)  -> queue (2 batches)
+    calling thread  ``engine.run``, then each piece's `postprocess` and the merge of a frame's
+                    pieces (`Assembler`); yields a `FrameResult` per sampled frame
     writer thread   whatever the caller hands to a `BackgroundWriter` (drawing, encoding, showing)
                                                                         <- queue (8 items)
 
-Frame ``i`` is sampled when ``i % every == 0``; its time is ``i * 1000 / fps`` ms. The last batch
-is flushed even when it is short: for an engine with a fixed batch it is padded with zero images
-and their results are dropped.
+Still frames take the same path (`azaion_training.infer.frames`). Frame ``i`` is sampled when
+``i % every == 0``; its time is the container's timestamp of that frame (so a variable frame
+rate is timed right), or ``i * 1000 / fps`` ms where the container has none. The last batch is
+flushed even when it is short: for an engine with a fixed batch it is padded with zero images and
+their results are dropped. A video that ends before the frame count its container declares is
+reported as incomplete (`VideoDetection.complete`).
 """
 
 from __future__ import annotations
@@ -22,18 +27,21 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 from typing import Generic, TypeVar
 
+import av
 import cv2
 import numpy as np
 
 from azaion_training.errors import AzaionError, MediaError
 from azaion_training.fs import atomic_move
 from azaion_training.infer.engine import Engine
-from azaion_training.infer.postprocess import Detections, postprocess
-from azaion_training.infer.preprocess import Letterbox, to_input
+from azaion_training.infer.frames import Assembler, Batch, Packer
+from azaion_training.infer.postprocess import Detections
+from azaion_training.infer.tiles import OFF, TilePlan
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +101,9 @@ class FrameSampler:
     """Every ``every``-th frame of an open video; the frames between are grabbed, not retrieved.
 
     ``grab`` only advances the demuxer and decoder; the colour conversion and copy to a BGR array
-    (``retrieve``) happen for sampled frames alone. `frames_read` counts every grabbed frame.
+    (``retrieve``) happen for sampled frames alone. `frames_read` counts every grabbed frame. A
+    frame's time is its timestamp in the container (OpenCV's ``CAP_PROP_POS_MSEC`` right after
+    its ``grab``); ``index * 1000 / fps`` only where the container gives none.
     """
 
     def __init__(self, capture: cv2.VideoCapture, *, every: int, fps: float) -> None:
@@ -110,22 +120,23 @@ class FrameSampler:
             self.frames_read += 1
             if index % self._every:
                 continue
+            time_ms = self._time_ms(index)
             ok, image = self._capture.retrieve()
             if not ok or image is None:
                 logger.warning("frame %d does not decode; skipped", index)
                 continue
-            yield Frame(index=index, time_ms=self._time_ms(index), image=image)
+            yield Frame(index=index, time_ms=time_ms, image=image)
 
     def _time_ms(self, index: int) -> float:
-        if self._fps > 0:
+        stamp = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+        if index > 0 and stamp <= 0 and self._fps > 0:  # a stream without timestamps
             return index * 1000.0 / self._fps
-        return float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+        return max(stamp, 0.0)
 
 
 @dataclass(frozen=True)
 class _Batch:
-    frames: list[Frame]
-    input: np.ndarray
+    batch: Batch[Frame]
     frames_read: int
 
 
@@ -145,8 +156,9 @@ class VideoDetection:
         source: the video file.
         engine: a loaded `Engine`; a fixed engine batch overrides ``batch``.
         every: sample every ``every``-th frame.
-        batch: frames per engine call when the engine takes any batch size.
+        batch: pieces (frames or tiles) per engine call when the engine takes any batch size.
         conf, iou: thresholds of `postprocess`.
+        tiles: how frames are cut into engine inputs; whole frames by default.
         queue_size: engine inputs prepared ahead by the reader thread.
 
     Raises:
@@ -162,21 +174,24 @@ class VideoDetection:
         batch: int,
         conf: float,
         iou: float,
+        tiles: TilePlan = OFF,
         queue_size: int = 2,
     ) -> None:
         self.source = Path(source)
         self._engine = engine
         self._every = every
-        self.batch = engine.batch_size or batch
-        self._conf, self._iou = conf, iou
+        self.tiles = tiles
+        self._packer: Packer[Frame] = Packer(engine, tiles, batch)
+        self._assembler: Assembler[Frame] = Assembler(tiles, conf=conf, iou=iou)
+        self.batch = self._packer.size
         self._queue: queue.Queue[_Batch | _End] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._capture: cv2.VideoCapture | None = None
         self._info: VideoInfo | None = None
-        self.letterbox: Letterbox | None = None
         self.frames_read = 0
         self.frames_inferred = 0
+        self.engine_calls = 0
 
     @property
     def info(self) -> VideoInfo:
@@ -185,11 +200,20 @@ class VideoDetection:
             raise RuntimeError("use VideoDetection inside a with block")
         return self._info
 
+    @property
+    def complete(self) -> bool:
+        """False when the video ended before the frame count its container declares."""
+        declared = self.info.frame_count
+        return declared <= 0 or self.frames_read >= declared
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        """``(h, w)`` of the pieces the video's frames are cut into (the frame size: whole)."""
+        frame_hw = (self.info.height, self.info.width)
+        return self.tiles.tile_size(frame_hw, self._engine.input_size)
+
     def __enter__(self) -> VideoDetection:
         self._capture, self._info = open_video(self.source)
-        self.letterbox = Letterbox.fit(
-            source_hw=(self._info.height, self._info.width), target_hw=self._engine.input_size
-        )
         sampler = FrameSampler(self._capture, every=self._every, fps=self._info.fps)
         self._thread = threading.Thread(
             target=self._read, args=(sampler,), name="video-reader", daemon=True
@@ -213,7 +237,7 @@ class VideoDetection:
             self._capture.release()
 
     def __iter__(self) -> Iterator[FrameResult]:
-        if self._thread is None or self.letterbox is None:
+        if self._thread is None:
             raise RuntimeError("use VideoDetection inside a with block")
         while True:
             item = self._queue.get()
@@ -224,28 +248,23 @@ class VideoDetection:
                 if self.frames_read == 0:
                     raise MediaError(f"{self.source}: no frame decodes (corrupt or empty video)")
                 return
-            rows = self._engine.run(item.input)
+            rows = self._engine.run(item.batch.input)
+            self.engine_calls += 1
             self.frames_read = item.frames_read
-            for frame, frame_rows in zip(item.frames, rows, strict=False):  # drops padded rows
+            for frame, detections in self._assembler.take(item.batch, rows):
                 self.frames_inferred += 1
-                detections = postprocess(
-                    frame_rows, letterbox=self.letterbox, conf=self._conf, iou=self._iou
-                )
                 yield FrameResult(frame=frame, detections=detections)
 
     def _read(self, sampler: FrameSampler) -> None:
         error: BaseException | None = None
         try:
-            pending: list[Frame] = []
             for frame in sampler:
                 if self._stop.is_set():
                     return
-                pending.append(frame)
-                if len(pending) == self.batch:
-                    self._put(self._prepare(pending, sampler.frames_read))
-                    pending = []
-            if pending:
-                self._put(self._prepare(pending, sampler.frames_read))
+                for batch in self._packer.add(frame, frame.image):
+                    self._put(_Batch(batch=batch, frames_read=sampler.frames_read))
+            for batch in self._packer.flush():
+                self._put(_Batch(batch=batch, frames_read=sampler.frames_read))
         except AzaionError as exc:
             error = exc
         except Exception as exc:  # OpenCV raises cv2.error, numpy ValueError...
@@ -255,15 +274,6 @@ class VideoDetection:
             error.__cause__ = exc
         finally:
             self._put(_End(frames_read=sampler.frames_read, error=error))
-
-    def _prepare(self, frames: list[Frame], frames_read: int) -> _Batch:
-        assert self.letterbox is not None
-        images = [self.letterbox.apply(frame.image) for frame in frames]
-        return _Batch(
-            frames=frames,
-            input=to_input(images, batch_size=self._engine.batch_size),
-            frames_read=frames_read,
-        )
 
     def _put(self, item: _Batch | _End) -> None:
         while not self._stop.is_set():
@@ -356,7 +366,11 @@ class BackgroundWriter(Generic[T]):
 
 
 class VideoFile:
-    """An MP4 written atomically: frames go to a dot-named file that is renamed on success.
+    """An MP4 (MPEG-4 part 2) written atomically: frames go to a dot-named file that is renamed
+    on success.
+
+    It is encoded with PyAV (FFmpeg), which keeps any frame size: OpenCV's writer rounds odd
+    sizes down to even ones (a 1921x1081 video became 1920x1080).
 
     Args:
         path: the ``.mp4`` to write; its folder is created.
@@ -364,33 +378,46 @@ class VideoFile:
         size_wh: ``(width, height)`` of every frame.
 
     Raises:
-        MediaError: OpenCV cannot open a writer, or a frame has the wrong size.
+        MediaError: the encoder cannot be opened, or a frame has the wrong size.
     """
+
+    CODEC = "mpeg4"
 
     def __init__(self, path: Path, *, fps: float, size_wh: tuple[int, int]) -> None:
         self.path = Path(path)
         self._temporary = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self._fps = fps
         self._size_wh = size_wh
-        self._writer: cv2.VideoWriter | None = None
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
 
     def __enter__(self) -> VideoFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-        self._writer = cv2.VideoWriter(str(self._temporary), fourcc, self._fps, self._size_wh)
-        if not self._writer.isOpened():
-            raise MediaError(f"OpenCV cannot write video {self.path}")
+        try:
+            self._container = av.open(str(self._temporary), mode="w", format="mp4")
+            stream = self._container.add_stream(
+                self.CODEC, rate=Fraction(self._fps).limit_denominator(1001)
+            )
+            stream.width, stream.height = self._size_wh
+            stream.pix_fmt = "yuv420p"
+            stream.bit_rate = max(self._size_wh[0] * self._size_wh[1] * 4, 400_000)
+            stream.codec_context.open()
+            self._stream = stream
+        except (av.FFmpegError, ValueError) as exc:
+            self._abandon()
+            raise MediaError(f"cannot write video {self.path}: {exc}") from exc
         return self
 
     def write(self, image: np.ndarray) -> None:
         """Appends one ``(h, w, 3)`` BGR frame."""
-        if self._writer is None:
+        if self._container is None or self._stream is None:
             raise RuntimeError("use VideoFile inside a with block")
         if (image.shape[1], image.shape[0]) != self._size_wh:
             raise MediaError(
                 f"frame is {image.shape[1]}x{image.shape[0]}, video is {self._size_wh}"
             )
-        self._writer.write(image)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        self._mux(self._stream.encode(frame))
 
     def __exit__(
         self,
@@ -398,12 +425,32 @@ class VideoFile:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._writer is not None:
-            self._writer.release()
-        if exc is None:
-            atomic_move(self._temporary, self.path)
-        else:
-            self._temporary.unlink(missing_ok=True)
+        if exc is not None:
+            self._abandon()
+            return
+        try:
+            if self._stream is not None:
+                self._mux(self._stream.encode(None))
+            if self._container is not None:
+                self._container.close()
+        except av.FFmpegError as error:
+            self._abandon()
+            raise MediaError(f"cannot write video {self.path}: {error}") from error
+        atomic_move(self._temporary, self.path)
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        assert self._container is not None
+        try:
+            self._container.mux(packets)
+        except av.FFmpegError as exc:
+            raise MediaError(f"cannot write video {self.path}: {exc}") from exc
+
+    def _abandon(self) -> None:
+        if self._container is not None:
+            with contextlib.suppress(av.FFmpegError):
+                self._container.close()
+        self._container = self._stream = None
+        self._temporary.unlink(missing_ok=True)
 
 
 class PreviewWindow:
