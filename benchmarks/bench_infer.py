@@ -85,7 +85,11 @@ def bare_engine_fps(engine: Engine, video: Path, *, every: int) -> float:
 def ours_fps(engine: Engine, video: Path, *, every: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         summary = infer_video(
-            video, engine, Path(out), settings=InferSettings(every=every, tiles="off"), progress=False
+            video,
+            engine,
+            Path(out),
+            settings=InferSettings(every=every, tiles="off"),
+            progress=False,
         )
     return summary.fps
 
