@@ -181,6 +181,20 @@ class InferSettings(_Section):
     least this are merged into one (their union)."""
 
 
+class EvaluateSettings(_Section):
+    """Scoring a model as deployed (``azaion-evaluate``, the training gate); the deployed
+    thresholds are ``infer.conf`` and ``infer.iou``."""
+
+    score_conf: float = Field(default=0.001, ge=0, le=1)
+    """Lowest confidence of the detections that AP is computed from."""
+    gate_metric: Literal["map50_95", "map50"] = "map50_95"
+    """The score on which the gate compares the candidate with the current model."""
+    gate_bucket: str | None = "under_32"
+    """Size bucket whose mAP50-95 must not be worse either (empty: no second condition)."""
+    gate_min_objects: int = Field(default=10, gt=0)
+    """The second condition applies when the split has at least this many objects that size."""
+
+
 class ConvertSettings(_Section):
     """``azaion-convert``: what happens to boxes whose class the class map does not know."""
 
@@ -252,6 +266,7 @@ class Settings(_Section):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     infer: InferSettings = Field(default_factory=InferSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     convert: ConvertSettings = Field(default_factory=ConvertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)
@@ -326,6 +341,10 @@ ENVIRONMENT: dict[str, str] = {
     "INFER_IOU": "infer.iou",
     "INFER_TILES": "infer.tiles",
     "INFER_TILE_OVERLAP": "infer.tile_overlap",
+    "AZAION_EVALUATE_SCORE_CONF": "evaluate.score_conf",
+    "AZAION_GATE_METRIC": "evaluate.gate_metric",
+    "AZAION_GATE_BUCKET": "evaluate.gate_bucket",
+    "AZAION_GATE_MIN_OBJECTS": "evaluate.gate_min_objects",
     "AZAION_CONVERT_UNKNOWN": "convert.unknown_classes",
     "AZAION_API_URL": "api.url",
     "AZAION_API_EMAIL": "api.email",
