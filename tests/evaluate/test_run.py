@@ -73,3 +73,27 @@ def test_azaion_evaluate_exit_codes(detector, tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as usage:
         main([str(detector.onnx), "--conf", "high"])
     assert usage.value.code == 2
+
+
+def test_tiles_pass_through_and_deployed_scores_are_azaion_infers(
+    onnx_engine, tmp_path: Path
+) -> None:
+    from azaion_training.infer.tiles import TilePlan
+    from tests.evaluate.conftest import write_split
+
+    split = write_split(tmp_path / "test", 6, width=320, height=240, seed=4)
+    plan = TilePlan.parse("160x120", overlap=0.25)
+    whole = evaluate_model(onnx_engine, split, conf=0.3, iou=0.3, model="d", progress=False)
+    tiled = evaluate_model(
+        onnx_engine, split, conf=0.3, iou=0.3, model="d", tiles=plan, progress=False
+    )
+    assert tiled.scores.settings.tiles == "160x120"
+    assert tiled.scores.settings.tile_options["overlap"] == 0.25
+    frames = (sample.image for sample in read_split(split_images(split)))
+    deployed = detect_frames(onnx_engine, frames, conf=0.3, iou=0.3, tiles=plan)
+    for frame, kept in zip(tiled.frames, deployed, strict=True):
+        np.testing.assert_array_equal(frame.deployed.xyxy, kept.xyxy)
+    assert whole.scores.settings.tiles == "off"
+    assert sum(len(f.detections.confidence) for f in tiled.frames) != sum(
+        len(f.detections.confidence) for f in whole.frames
+    )  # the tiles were run, not the whole frames

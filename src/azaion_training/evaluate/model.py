@@ -18,19 +18,19 @@ def evaluate_with_settings(
     *,
     model: Path | None = None,
     from_store: str | None = None,
-    tiles: str | None = None,
     classes: ClassTable | None = None,
     progress: bool = True,
 ) -> Evaluation:
     """Loads the model (`infer.load.open_engine`: a file, a store name, or the current model)
     and scores it on ``split`` at ``infer.conf``/``infer.iou``/``infer.batch`` and
-    ``evaluate.score_conf``.
+    ``evaluate.score_conf``, the frames cut as ``infer.tiles`` says.
 
     Raises:
         EngineError, StoreError: the model does not load.
         DatasetError: the split cannot be read.
     """
     from azaion_training.infer.load import DEFAULT_KIND, engine_kind, open_engine, suffixes
+    from azaion_training.infer.tiles import TilePlan
 
     name = from_store or str(model if model is not None else tree.current_model_onnx)
     known = Path(name).suffix.lower() in suffixes()
@@ -45,7 +45,7 @@ def evaluate_with_settings(
             engine_kind=engine_kind(name) if known else DEFAULT_KIND,
             score_conf=settings.evaluate.score_conf,
             batch=settings.infer.batch,
-            tiles=tiles,
+            tiles=TilePlan.from_settings(settings.infer),
             classes=classes,
             progress=progress,
         )

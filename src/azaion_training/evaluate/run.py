@@ -9,9 +9,12 @@ back to frame pixels, overlap removal at the deployed ``iou``), once, at the low
 - at the deployed ``conf`` (`matching`): precision, recall, F1, per class, recall per bucket,
   the confusion of the classes present; and the P/R/F1-confidence curves.
 
-The detections above ``conf`` are exactly those ``azaion-infer`` keeps at ``conf``: both steps
-of `postprocess` visit boxes from the most confident down, so a lower threshold adds boxes after
-them and changes none of theirs (``tests/evaluate/test_run.py`` checks it).
+On whole frames the detections above ``conf`` are exactly those ``azaion-infer`` keeps at
+``conf``: both steps of `postprocess` visit boxes from the most confident down, so a lower
+threshold adds boxes after them and changes none of theirs (``tests/evaluate/test_run.py`` checks
+it), and one engine pass serves both. A frame cut into tiles runs a second time at ``conf``,
+since merging boxes across tiles joins low-confidence boxes into confident ones; its curves stay
+those of the low-threshold pass.
 
 Frames are read one at a time; only their truth and detections are kept.
 """
@@ -22,8 +25,9 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +47,7 @@ from azaion_training.evaluate.split import Sample, Truth, read_split, split_imag
 from azaion_training.infer.engine import Engine
 from azaion_training.infer.frames import DEFAULT_BATCH, detect_frames
 from azaion_training.infer.postprocess import Detections
+from azaion_training.infer.tiles import OFF, TilePlan
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +60,18 @@ MATCH_IOU = 0.5
 
 @dataclass(frozen=True)
 class ScoredFrame:
-    """One frame's truth and detections (down to ``score_conf``), for plots and mosaics."""
+    """One frame's truth and detections.
+
+    Attributes:
+        detections: down to ``score_conf`` (for AP and the curves).
+        deployed: what ``azaion-infer`` reports at ``conf``.
+    """
 
     path: Path
     shape: tuple[int, int]
     truth: Truth
     detections: Detections
+    deployed: Detections
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ def evaluate_model(
     engine_kind: str = "onnx",
     score_conf: float = SCORE_CONF,
     batch: int = DEFAULT_BATCH,
-    tiles: str | None = None,
+    tiles: TilePlan = OFF,
     match_iou: float = MATCH_IOU,
     max_detections: int = MAX_DETECTIONS,
     classes: ClassTable | None = None,
@@ -96,7 +107,7 @@ def evaluate_model(
         model, engine_kind: what the engine runs, for the record.
         score_conf: the low threshold for AP.
         batch: frames per engine call (a fixed-batch engine uses its own).
-        tiles: the tiling of the frames; ``None`` runs whole frames. Recorded with the scores.
+        tiles: how frames are cut (`infer.tiles`); whole frames by default.
         classes: names of the class slots.
         progress: show a progress bar.
 
@@ -104,8 +115,6 @@ def evaluate_model(
         DatasetError: the split has no images, or an image or label is unreadable.
         EngineError: the engine failed.
     """
-    if tiles is not None:
-        raise NotImplementedError("tiled evaluation waits for tiling in infer.frames")
     started = time.monotonic()
     images = split_images(split)
     settings = EvaluatorSettings(
@@ -113,14 +122,15 @@ def evaluate_model(
         engine=engine_kind,
         imgsz=tuple(engine.input_size),  # type: ignore[arg-type]
         batch=engine.batch_size or batch,
-        tiles=tiles,
+        tiles=tiles.describe(),
+        tile_options=tile_options(tiles),
         conf=conf,
         iou=iou,
         score_conf=score_conf,
         match_iou=match_iou,
         max_detections=max_detections,
     )
-    frames = tuple(_detect(engine, images, settings, progress=progress))
+    frames = tuple(_detect(engine, images, settings, tiles, progress=progress))
     scores = score_frames(frames, settings, split=str(split), classes=classes)
     scores = _with_seconds(scores, time.monotonic() - started)
     logger.info(
@@ -192,7 +202,7 @@ def score_frames(
         recall=overall.recall,
         f1=overall.f1,
         classes=tuple(rows),
-        sizes=_sizes(coco, truth_side, found_by, settings.conf),
+        sizes=_sizes(coco, truth_side, found_by),
         curves=matching.curves(score, hit, len(truth_class)),
         confusion=_confusion(confusion, table),
         settings=settings,
@@ -200,8 +210,18 @@ def score_frames(
     )
 
 
+def tile_options(plan: TilePlan) -> dict[str, Any]:
+    """The fields of a tile plan, for the record (JSON)."""
+    return {key: list(v) if isinstance(v, tuple) else v for key, v in asdict(plan).items()}
+
+
 def _detect(
-    engine: Engine, images: list[Path], settings: EvaluatorSettings, *, progress: bool
+    engine: Engine,
+    images: list[Path],
+    settings: EvaluatorSettings,
+    tiles: TilePlan,
+    *,
+    progress: bool,
 ) -> Iterator[ScoredFrame]:
     from tqdm import tqdm
 
@@ -212,14 +232,25 @@ def _detect(
             waiting.append(sample)
             yield sample.image
 
-    found = detect_frames(
-        engine, pixels(), conf=settings.score_conf, iou=settings.iou, batch=settings.batch
-    )
+    options = {"iou": settings.iou, "batch": settings.batch, "tiles": tiles}
+    low = detect_frames(engine, pixels(), conf=settings.score_conf, **options)
     with tqdm(total=len(images), desc="evaluate", unit="image", disable=not progress) as bar:
-        for detections in found:
+        for detections in low:
             sample = waiting.popleft()
-            yield ScoredFrame(sample.path, sample.image.shape[:2], sample.truth, detections)
+            shape = sample.image.shape[:2]
+            if tiles.pieces(shape, engine.input_size) > 1:  # merged tiles: run it as deployed
+                deployed = next(
+                    detect_frames(engine, [sample.image], conf=settings.conf, **options)
+                )
+            else:
+                deployed = _above(detections, settings.conf)
+            yield ScoredFrame(sample.path, shape, sample.truth, detections, deployed)
             bar.update()
+
+
+def _above(found: Detections, conf: float) -> Detections:
+    kept = found.confidence > conf
+    return Detections(found.xyxy[kept], found.confidence[kept], found.class_id[kept])
 
 
 def _limit(frame: ScoredFrame, most: int) -> ScoredFrame:
@@ -228,12 +259,10 @@ def _limit(frame: ScoredFrame, most: int) -> ScoredFrame:
         return frame
     keep = np.argsort(-found.confidence, kind="stable")[:most]
     limited = Detections(found.xyxy[keep], found.confidence[keep], found.class_id[keep])
-    return ScoredFrame(frame.path, frame.shape, frame.truth, limited)
+    return replace(frame, detections=limited)
 
 
-def _sizes(
-    coco: CocoScores, side: np.ndarray, found_by: np.ndarray, conf: float
-) -> tuple[SizeScores, ...]:
+def _sizes(coco: CocoScores, side: np.ndarray, found_by: np.ndarray) -> tuple[SizeScores, ...]:
     rows = []
     for b in BUCKETS:
         inside = (side >= b.low) & (side <= b.high)
@@ -247,7 +276,7 @@ def _sizes(
                 map50=ap.map50,
                 map50_95=ap.map50_95,
                 recall=ap.recall,
-                recall_at_conf=float((found_by[inside] > conf).mean()) if count else None,
+                recall_at_conf=float((found_by[inside] >= 0).mean()) if count else None,
             )
         )
     return tuple(rows)
@@ -279,6 +308,4 @@ def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 
 
 def _with_seconds(scores: Scores, seconds: float) -> Scores:
-    from dataclasses import replace
-
     return replace(scores, seconds=round(seconds, 3))

@@ -20,7 +20,8 @@ class EvaluatorSettings:
         engine: the engine kind (``onnx``, ``engine``, ``rknn``).
         imgsz: the engine's input ``[height, width]``.
         batch: frames per engine call.
-        tiles: the tiling of the frames, or ``None`` for whole frames.
+        tiles: how frames were cut: ``off`` (whole frames), ``auto`` or ``WxH``.
+        tile_options: every field of the tile plan (`infer.tiles.TilePlan`).
         conf: the deployed confidence threshold (precision, recall, F1, confusion).
         iou: the deployed overlap removal threshold.
         score_conf: the low threshold of the detections that AP is computed from.
@@ -32,7 +33,8 @@ class EvaluatorSettings:
     engine: str
     imgsz: tuple[int, int]
     batch: int
-    tiles: str | None
+    tiles: str
+    tile_options: Mapping[str, Any]
     conf: float
     iou: float
     score_conf: float
@@ -169,7 +171,7 @@ class Scores:
         s = self.settings
         lines = [
             f"{self.split}: {self.images} images, {self.truths} objects; model {s.model} "
-            f"({s.engine}, input {s.imgsz[1]}x{s.imgsz[0]}, tiles {s.tiles or 'none'})",
+            f"({s.engine}, input {s.imgsz[1]}x{s.imgsz[0]}, tiles {s.tiles})",
             f"mAP50 {_f(self.map50)}  mAP50-95 {_f(self.map50_95)}  "
             f"(COCO, detections above conf {s.score_conf:g})",
             f"at conf {s.conf:g}, IoU {s.match_iou:g}: precision {_f(self.precision)}  "
