@@ -244,3 +244,20 @@ def test_atomic_writer_creates_the_file_with_its_mode_from_the_start(tmp_path: P
         os.umask(previous)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_bytes() == b"plaintext"
+
+
+@pytest.mark.parametrize(("link", "linked"), [(True, True), (False, False)])
+def test_link_or_copy_by_names_in_open_folders(tmp_path: Path, link: bool, linked: bool) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "s.txt").write_bytes(b"s")
+    source = os.open(tmp_path / "a", os.O_RDONLY | os.O_DIRECTORY)
+    target = os.open(tmp_path / "b", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        made = link_or_copy("s.txt", "s.txt", src_dir_fd=source, dst_dir_fd=target, link=link)
+    finally:
+        os.close(source)
+        os.close(target)
+    assert made is linked and (tmp_path / "b" / "s.txt").read_bytes() == b"s"
+    same = (tmp_path / "a" / "s.txt").stat().st_ino == (tmp_path / "b" / "s.txt").stat().st_ino
+    assert same is linked

@@ -177,20 +177,43 @@ NO_LINK_ERRNOS = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSU
 the errors after which a copy is made instead."""
 
 
-def link_or_copy(source: Path, target: Path) -> bool:
+def link_or_copy(
+    source: Path | str,
+    target: Path | str,
+    *,
+    src_dir_fd: int | None = None,
+    dst_dir_fd: int | None = None,
+    link: bool = True,
+) -> bool:
     """Hard-links ``source`` at ``target``, or copies it where a link is impossible.
+
+    Args:
+        source / target: paths, or names in the open folders ``src_dir_fd`` / ``dst_dir_fd``
+            (then each call resolves one name, not a whole path; the target's folder must
+            exist).
+        link: ``False`` always copies (for comparison).
 
     Returns:
         True when a hard link was made, False when the file was copied.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-        return True
-    except OSError as exc:
-        if exc.errno not in NO_LINK_ERRNOS:
-            raise
-    shutil.copyfile(source, target)
+    if dst_dir_fd is None:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    if link:
+        try:
+            os.link(source, target, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+            return True
+        except OSError as exc:
+            if exc.errno not in NO_LINK_ERRNOS:
+                raise
+    if src_dir_fd is None and dst_dir_fd is None:
+        shutil.copyfile(source, target)
+        return False
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    with (
+        open(os.open(source, os.O_RDONLY | os.O_CLOEXEC, dir_fd=src_dir_fd), "rb") as reader,
+        open(os.open(target, flags, 0o666, dir_fd=dst_dir_fd), "wb") as writer,
+    ):
+        shutil.copyfileobj(reader, writer)
     return False
 
 

@@ -25,7 +25,7 @@ from azaion_training.dataset.ledger import bucket
 from azaion_training.errors import ConfigError, DatasetError
 from azaion_training.fs import DataTree
 from azaion_training.samples import source_of
-from tests.dataset.helpers import churn, label_token, split_names, write_fake_samples, write_tokens
+from tests.dataset.helpers import split_names, write_fake_samples
 
 DAY = dt.date(2026, 11, 26)
 RATIOS = (0.7, 0.2, 0.1)
@@ -287,45 +287,6 @@ def test_growth_sequence_never_moves_an_annotation_and_keeps_media_together(
     assert len(splits) == 10_000
     shares = [list(splits.values()).count(s) / len(splits) for s in SPLITS]
     assert all(abs(share - ratio) <= 0.02 for share, ratio in zip(shares, RATIOS, strict=True))
-
-
-@pytest.mark.slow
-def test_formation_while_another_process_re_makes_samples(
-    settings: Settings, tree: DataTree
-) -> None:
-    """No false quarantine, no error, and every image with its own label, while the samples
-    are deleted and re-made underneath."""
-    import multiprocessing
-
-    names = [f"race_{index:03d}" for index in range(150)]
-    for index, name in enumerate(names):
-        write_tokens(tree.data_processed, name, index)
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    writer = context.Process(
-        target=churn, args=(str(tree.data_processed.path), names, stop, 3), daemon=True
-    )
-    writer.start()
-    try:
-        formed = [
-            form_dataset(settings, tree, date=DAY + dt.timedelta(days=day), progress=False)
-            for day in range(3)
-        ]
-    finally:
-        stop.set()
-        writer.join(timeout=30)
-    assert writer.exitcode == 0
-    assert not any(tree.data_corrupted.path.rglob("*.*")), "a sample was quarantined"
-    for dataset in formed:
-        pairs = 0
-        for split in SPLITS:
-            for image in (dataset.path / split / "images").iterdir():
-                name, token = image.read_text().split()
-                assert name == image.stem
-                label = dataset.path / split / "labels" / f"{image.stem}.txt"
-                assert label_token(label.read_text()) == int(token), f"{image.name} mispaired"
-                pairs += 1
-        assert pairs == sum(c.samples for c in dataset.counts.values()) > 0
 
 
 def test_annotations_from_other_paths_are_registered_and_identical_images_grouped(

@@ -10,13 +10,10 @@ images once (no list of every sample, one ``mkdir`` per split folder):
    dataset keeps its split, a new one is bucketed by its hash, so nothing ever moves;
 2. every sample of a train source goes to ``train/``, only the original of a valid or test source
    to ``valid/`` or ``test/`` (augmented copies never score a model);
-3. the image and label are hard-linked (copied only where a link is impossible) into a hidden
-   folder, then checked there: the links are a snapshot that later writes cannot change. The
-   pair is kept only if neither source file was replaced while linking and the label is not
-   older than the image (the augmenter writes the image first): else it is linked again, and
-   skipped as *changing* if it keeps changing. A file that vanished is gone, not corrupt. Only
-   the labels written are read; an invalid one moves, with its image, to ``data-corrupted/``
-   with a reason;
+3. the image and label are taken as a snapshot (`dataset.snapshot`: hard-linked into a hidden
+   folder, copied only where a link is impossible, and checked there); a pair that keeps
+   changing is left out, one that vanished is gone, not corrupt; an invalid label moves, with
+   its image, to ``data-corrupted/`` with a reason;
 4. ``manifest.json`` (ledger generation, catalogue state, groups, annotations and samples per
    split, and the digest of ``manifest-members.tsv``: one ``split, group, annotation, sample``
    line per file pair) and ``data.yaml`` (``nc: 80`` and the 80 names) are written and the folder
@@ -47,9 +44,8 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 
 import yaml
 
@@ -57,16 +53,9 @@ from azaion_training.classes import ClassTable
 from azaion_training.config import Settings
 from azaion_training.corrupted import quarantine
 from azaion_training.dataset.ledger import SPLITS, SplitLedger, group_keys
-from azaion_training.errors import DatasetError, LabelError
-from azaion_training.fs import (
-    NO_LINK_ERRNOS,
-    AnnotationDir,
-    DataTree,
-    atomic_write_text,
-    free_dir,
-    is_temporary,
-)
-from azaion_training.labels import read_label
+from azaion_training.dataset.snapshot import SETTLE_S, OpenFolder, Outcome, Pair, take_pair
+from azaion_training.errors import DatasetError
+from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, free_dir, is_temporary
 from azaion_training.queue.catalogue import Catalogue
 from azaion_training.samples import source_of
 
@@ -76,14 +65,8 @@ DATA_YAML = "data.yaml"
 MANIFEST = "manifest.json"
 MEMBERS = "manifest-members.tsv"
 
-LINK_ATTEMPTS = 3
-"""How often a pair that changed while it was linked is linked again before it is skipped."""
-
 REGISTER_BATCH = 200
 """Catalogue entries registered on first sight per commit (the queue waits for each commit)."""
-
-SETTLE_S = 1.0
-"""A pair whose label is not newer than its image is taken once its image is this old."""
 
 RECHECK_PAUSES_S = (SETTLE_S, SETTLE_S / 3, SETTLE_S / 3)
 """Pauses before each new look at the pairs that were too recent; those still recent after the
@@ -149,15 +132,6 @@ class FormedDataset:
             f"{self.incomplete} incomplete, {self.vanished} vanished; {self.linked} linked, "
             f"{self.copied} copied in {self.seconds:.1f} s"
         )
-
-
-class _Outcome(Enum):
-    RECENT = "recent"
-    INCOMPLETE = "incomplete"
-    PLACED = "placed"
-    VANISHED = "vanished"
-    CHANGING = "changing"
-    INVALID = "invalid"
 
 
 def group_by_source(names: Iterable[str], *, variants: int) -> dict[str, list[str]]:
@@ -240,10 +214,10 @@ def form_dataset(
     earlier = _latest_generation(tree.datasets)
     try:
         with SplitLedger.under(tree.root) as ledger, Catalogue.for_tree(tree) as catalogue:
-            former = _Former(settings, tree, staging, ledger, catalogue, link=link)
+            formation = _Formation(settings, tree, staging, ledger, catalogue, link=link)
             try:
-                former.run(progress=progress)
-                target = former.publish(base)
+                formation.run(progress=progress)
+                target = formation.publish(base)
             finally:
                 catalogue.commit()  # entries registered on first sight stay, whatever happens
             ledger.commit()
@@ -255,14 +229,14 @@ def form_dataset(
         ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    result = former.result(
-        target, seconds=time.perf_counter() - started, resplit=former.ledger.generation > earlier
+    result = formation.result(
+        target, seconds=time.perf_counter() - started, resplit=formation.ledger.generation > earlier
     )
     logger.info("%s", result.summary())
     return result
 
 
-class _Former:
+class _Formation:
     """One formation: streams the samples into ``staging`` (see the module docstring)."""
 
     def __init__(
@@ -292,7 +266,7 @@ class _Former:
         self.sources: dict[str, set[str]] = {split: set() for split in SPLITS}
         self.linked = self.corrupted = self.incomplete = self.vanished = self.new_groups = 0
         self._originals: dict[str, bool] = {}
-        self._sources: tuple[_Folder, _Folder]  # data-processed/{images,labels}, open in `run`
+        self._origin: Pair  # data-processed/{images,labels}, open in `run`
         self._registered = 0
         self._data_labels = str(tree.data.labels)
         self._members_digest = hashlib.sha256()
@@ -302,17 +276,17 @@ class _Former:
         if not (processed.images.is_dir() and processed.labels.is_dir()):
             raise DatasetError(f"no valid samples in {processed.path}")
         with contextlib.ExitStack() as folders:
-            self._sources = (
-                folders.enter_context(_Folder.open(processed.images)),
-                folders.enter_context(_Folder.open(processed.labels)),
+            self._origin = (
+                folders.enter_context(OpenFolder.open(processed.images)),
+                folders.enter_context(OpenFolder.open(processed.labels)),
             )
             outs = {}
             for split in SPLITS:
                 out = AnnotationDir(self.staging / split)
                 out.create()  # the only mkdir: one per split folder
                 outs[split] = (
-                    folders.enter_context(_Folder.open(out.images)),
-                    folders.enter_context(_Folder.open(out.labels)),
+                    folders.enter_context(OpenFolder.open(out.images)),
+                    folders.enter_context(OpenFolder.open(out.labels)),
                 )
             self._form(outs, progress=progress)
         if not any(self.samples.values()):
@@ -324,7 +298,7 @@ class _Former:
                     "add annotations"
                 )
 
-    def _form(self, outs: dict[str, tuple[_Folder, _Folder]], *, progress: bool) -> None:
+    def _form(self, outs: dict[str, Pair], *, progress: bool) -> None:
         """Streams every image of ``data-processed/`` into its split (the folders are open)."""
         from tqdm import tqdm
 
@@ -357,37 +331,37 @@ class _Former:
             for image, source, split in deferred:
                 stem = image[: image.rfind(".")]
                 logger.info("%s kept changing while the dataset formed; left out", stem)
-                self._count(_Outcome.CHANGING, members, split=split, source=source, stem=stem)
+                self._count(Outcome.CHANGING, members, split=split, source=source, stem=stem)
 
     def _take_counted(
         self,
         image: str,
         source: str,
         split: str,
-        targets: tuple[_Folder, _Folder],
+        targets: Pair,
         members: IO[str],
     ) -> bool:
         """Takes one pair into ``targets`` and counts what became of it; False when it was
         written too recently to take yet (nothing is counted then)."""
         stem = image[: image.rfind(".")]
         outcome = self._take((image, f"{stem}.txt"), targets, stem)
-        if outcome is _Outcome.RECENT:
+        if outcome is Outcome.RECENT:
             return False
         self._count(outcome, members, split=split, source=source, stem=stem)
         return True
 
     def _count(
-        self, outcome: _Outcome, members: IO[str], *, split: str, source: str, stem: str
+        self, outcome: Outcome, members: IO[str], *, split: str, source: str, stem: str
     ) -> None:
-        if outcome is _Outcome.PLACED:
+        if outcome is Outcome.PLACED:
             self.samples[split] += 1
             self.sources[split].add(source)
             line = f"{split}\t{self.groups[source]}\t{source}\t{stem}\n"
             members.write(line)
             self._members_digest.update(line.encode("utf-8"))
-        elif outcome is _Outcome.INVALID:
+        elif outcome is Outcome.INVALID:
             self.corrupted += 1
-        elif outcome is _Outcome.INCOMPLETE:
+        elif outcome is Outcome.INCOMPLETE:
             self.incomplete += 1
         else:
             self.vanished += 1
@@ -399,7 +373,7 @@ class _Former:
     def is_original(self, stem: str) -> bool:
         known = self._originals.get(stem)
         if known is None:
-            exists = _exists(f"{stem}.txt", self._sources[1])
+            exists = self._origin[1].exists(f"{stem}.txt")
             known = exists and self._source(stem) == stem
             self._originals[stem] = known
         return known
@@ -424,54 +398,20 @@ class _Former:
         self.groups[source] = keys[0]
         return split
 
-    def _take(
-        self, names: tuple[str, str], targets: tuple[_Folder, _Folder], stem: str
-    ) -> _Outcome:
-        """Links one pair (image and label ``names`` in ``data-processed/``) into the folders
-        ``targets`` and checks the snapshot (see the module docstring).
+    def _take(self, names: tuple[str, str], targets: Pair, stem: str) -> Outcome:
+        """Takes one pair (image and label ``names`` in ``data-processed/``) into the folders
+        ``targets`` (`snapshot.take_pair`); an invalid label goes to ``data-corrupted/``."""
+        taken = take_pair(self._origin, targets, names, link=self.link)
+        if taken.outcome is Outcome.PLACED:
+            self.linked += taken.links
+        elif taken.outcome is Outcome.CHANGING:
+            logger.info("%s kept changing while the dataset formed; left out", stem)
+        elif taken.outcome is Outcome.INVALID:
+            image, label = (Path(self._origin[i].path, names[i]) for i in (0, 1))
+            return self._reject(image, label, stem, taken.reason)
+        return taken.outcome
 
-        A pair whose label is not newer than its image may be half-way through a rewrite (the
-        new image in place, the old label not yet replaced): it is taken only once its image
-        is older than `SETTLE_S`; before that it is ``RECENT`` (looked at again at the end).
-        """
-        sources = self._sources
-        for _ in range(LINK_ATTEMPTS):
-            try:
-                image_before = sources[0].stat(names[0])
-            except FileNotFoundError:
-                return _Outcome.VANISHED
-            try:
-                before = (image_before, sources[1].stat(names[1]))
-            except FileNotFoundError:
-                return _Outcome.INCOMPLETE  # an image whose label is not (or no longer) there
-            try:
-                linked = self._put(sources[0], targets[0], names[0])
-                linked += self._put(sources[1], targets[1], names[1])
-                # A link names the inode the source had when linked: if the source still has
-                # the inode it had before, the link (or copy) holds that very file.
-                settled = _unchanged(sources, names, before)
-            except FileNotFoundError:
-                _unlink(targets, names)
-                return _Outcome.VANISHED
-            if settled and not _label_after_image(*before):
-                _unlink(targets, names)
-                return _Outcome.RECENT
-            if settled:
-                try:
-                    read_label(names[1], dir_fd=targets[1].fd)
-                except LabelError as exc:
-                    _unlink(targets, names)
-                    if not _unchanged(sources, names, before):
-                        continue  # replaced since: look at the new pair
-                    image, label = (Path(sources[i].path, names[i]) for i in (0, 1))
-                    return self._reject(image, label, stem, f"invalid label: {exc}")
-                self.linked += linked
-                return _Outcome.PLACED
-            _unlink(targets, names)
-        logger.info("%s kept changing while the dataset formed; left out", stem)
-        return _Outcome.CHANGING
-
-    def _reject(self, image: Path, label: Path, stem: str, reason: str) -> _Outcome:
+    def _reject(self, image: Path, label: Path, stem: str, reason: str) -> Outcome:
         try:
             quarantine(
                 self.tree.data_corrupted,
@@ -482,22 +422,9 @@ class _Former:
                 component="azaion-train",
             )
         except FileNotFoundError:
-            return _Outcome.VANISHED
+            return Outcome.VANISHED
         logger.warning("rejected %s: %s", stem, reason)
-        return _Outcome.INVALID
-
-    def _put(self, source: _Folder, target: _Folder, name: str) -> int:
-        """Hard-links (or copies) ``name`` from ``source`` to ``target``; 1 for a link, 0 for a
-        copy."""
-        if self.link:
-            try:
-                os.link(name, name, src_dir_fd=source.fd, dst_dir_fd=target.fd)
-                return 1
-            except OSError as exc:
-                if exc.errno not in NO_LINK_ERRNOS:
-                    raise
-        shutil.copyfile(f"{source.path}/{name}", f"{target.path}/{name}")
-        return 0
+        return Outcome.INVALID
 
     def publish(self, base: Path) -> Path:
         """Writes the manifest and ``data.yaml`` and renames the staging folder into place."""
@@ -542,34 +469,14 @@ class _Former:
         )
 
 
-class _Folder(NamedTuple):
-    """An open folder: its path (for messages and copies) and a descriptor, so that the calls
-    for each of a million files resolve one name, not the whole path."""
-
-    path: str
-    fd: int
-
-    @classmethod
-    @contextlib.contextmanager
-    def open(cls, path: Path) -> Iterator[_Folder]:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            yield cls(str(path), fd)
-        finally:
-            os.close(fd)
-
-    def stat(self, name: str) -> os.stat_result:
-        return os.stat(name, dir_fd=self.fd)
-
-
 class _Originals:
     """The originals of ``data-processed/``, looked up on disk as a `Container`."""
 
-    def __init__(self, former: _Former) -> None:
-        self._former = former
+    def __init__(self, formation: _Formation) -> None:
+        self._formation = formation
 
     def __contains__(self, stem: object) -> bool:
-        return isinstance(stem, str) and self._former.is_original(stem)
+        return isinstance(stem, str) and self._formation.is_original(stem)
 
 
 def _images(folder: Path) -> Iterator[str]:
@@ -601,21 +508,6 @@ def _image_of(folder: AnnotationDir, name: str) -> Path | None:
     return None
 
 
-def _unchanged(
-    folders: tuple[_Folder, _Folder], names: tuple[str, str], before: tuple[os.stat_result, ...]
-) -> bool:
-    """True when both files are still those ``before`` described (not replaced or removed)."""
-    for folder, name, then in zip(folders, names, before, strict=True):
-        try:
-            now = folder.stat(name)
-        except FileNotFoundError:
-            return False
-        same = (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns)
-        if same != (then.st_ino, then.st_dev, then.st_size, then.st_mtime_ns):
-            return False
-    return True
-
-
 def _latest_generation(datasets: Path) -> int:
     """The newest ledger generation among the datasets' manifests (a large number if none, so
     the first dataset is not called a re-split)."""
@@ -625,32 +517,6 @@ def _latest_generation(datasets: Path) -> int:
         if (manifest := read_manifest(path))
     ]
     return max(generations, default=1 << 30)
-
-
-def _label_after_image(image: os.stat_result, label: os.stat_result) -> bool:
-    """True when the label was written after the image, as writers do for one pair.
-
-    File times are coarse (a few ms), so equal times say nothing; such a pair counts once its
-    image is older than `SETTLE_S` (a writer finishes a pair far quicker than that).
-    """
-    if label.st_mtime_ns > image.st_mtime_ns:
-        return True
-    settled = time.time_ns() - image.st_mtime_ns > SETTLE_S * 1e9
-    return label.st_mtime_ns == image.st_mtime_ns and settled
-
-
-def _exists(name: str, folder: _Folder) -> bool:
-    try:
-        folder.stat(name)
-    except OSError:  # missing, or a name the file system refuses (as os.path.exists)
-        return False
-    return True
-
-
-def _unlink(folders: tuple[_Folder, _Folder], names: tuple[str, str]) -> None:
-    for folder, name in zip(folders, names, strict=True):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=folder.fd)
 
 
 def _publish(staging: Path, base: Path, *, has_test: bool) -> Path:
