@@ -5,23 +5,23 @@
 1. the annotations: the synthetic world's (`world`, three weather modes), or the user's own
    labelled images (YOLO as they are, Pascal VOC or COCO through `azaion_training.convert`);
 2. sent as the platform's messages (`queue.review_messages`: some from an Operator, validated
-   in bulk afterwards) through a RabbitMQ stream into `queue`'s consumer: the configured server
-   when it answers, else a private node started under the demo's root and stopped at the end
-   (`queue.broker`); only when neither can be had, straight into the consumer's handler;
+   in bulk afterwards) through a RabbitMQ stream into `queue`'s consumer (`demo.delivery`): the
+   configured server when it answers, else a private node started under the demo's root and
+   stopped at the end (`queue.broker`); only when neither can be had, straight into the
+   consumer's handler;
 3. augmented (`augment`), formed into a dated dataset and used to train a small model on the
    CPU (`train`), which exports ONNX, publishes it to the embedded local model store and writes
    ``report.html`` in its run folder;
 4. the model fetched back from the store, decrypted in memory only (`store.models`);
 5. `infer` over a video: a generated one filmed by a moving camera over scenes never seen in
-   training (scored against its known boxes), or the user's own;
-6. the report gains the video's frames and the stage timings.
+   training (scored against its known boxes, `demo.scoring`), or the user's own;
+6. the report gains the video's frames (`demo.video`) and the stage timings.
 
 The result is a `DemoReport`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -29,26 +29,23 @@ import shutil
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import cv2
-import numpy as np
-
-from azaion_training.boxes import match_by_class
-from azaion_training.config import QueueSettings, Settings
-from azaion_training.errors import ConfigError, DatasetError, QueueError, TrainingError
+from azaion_training.config import Settings
+from azaion_training.demo.delivery import deliver
+from azaion_training.demo.scoring import Found, VideoOutcome, collector, video_scores
+from azaion_training.demo.video import video_frames
+from azaion_training.errors import ConfigError, DatasetError, TrainingError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, is_temporary
 from azaion_training.labels import Box
 from azaion_training.train.report import REPORT_NAME, DemoSection, write_report
 
 if TYPE_CHECKING:
-    from azaion_training.infer import FrameResult, InferSummary
-    from azaion_training.queue.broker import RabbitMQNode
     from azaion_training.train.job import TrainResult
+
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +58,6 @@ MODEL_NAME = "azaion.onnx"
 DataFormat = Literal["yolo", "voc", "coco"]
 """The formats `run_demo` takes the user's own annotations in."""
 
-_CONSUME_TIMEOUT_S = 300.0
 _KEY_PLOTS = ("results.png", "BoxPR_curve.png", "confusion_matrix_normalized.png")
 _REPORT_FRAMES = 4
 
@@ -112,38 +108,6 @@ class UserData:
     path: Path
     format: DataFormat = "yolo"
     images: Path | None = None
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How the annotations reached the consumer."""
-
-    transport: str
-    reason: str
-    annotations: int
-
-
-@dataclass(frozen=True)
-class VideoOutcome:
-    """Inference over the video; ``recall`` and ``precision`` only where the truth is known."""
-
-    summary: InferSummary
-    folder: Path
-    recall: float | None
-    precision: float | None
-
-    @property
-    def line(self) -> str:
-        head = (
-            f"{self.summary.frames_inferred} frames on {self.summary.engine}: "
-            f"{self.summary.detections} detections"
-        )
-        if self.recall is None or self.precision is None:
-            return head + " (no true boxes to score against)"
-        return (
-            f"{head}, recall {self.recall:.2f}, precision {self.precision:.2f} "
-            "against the video's true boxes"
-        )
 
 
 @dataclass(frozen=True)
@@ -285,7 +249,14 @@ def run_demo(
     with _timed(seconds, "prepare"):
         incoming = _incoming(folder / "incoming", plan, data, progress=progress)
     with _timed(seconds, "queue"):
-        delivery = deliver(settings.queue, tree, incoming, plan=plan, stream=stream)
+        delivery = deliver(
+            settings.queue,
+            tree,
+            incoming,
+            operator_share=plan.operator_share,
+            stream=stream,
+            node_folder=folder / "rabbitmq",
+        )
     with _timed(seconds, "augment"):
         samples = _augment(settings, tree, progress=progress)
     with _timed(seconds, "train"):
@@ -380,96 +351,6 @@ def _generate(folder: Path, plan: DemoPlan) -> AnnotationDir:
     return target
 
 
-def deliver(
-    settings: QueueSettings,
-    tree: DataTree,
-    incoming: AnnotationDir,
-    *,
-    plan: DemoPlan,
-    stream: bool | None,
-) -> Delivery:
-    """Sends the annotations as platform messages through a stream into the queue consumer.
-
-    The configured server is used when it answers; else a private node under the demo's folder
-    (`queue.broker`), stopped at the end; else (unless ``stream`` is True) the consumer's handler
-    is called directly.
-
-    Raises:
-        QueueError: ``stream`` is True and no stream could be had, or the consumer failed.
-    """
-    from azaion_training.queue import AnnotationConsumer, review_messages
-    from azaion_training.queue.connection import stream_reachable
-    from azaion_training.queue.producer import image_files
-
-    raws = review_messages(incoming.path, operator_share=plan.operator_share)
-    sent = len(image_files(incoming.path))
-    if not sent:
-        raise DatasetError(f"no images to send in {incoming.path}")
-    name = f"azaion-demo-{uuid.uuid4().hex[:8]}"
-    if stream is not False and stream_reachable(settings):
-        configured = settings.model_copy(update={"stream": name})
-        asyncio.run(_through_stream(configured, tree, raws))
-        where = f"RabbitMQ stream {name!r} at {settings.host}:{settings.port}"
-        return Delivery(where, "the configured server answered", sent)
-    node, missing = (None, "stream disabled (--no-stream)") if stream is False else _node(tree)
-    if node is not None:
-        try:
-            asyncio.run(_through_stream(node.queue_settings(stream=name), tree, raws))
-        finally:
-            node.close()
-        where = f"RabbitMQ stream {name!r} on a private node at 127.0.0.1:{node.stream_port}"
-        return Delivery(where, "no server was configured; started one for the demo", sent)
-    if stream:
-        raise QueueError(f"no RabbitMQ stream for the demo: {missing}")
-    consumer = AnnotationConsumer(settings, tree)
-    for offset, raw in enumerate(raws):
-        consumer.handle(raw, offset)
-    consumer.checkpoint.commit()
-    return Delivery("straight into the consumer's handler, without a stream", missing, sent)
-
-
-def _node(tree: DataTree) -> tuple[RabbitMQNode | None, str | None]:
-    """A started private RabbitMQ node under the demo's folder, or why there is none."""
-    from azaion_training.queue.broker import RabbitMQNode, available
-
-    missing = available()
-    if missing is not None:
-        return None, missing
-    node = RabbitMQNode.create(tree.root / DEMO_FOLDER / "rabbitmq", name="azaion-demo")
-    try:
-        node.start()
-    except QueueError as exc:
-        node.close()
-        return None, f"a private RabbitMQ node did not start: {str(exc).splitlines()[0]}"
-    return node, None
-
-
-async def _through_stream(settings: QueueSettings, tree: DataTree, raws: list[bytes]) -> None:
-    """Publishes the entries to a new stream and consumes them until the last one is applied."""
-    from azaion_training.queue import AnnotationConsumer, delete_stream, publish
-
-    await publish(raws, settings=settings)
-    consumer = AnnotationConsumer(settings, tree)
-    task = asyncio.ensure_future(consumer.run())
-    deadline = time.monotonic() + _CONSUME_TIMEOUT_S
-    last = len(raws) - 1
-    try:
-        while (consumer.checkpoint.applied or -1) < last:
-            if task.done():
-                task.result()
-                raise QueueError("the consumer stopped before it read the demo's messages")
-            if time.monotonic() > deadline:
-                raise QueueError(f"the consumer did not read {len(raws)} messages in time")
-            await asyncio.sleep(0.1)
-    finally:
-        consumer.stop()
-        await task
-    try:
-        await delete_stream(settings)
-    except QueueError as exc:  # the data is in; a leftover demo stream is only untidy
-        logger.warning("%s", exc)
-
-
 def _augment(settings: Settings, tree: DataTree, *, progress: bool) -> int:
     from azaion_training.augment import augment_tree
 
@@ -519,7 +400,7 @@ def _infer(
         truths = write_video(
             video, frames=plan.video_frames, width=width, height=height, seed=plan.video_seed
         )
-    found: list[tuple[int, np.ndarray, np.ndarray]] = []
+    found: Found = []
     out = folder / "inference"
     engine = load_engine(model, kind="onnx")
     try:
@@ -529,7 +410,7 @@ def _infer(
             out,
             settings=settings.infer,
             progress=progress,
-            on_result=_collector(found),
+            on_result=collector(found),
         )
     finally:
         engine.close()
@@ -538,70 +419,6 @@ def _infer(
     width, height = plan.video_size
     recall, precision = video_scores(found, truths, width=width, height=height)
     return VideoOutcome(summary=summary, folder=out, recall=recall, precision=precision)
-
-
-def _collector(
-    found: list[tuple[int, np.ndarray, np.ndarray]],
-) -> Callable[[FrameResult], None]:
-    def collect(result: FrameResult) -> None:
-        found.append(
-            (result.frame.index, result.detections.xyxy.copy(), result.detections.class_id.copy())
-        )
-
-    return collect
-
-
-def video_scores(
-    found: list[tuple[int, np.ndarray, np.ndarray]],
-    truths: list[list[Box]],
-    *,
-    width: int,
-    height: int,
-    iou: float = 0.5,
-) -> tuple[float, float]:
-    """Recall and precision of the detections against the video's true boxes.
-
-    A true box is found when a detection of the same class overlaps it with IoU >= ``iou``
-    (recall); a detection is right when it overlaps a true box of its class so (precision). Only
-    the inferred frames count.
-
-    Args:
-        found: per inferred frame, ``(frame index, (n, 4) xyxy pixels, (n,) class ids)``.
-        truths: the true boxes of every frame of the video (normalised).
-
-    Returns:
-        ``(recall, precision)``, each 0 when there is nothing to count.
-    """
-    found_truths = truths_total = right = detections = 0
-    for index, xyxy, class_ids in found:
-        scale = np.array([width, height, width, height], np.float32)
-        true_xyxy = np.array([box.xyxy for box in truths[index]], np.float32).reshape(-1, 4) * scale
-        true_ids = np.array([box.class_id for box in truths[index]], np.int64)
-        index, overlap = match_by_class(true_xyxy, true_ids, xyxy, class_ids)
-        found_truths += int(((index >= 0) & (overlap >= iou)).sum())
-        index, overlap = match_by_class(xyxy, class_ids, true_xyxy, true_ids)
-        right += int(((index >= 0) & (overlap >= iou)).sum())
-        truths_total += len(true_ids)
-        detections += len(class_ids)
-    recall = found_truths / truths_total if truths_total else 0.0
-    precision = right / detections if detections else 0.0
-    return recall, precision
-
-
-def video_frames(video: Path, *, count: int) -> list[bytes]:
-    """JPEG bytes of ``count`` frames spread evenly over ``video`` (fewer if it is short)."""
-    capture = cv2.VideoCapture(str(video))
-    try:
-        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        frames = []
-        for index in np.linspace(0, max(total - 1, 0), num=min(count, total), dtype=int):
-            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-            ok, frame = capture.read()
-            if ok:
-                frames.append(cv2.imencode(".jpg", frame)[1].tobytes())
-        return frames
-    finally:
-        capture.release()
 
 
 def _samples_grid(tree: DataTree, path: Path, *, seed: int) -> Path:

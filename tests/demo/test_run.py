@@ -6,7 +6,6 @@ The user-data runs take a Pascal VOC folder and a COCO file made here from the s
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -14,29 +13,17 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
-from rstream import Producer
 
 from azaion_training.cli.demo import main
-from azaion_training.config import QueueSettings, Settings, load_settings
-from azaion_training.demo.run import (
-    DemoPlan,
-    DemoReport,
-    UserData,
-    deliver,
-    demo_settings,
-    run_demo,
-    video_scores,
-)
-from azaion_training.demo.world import make_scene, write_annotations
-from azaion_training.fs import AnnotationDir, DataTree
-from azaion_training.labels import Box
+from azaion_training.config import Settings, load_settings
+from azaion_training.demo.run import DemoPlan, DemoReport, UserData, demo_settings, run_demo
+from azaion_training.demo.world import make_scene
+from azaion_training.fs import DataTree
 from azaion_training.queue.broker import port_open
-from azaion_training.queue.connection import connection_arguments
 from azaion_training.store.models import open_store
 from azaion_training.train.report import SECTIONS
-from tests.queue.helpers import node_settings
 from tests.services.chromium import CHROMIUM, browser_check
-from tests.services.rabbitmq import RabbitMQNode, available
+from tests.services.rabbitmq import available
 
 PLAN = DemoPlan.quick()
 
@@ -72,39 +59,6 @@ def test_the_annotations_travel_through_a_private_stream(demo) -> None:
     assert f"offset: {PLAN.annotations}" in offset  # 24 Created + 1 Validated, from 0
     port = int(report.transport.rsplit(":", 1)[1])
     assert not port_open(port)  # the demo stopped its node
-
-
-@pytest.mark.slow
-@pytest.mark.rabbitmq
-def test_a_configured_server_is_used_and_the_stream_removed(
-    rabbitmq: RabbitMQNode, tmp_path: Path
-) -> None:
-    incoming = AnnotationDir(tmp_path / "incoming")
-    write_annotations(incoming, 6, width=64, height=64)
-    tree = DataTree(root=tmp_path / "root").create()
-    settings = node_settings(rabbitmq, stream="unused")
-    delivery = deliver(settings, tree, incoming, plan=PLAN, stream=None)
-    assert delivery.transport.startswith("RabbitMQ stream 'azaion-demo-")
-    assert delivery.reason == "the configured server answered" and delivery.annotations == 6
-    assert len(list(tree.data.labels.iterdir())) == 6
-    stream = delivery.transport.split("'")[1]
-    assert not asyncio.run(_stream_exists(settings, stream))
-
-
-def test_no_stream_hands_the_messages_to_the_handler(tmp_path: Path) -> None:
-    incoming = AnnotationDir(tmp_path / "incoming")
-    write_annotations(incoming, 5, width=64, height=64)
-    tree = DataTree(root=tmp_path / "root").create()
-    delivery = deliver(_settings(tree.root).queue, tree, incoming, plan=PLAN, stream=False)
-    assert delivery.transport.startswith("straight into the consumer's handler")
-    assert delivery.reason == "stream disabled (--no-stream)"
-    assert len(list(tree.data.labels.iterdir())) == 5  # the Operator's one validated in bulk
-    assert not list(tree.data_seed.labels.iterdir())
-
-
-async def _stream_exists(settings: QueueSettings, stream: str) -> bool:
-    async with Producer(**connection_arguments(settings, name="test")) as producer:
-        return await producer.stream_exists(stream)
 
 
 @pytest.mark.slow
@@ -146,22 +100,6 @@ def test_the_report_opens_in_chromium_with_every_section(demo) -> None:
     verdict = browser_check(report.report_html)
     assert verdict["sections"] == [*SECTIONS, "video", "timings"]
     assert verdict["broken"] == 0 and verdict["images"] >= 5 + 4  # plots, truth/pred, frames
-
-
-@pytest.mark.parametrize(
-    ("boxes", "class_ids", "expected"),
-    [
-        ([[10, 10, 30, 30]], [1], (1.0, 1.0)),  # exact hit
-        ([[10, 10, 30, 30]], [2], (0.0, 0.0)),  # right place, wrong class
-        ([[20, 20, 40, 40]], [1], (0.0, 0.0)),  # same class, IoU 1/7
-        ([[10, 10, 30, 30], [60, 60, 90, 90]], [1, 1], (1.0, 0.5)),  # a hit and a false alarm
-        ([], [], (0.0, 0.0)),  # nothing found
-    ],
-)
-def test_video_scores(boxes, class_ids, expected) -> None:
-    truths = [[Box.from_xyxy(1, 0.1, 0.1, 0.3, 0.3)]]
-    found = [(0, np.array(boxes, np.float32).reshape(-1, 4), np.array(class_ids, np.int64))]
-    assert video_scores(found, truths, width=100, height=100) == expected
 
 
 def test_cli_refuses_a_folder_that_holds_something_else(tmp_path: Path, capsys) -> None:
