@@ -4,7 +4,7 @@
 ``azaion.cc_8.6_sm_82.engine.json``. It says what the engine on the target needs and cannot read
 from the model itself (an ``.rknn`` carries no input size or class names), and how the model was
 built (``build``: precision, toolkit and its version, the digest of the source model...), which is
-TensorRT's build record (`azaion_training.export.tensorrt.decide_engine`).
+TensorRT's build record (`azaion_training.export.engines.decide_engine`).
 
 Example:
     >>> metadata = ModelMetadata(imgsz=640, batch=1, names=["car"], build={"precision": "fp16"})
