@@ -135,3 +135,56 @@ def test_without_the_board_runtime_the_metadata_is_read_first(tmp_path: Path) ->
     write_metadata(model, ModelMetadata(imgsz=IMGSZ, batch=1, names=NAMES))
     with pytest.raises(EngineError, match="rknn-toolkit-lite2 is not installed"):
         load_engine(model)
+
+
+def test_rknn_runs_the_tiled_path_like_onnx_runtime(
+    detector, onnx_engine, video_100: Path, tmp_path: Path
+) -> None:
+    """`RknnEngine` through the one tiling code: the board runtime is the stand-in that replays
+    the raw head of the graph the RKNN is converted from (`export_rknn_onnx`, run by ONNX
+    Runtime) for exactly the NHWC uint8 tile batches the engine hands it; the tiled detections
+    equal those of the NMS-in-graph ONNX model on ONNX Runtime."""
+    import cv2
+    import onnxruntime as ort
+
+    from azaion_training.export.rknn import export_rknn_onnx
+    from azaion_training.infer.frames import Packer, detect_frames
+    from azaion_training.infer.tiles import TilePlan
+
+    from .conftest import MODEL_BATCH, MODEL_IMGSZ
+
+    capture = cv2.VideoCapture(str(video_100))
+    frame = capture.read()[1]  # 320x240
+    capture.release()
+    plan = TilePlan(mode="fixed", tile_hw=(MODEL_IMGSZ, MODEL_IMGSZ))
+    packer = Packer(onnx_engine, plan, MODEL_BATCH)
+    batches = [*packer.add(0, frame), *packer.flush()]  # 9 tiles + the whole frame, by 4
+    inputs = np.concatenate(
+        [np.clip(np.rint(b.input.transpose(0, 2, 3, 1) * 255), 0, 255) for b in batches]
+    ).astype(np.uint8)
+    raw_graph = ort.InferenceSession(
+        str(export_rknn_onnx(detector.weights, tmp_path / "raw.onnx", imgsz=MODEL_IMGSZ))
+    )
+    name = raw_graph.get_inputs()[0].name
+    outputs = np.concatenate(
+        [
+            raw_graph.run(None, {name: (image.transpose(2, 0, 1)[None] / 255).astype(np.float32)})[
+                0
+            ]
+            for image in inputs
+        ]
+    )
+    model = tmp_path / "azaion.rk3588.rknn"
+    metadata = ModelMetadata(imgsz=MODEL_IMGSZ, batch=MODEL_BATCH, names=onnx_engine.class_names)
+    write_metadata(model, metadata)
+    runtime = ReplayRuntime(inputs, outputs, batch=MODEL_BATCH)
+    engine = RknnEngine(model, runtime=runtime)
+
+    (got,) = detect_frames(engine, [frame], conf=0.3, iou=0.3, tiles=plan)
+    (expected,) = detect_frames(onnx_engine, [frame], conf=0.3, iou=0.3, tiles=plan)
+
+    assert runtime.calls == len(batches) == 3  # every batch went through the "board"
+    assert len(expected) >= 2 and len(got) == len(expected)
+    order_g, order_e = np.argsort(got.xyxy[:, 0]), np.argsort(expected.xyxy[:, 0])
+    assert got.class_id[order_g].tolist() == expected.class_id[order_e].tolist()
+    np.testing.assert_allclose(got.xyxy[order_g], expected.xyxy[order_e], atol=1.0)

@@ -81,3 +81,33 @@ def test_tensorrt_rows_match_onnx_runtime(detector: Detector, tmp_path: Path) ->
 def _confident(rows: np.ndarray) -> np.ndarray:
     rows = rows[rows[:, 4] > 0.3]
     return rows[np.lexsort((rows[:, 1], rows[:, 0], rows[:, 5]))]
+
+
+@pytest.mark.slow
+def test_tensorrt_runs_the_tiled_path_like_onnx_runtime(
+    detector: Detector, video_100: Path, tmp_path: Path
+) -> None:
+    """The same `detect_frames` tiling (pieces packed into the engine's batch of 4, merged back)
+    on TensorRT gives ONNX Runtime's tiled detections."""
+    import cv2
+
+    from azaion_training.infer.frames import detect_frames
+    from azaion_training.infer.tiles import TilePlan
+
+    engine_path = _build_engine(detector.onnx, tmp_path / "detector.engine")
+    capture = cv2.VideoCapture(str(video_100))
+    frames = [capture.read()[1] for _ in range(2)]  # 320x240: 9 tiles + the whole frame each
+    capture.release()
+    plan = TilePlan(mode="fixed", tile_hw=(128, 128))
+    onnx, trt_engine = load_engine(detector.onnx), load_engine(engine_path)
+    expected = list(detect_frames(onnx, frames, conf=0.3, iou=0.3, tiles=plan))
+    got = list(detect_frames(trt_engine, frames, conf=0.3, iou=0.3, tiles=plan))
+    assert sum(len(found) for found in expected) > 0
+    for mine, theirs in zip(got, expected, strict=True):
+        assert len(mine) == len(theirs)
+        order_m = np.lexsort((mine.xyxy[:, 1], mine.xyxy[:, 0], mine.class_id))
+        order_t = np.lexsort((theirs.xyxy[:, 1], theirs.xyxy[:, 0], theirs.class_id))
+        np.testing.assert_array_equal(mine.class_id[order_m], theirs.class_id[order_t])
+        np.testing.assert_allclose(mine.xyxy[order_m], theirs.xyxy[order_t], atol=1.0)
+    trt_engine.close()
+    onnx.close()
