@@ -43,3 +43,19 @@ def test_bad_metadata_is_one_clear_error(tmp_path: Path, text: str, message: str
     with pytest.raises(EngineError, match=message) as caught:
         read_metadata(model)
     assert str(metadata_path(model)) in str(caught.value)
+
+
+def test_metadata_carries_the_tiling_and_old_files_get_the_defaults(tmp_path: Path) -> None:
+    model = tmp_path / "azaion.rk3588.rknn"
+    tiled = {"tiles": "640x640", "overlap": 0.25, "factor": 2.0}
+    write_metadata(model, ModelMetadata(imgsz=640, batch=1, names=["a"], tiles=tiled))
+    assert json.loads(metadata_path(model).read_text())["tiles"] == tiled
+    assert read_metadata(model).tiles == tiled  # type: ignore[union-attr]
+
+    metadata_path(model).write_text(json.dumps({"imgsz": 640, "batch": 1, "names": ["a"]}))
+    assert read_metadata(model).tiles == {"tiles": "auto", "overlap": 0.2, "factor": 1.5}  # type: ignore[union-attr]
+
+    body = {"imgsz": 640, "batch": 1, "names": ["a"], "tiles": {"tiles": "big"}}
+    metadata_path(model).write_text(json.dumps(body))
+    with pytest.raises(EngineError, match="tiles"):
+        read_metadata(model)

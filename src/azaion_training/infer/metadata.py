@@ -4,7 +4,9 @@
 ``azaion.cc_8.6_sm_82.engine.json``. It says what the engine on the target needs and cannot read
 from the model itself (an ``.rknn`` carries no input size or class names), and how the model was
 built (``build``: precision, toolkit and its version, the digest of the source model...), which is
-TensorRT's build record (`azaion_training.export.engines.decide_engine`).
+TensorRT's build record (`azaion_training.export.engines.decide_engine`), and how frames are
+meant to be cut for it (``tiles``: the ``--tiles`` choice, its overlap and ``auto`` factor, as
+`azaion_training.infer.tiles.TilePlan.parse` reads them; files without it mean the defaults).
 
 Example:
     >>> metadata = ModelMetadata(imgsz=640, batch=1, names=["car"], build={"precision": "fp16"})
@@ -15,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,9 @@ from azaion_training.errors import EngineError
 from azaion_training.fs import atomic_write_text
 
 SUFFIX = ".json"
+
+DEFAULT_TILES: dict[str, str | float] = {"tiles": "auto", "overlap": 0.2, "factor": 1.5}
+"""The tiling of a model whose metadata says none (the ``infer`` settings' defaults)."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,18 @@ class ModelMetadata:
     """Class names by class id."""
     build: dict[str, str | int] = field(default_factory=dict)
     """How it was built (format-specific keys; the TensorRT build record)."""
+    tiles: dict[str, str | float] = field(default_factory=lambda: dict(DEFAULT_TILES))
+    """How frames are cut for it: ``{"tiles": "auto"|"off"|"WxH", "overlap": F, "factor": X}``."""
 
     def to_json(self) -> str:
         """The file's text."""
-        body = {"imgsz": self.imgsz, "batch": self.batch, "names": self.names, "build": self.build}
+        body = {
+            "imgsz": self.imgsz,
+            "batch": self.batch,
+            "names": self.names,
+            "build": self.build,
+            "tiles": self.tiles,
+        }
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -53,6 +67,7 @@ class ModelMetadata:
             body = json.loads(text)
             imgsz, batch, names = body["imgsz"], body["batch"], body["names"]
             build = body.get("build", {})
+            tiles = {**DEFAULT_TILES, **body.get("tiles", {})}
         except (ValueError, TypeError, KeyError) as exc:
             raise EngineError(f"{source}: not a model metadata file ({exc!r})") from exc
         valid = (
@@ -61,12 +76,14 @@ class ModelMetadata:
             and isinstance(names, list)
             and all(isinstance(name, str) for name in names)
             and isinstance(build, dict)
+            and _tiles_valid(tiles)
         )
         if not valid:
             raise EngineError(
-                f"{source}: imgsz and batch must be positive integers, names a list of strings"
+                f"{source}: imgsz and batch must be positive integers, names a list of strings, "
+                'tiles {"tiles": auto|off|WxH, "overlap": 0..1, "factor": >= 1}'
             )
-        return cls(imgsz=imgsz, batch=batch, names=names, build=build)
+        return cls(imgsz=imgsz, batch=batch, names=names, build=build, tiles=tiles)
 
 
 def metadata_path(model: Path) -> Path:
@@ -99,3 +116,17 @@ def read_metadata(model: Path) -> ModelMetadata | None:
 
 def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _tiles_valid(tiles: object) -> bool:
+    if not isinstance(tiles, dict):
+        return False
+    choice, overlap, factor = tiles.get("tiles"), tiles.get("overlap"), tiles.get("factor")
+    return (
+        isinstance(choice, str)
+        and re.fullmatch(r"auto|off|[1-9][0-9]*x[1-9][0-9]*", choice) is not None
+        and isinstance(overlap, (int, float))
+        and 0 <= overlap < 1
+        and isinstance(factor, (int, float))
+        and factor >= 1
+    )
