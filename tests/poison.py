@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from azaion_training.queue.messages import Annotation, encode_message, to_amqp
+from azaion_training.queue.messages import Annotation
+from azaion_training.queue.wire import encode_message, to_amqp
 from tests.queue.helpers import created
 
 BOMB_FORMATS = ("png", "bmp", "webp", "jpeg")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import msgpack
 import numpy as np
 
-from azaion_training.queue.messages import encode_body, to_amqp
+from azaion_training.queue.wire import encode_body, to_amqp
 from tests.queue.helpers import created, jpeg
 
 IMAGE_MARKER = b"PIXELSECRET"

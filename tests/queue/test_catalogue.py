@@ -127,3 +127,20 @@ def test_annotations_found_in_the_tree_are_registered_once(tree: DataTree) -> No
         again = catalogue.register("found", folder=tree.data_name, image=image)
     assert entry.digest == again.digest == image_digest(b"bytes of an image")
     assert again.origin == "found" and again.media is None
+
+
+def test_only_a_validation_moves_an_entry_to_data(tree: DataTree) -> None:
+    """A bulk kind other than Validated and Deleted (none exists yet: Edited stands in for a
+    kind added later) records its status and history but is no validation."""
+    with Catalogue.for_tree(tree) as catalogue:
+        message = created("a", role=Role.OPERATOR)
+        catalogue.record(message, offset=0, missing=())
+        other = BulkAnnotations(status=AnnotationStatus.EDITED, names=("a",))
+        catalogue.record(other, offset=1, missing=())
+        entry = catalogue.get("a")
+        assert entry is not None and entry.folder == tree.data_seed_name
+        assert entry.status == int(AnnotationStatus.EDITED)
+        catalogue.record(bulk(AnnotationStatus.VALIDATED, "a"), offset=2, missing=())
+        entry = catalogue.get("a")
+        assert entry is not None and entry.folder == tree.data_name
+        assert [row[0] for row in catalogue.history("a")] == [0, 1, 2]

@@ -1,6 +1,7 @@
 """The annotation queue: RabbitMQ stream messages in, annotations in the data tree out (SPEC 5).
 
-messages.py    the wire messages: one typed definition, decoder and encoder
+messages.py    the messages' values: kinds, roles, boxes, events
+wire.py        their wire form: one field table, the decoder and encoder, the status sets
 handlers.py    routing and applying a message to the tree (idempotent)
 durability.py  writes whose fsync waits for the next position commit
 offsets.py     offset.yaml and batched commits, never ahead of the data
@@ -20,8 +21,6 @@ from azaion_training.queue.messages import (
     Message,
     Role,
     Source,
-    decode_message,
-    encode_message,
 )
 from azaion_training.queue.offsets import load_offset, save_offset
 from azaion_training.queue.producer import (
@@ -32,6 +31,7 @@ from azaion_training.queue.producer import (
     review_messages,
 )
 from azaion_training.queue.rejects import Rejected, rejected_messages
+from azaion_training.queue.wire import decode_message, encode_message
 
 __all__ = [
     "DETECTION_KEYS",

@@ -32,12 +32,7 @@ from pathlib import Path
 
 from azaion_training.errors import MessageError
 from azaion_training.fs import DataTree
-from azaion_training.queue.messages import (
-    Annotation,
-    AnnotationStatus,
-    BulkAnnotations,
-    Message,
-)
+from azaion_training.queue.messages import Annotation, AnnotationStatus, BulkAnnotations, Message
 
 CATALOGUE_FILE = "catalogue.sqlite"
 """The catalogue's file name under the data root."""
@@ -289,10 +284,11 @@ class Catalogue:
             self._db.execute(
                 "UPDATE annotations SET status = ? WHERE name = ?", (int(message.status), name)
             )
-            self._db.execute(
-                "UPDATE annotations SET folder = ? WHERE name = ? AND folder = ?",
-                (self.folders[0], name, self.folders[1]),
-            )
+            if message.status is AnnotationStatus.VALIDATED:  # only a validation moves it
+                self._db.execute(
+                    "UPDATE annotations SET folder = ? WHERE name = ? AND folder = ?",
+                    (self.folders[0], name, self.folders[1]),
+                )
         if found or message.status is AnnotationStatus.DELETED:
             self._history(name, offset, message.status, date, message.email)
 

@@ -48,9 +48,10 @@ from azaion_training.queue.catalogue import Catalogue
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.handlers import AnnotationRouter, Checked
-from azaion_training.queue.messages import Annotation, DecodeLimits, decode_message
+from azaion_training.queue.messages import Annotation
 from azaion_training.queue.offsets import Checkpointer
 from azaion_training.queue.rejects import RejectedFolder, one_line
+from azaion_training.queue.wire import DecodeLimits, decode_message
 from azaion_training.samples import DEFAULT_VARIANTS
 from azaion_training.shutdown import shutdown_signals
 

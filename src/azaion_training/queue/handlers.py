@@ -48,12 +48,7 @@ from azaion_training.fs import AnnotationDir, DataTree, check_name
 from azaion_training.imageheader import check_pixels, image_size
 from azaion_training.labels import Box, clip_boxes, format_label, parse_label
 from azaion_training.queue.durability import WriteBatch
-from azaion_training.queue.messages import (
-    Annotation,
-    AnnotationStatus,
-    BulkAnnotations,
-    Message,
-)
+from azaion_training.queue.messages import Annotation, AnnotationStatus, BulkAnnotations, Message
 from azaion_training.samples import DEFAULT_VARIANTS, sample_names
 
 logger = logging.getLogger(__name__)

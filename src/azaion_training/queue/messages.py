@@ -1,63 +1,23 @@
-"""The wire messages of the annotation stream: one typed definition, decoder and encoder (SPEC 5.2).
+"""The values of the annotation stream's messages (SPEC 5.2): kinds, roles, boxes, events.
 
-Each stream entry is an AMQP 1.0 message. Its AMQP application property ``AnnotationStatus``
-names the kind (enum name such as ``"Created"``, or its number) and its body is MessagePack,
-optionally gzipped. Created and Edited carry one annotation (`Annotation`) as an array (or a map
-with integer keys) by position; Validated and Deleted carry a list of names (`BulkAnnotations`).
-
-    key  Annotation field      wire type                 BulkAnnotations field
-    0    created_date          timestamp                 names (array of str)
-    1    name                  str                       status (int or str; optional)
-    2    original_media_name   str                       email (str; optional)
-    3    time_ticks            int (.NET ticks, 100 ns)  created_date (timestamp; optional)
-    4    image_extension       str (".jpg")
-    5    detections            str (JSON, see `DETECTION_KEYS`)
-    6    image                 bin (Created; optional for Edited)
-    7    role                  int (`Role`)
-    8    email                 str
-    9    source                int (`Source`)
-    10   status                int (`AnnotationStatus`)
-
-`decode_message` turns the raw AMQP bytes of a stream entry into a `Message` or raises
-`MessageError` with a one-line reason; `encode_message` is its inverse and is what the producer
-tool and the tests publish. Decoding checks structure and types only; whether names are safe and
-images decode is checked where they are applied (`azaion_training.queue.handlers`).
-
-Example:
-    >>> bulk = BulkAnnotations(status=AnnotationStatus.DELETED, names=("a", "b"))
-    >>> decode_message(encode_message(bulk)) == bulk
-    True
+`Annotation` is a Created or Edited event (one annotation, its boxes and usually its image);
+`BulkAnnotations` a Validated or Deleted event naming many. Their wire form (AMQP 1.0 with a
+MessagePack body, field by position) is `queue.wire`, which holds the one field table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import gzip
 import json
 import math
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Union
+from typing import Union
 
-import msgpack
-from rstream import AMQPMessage, amqp_decoder
-
-from azaion_training.config import QueueSettings
 from azaion_training.errors import MessageError
 from azaion_training.labels import Box
-
-STATUS_PROPERTY = "AnnotationStatus"
-"""The AMQP application property that carries the routing status."""
-
-MAX_CONTAINERS = 1000
-"""Most MessagePack arrays and maps in one body (a message has two at most)."""
-MAX_STR_BYTES = 16 * 1024 * 1024
-"""Longest MessagePack string (the detections JSON is the longest one sent)."""
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class _WireEnum(IntEnum):
@@ -81,7 +41,7 @@ class _WireEnum(IntEnum):
             except ValueError:
                 pass
         known = ", ".join(f"{m.wire_name} {m.value}" for m in cls)
-        raise MessageError(f"{what} {_preview(value)} is not one of {known}")
+        raise MessageError(f"{what} {preview(value)} is not one of {known}")
 
     @property
     def wire_name(self) -> str:
@@ -131,10 +91,6 @@ class Source(_WireEnum):
     @property
     def wire_name(self) -> str:
         return "AI" if self is Source.AI else "Manual"
-
-
-SINGLE_STATUSES = frozenset({AnnotationStatus.CREATED, AnnotationStatus.EDITED})
-BULK_STATUSES = frozenset({AnnotationStatus.VALIDATED, AnnotationStatus.DELETED})
 
 
 DETECTION_KEYS: dict[str, tuple[str, ...]] = {
@@ -242,7 +198,7 @@ def _parse_detection(item: object, index: int) -> Detection:
 
 def _number(value: object, *, what: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MessageError(f"{what} is {_preview(value)}, expected a number")
+        raise MessageError(f"{what} is {preview(value)}, expected a number")
     if isinstance(value, float) and not math.isfinite(value):
         raise MessageError(f"{what} is {value}, expected a finite number")
     return value
@@ -303,273 +259,7 @@ class BulkAnnotations:
 Message = Union[Annotation, BulkAnnotations]  # noqa: UP007 - a runtime alias, also on 3.10
 
 
-_DEFAULTS = QueueSettings()  # the defaults of the limits are the settings' defaults
-
-
-@dataclass(frozen=True)
-class DecodeLimits:
-    """Bounds on what decoding one body may allocate (guards against compression and length
-    bombs: a 4 KB gzip body can otherwise unpack to an array of millions of elements).
-
-    Attributes:
-        max_body_bytes: largest body after gzip inflation.
-        max_inflate_ratio: a gzip body inflates to at most this many times its own size.
-        max_names: most elements in one MessagePack array (the names of a bulk message).
-    """
-
-    max_body_bytes: int = _DEFAULTS.max_body_bytes
-    max_inflate_ratio: float = _DEFAULTS.max_inflate_ratio
-    max_names: int = _DEFAULTS.max_names
-
-    @classmethod
-    def of(cls, settings: QueueSettings) -> DecodeLimits:
-        """The limits set in the ``queue`` settings."""
-        return cls(
-            max_body_bytes=settings.max_body_bytes,
-            max_inflate_ratio=settings.max_inflate_ratio,
-            max_names=settings.max_names,
-        )
-
-
-def decode_message(raw: bytes, limits: DecodeLimits = DecodeLimits()) -> Message:
-    """Decodes the raw AMQP 1.0 bytes of one stream entry within ``limits``.
-
-    Raises:
-        MessageError: with a one-line reason; the entry is to be rejected.
-    """
-    body, properties = _decode_amqp(raw)
-    if len(body) > limits.max_body_bytes:
-        raise MessageError(f"body is {len(body)} bytes, more than {limits.max_body_bytes}")
-    return decode_body(inflate(body, limits), status=properties.get(STATUS_PROPERTY), limits=limits)
-
-
-def encode_message(message: Message, *, compress: bool = False) -> bytes:
-    """The raw AMQP 1.0 bytes of ``message``, as the platform publishes it.
-
-    Args:
-        message: what to send.
-        compress: gzip the MessagePack body.
-    """
-    body = encode_body(message)
-    if compress:
-        body = gzip.compress(body, mtime=0)
-    return bytes(to_amqp(body=body, status=message.status))
-
-
-def to_amqp(*, body: bytes, status: AnnotationStatus | str | int | None) -> AMQPMessage:
-    """An AMQP message with ``body`` and the status property (an enum goes by its name).
-
-    ``status=None`` leaves the property out; a string or number is sent as given (tests use that
-    to send what the platform might).
-    """
-    value = status.wire_name if isinstance(status, AnnotationStatus) else status
-    properties = {} if value is None else {STATUS_PROPERTY: value}
-    return AMQPMessage(body=body, application_properties=properties)
-
-
-def encode_body(message: Message) -> bytes:
-    """The MessagePack body of ``message`` (an array by position)."""
-    if isinstance(message, BulkAnnotations):
-        fields: list[Any] = [list(message.names), int(message.status), message.email]
-        fields.append(message.created_date)
-    else:
-        fields = [
-            message.created_date,
-            message.name,
-            message.original_media_name,
-            message.time_ticks,
-            message.image_extension,
-            format_detections(message.detections),
-            message.image,
-            int(message.role),
-            message.email,
-            None if message.source is None else int(message.source),
-            int(message.status),
-        ]
-    while fields and fields[-1] is None:
-        fields.pop()
-    return msgpack.packb(fields, use_bin_type=True, datetime=True)
-
-
-def inflate(body: bytes, limits: DecodeLimits = DecodeLimits()) -> bytes:
-    """``body`` itself, or inflated when it starts with the gzip magic bytes.
-
-    Inflation stops at ``limits.max_body_bytes`` or ``limits.max_inflate_ratio`` times the
-    compressed size, whichever is smaller; nothing beyond that bound is ever allocated.
-
-    Raises:
-        MessageError: broken gzip data, or more than the bound once inflated.
-    """
-    if not body.startswith(_GZIP_MAGIC):
-        return body
-    bound = min(limits.max_body_bytes, int(len(body) * limits.max_inflate_ratio))
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, bound + 1)
-    except zlib.error as exc:
-        raise MessageError(f"gzip body does not inflate: {exc}") from exc
-    if len(data) > bound:
-        raise MessageError(
-            f"gzip body of {len(body)} bytes inflates to more than {bound} bytes "
-            f"(limits: {limits.max_inflate_ratio:g} times, {limits.max_body_bytes} bytes)"
-        )
-    if not inflater.eof:
-        raise MessageError("gzip body is truncated")
-    return data
-
-
-def decode_body(
-    body: bytes,
-    *,
-    status: object = None,
-    limits: DecodeLimits = DecodeLimits(),
-) -> Message:
-    """Decodes a MessagePack body (already inflated).
-
-    Args:
-        body: the MessagePack bytes.
-        status: the ``AnnotationStatus`` property (name or number); when absent, the body's own
-            status field is used.
-        limits: bounds on lengths (see `DecodeLimits`).
-
-    Raises:
-        MessageError: with a one-line reason.
-    """
-    fields = _unpack(body, limits)
-    if status is None:
-        status = _status_in_body(fields)
-    kind = AnnotationStatus.parse(status, what="AnnotationStatus")
-    if kind in BULK_STATUSES:
-        return _bulk(fields, kind)
-    return _annotation(fields, kind)
-
-
-def _decode_amqp(raw: bytes) -> tuple[bytes, dict[str, object]]:
-    if not isinstance(raw, bytes | bytearray | memoryview) or not raw:
-        raise MessageError("empty stream entry")
-    try:
-        message = amqp_decoder(bytes(raw))
-    except Exception as exc:  # the AMQP decoder raises whatever its parser hits on garbage
-        raise MessageError(f"not an AMQP 1.0 message ({type(exc).__name__})") from exc
-    body = message.body
-    if isinstance(body, list) and all(isinstance(part, bytes) for part in body):
-        body = b"".join(body)
-    if body is None and isinstance(message.value, bytes):
-        body = message.value
-    if not isinstance(body, bytes) or not body:
-        raise MessageError("AMQP message has no binary body")
-    properties = {
-        (k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)): v
-        for k, v in (message.application_properties or {}).items()
-    }
-    return body, properties
-
-
-def _unpack(body: bytes, limits: DecodeLimits) -> dict[int, Any]:
-    containers = 0
-
-    def count(value: Any) -> Any:
-        nonlocal containers
-        containers += 1
-        if containers > MAX_CONTAINERS:
-            raise MessageError(f"body holds more than {MAX_CONTAINERS} arrays and maps")
-        return value
-
-    try:
-        value = msgpack.unpackb(
-            body,
-            raw=False,
-            timestamp=3,
-            strict_map_key=False,
-            list_hook=count,
-            object_hook=count,
-            max_array_len=limits.max_names,
-            max_map_len=64,
-            max_str_len=MAX_STR_BYTES,
-            max_bin_len=limits.max_body_bytes,
-            max_ext_len=64,
-        )
-    except MessageError:
-        raise
-    except Exception as exc:  # msgpack raises ValueError, ExtraData, FormatError, StackError...
-        raise MessageError(f"body is not MessagePack ({type(exc).__name__})") from exc
-    if isinstance(value, list):
-        return dict(enumerate(value))
-    if isinstance(value, dict) and all(
-        isinstance(k, int) and not isinstance(k, bool) for k in value
-    ):
-        return value
-    raise MessageError(f"body is a MessagePack {type(value).__name__}, expected an array")
-
-
-def _status_in_body(fields: Mapping[int, Any]) -> object:
-    names = fields.get(0)
-    position = 1 if isinstance(names, list) else 10
-    if fields.get(position) is None:
-        raise MessageError(f"no {STATUS_PROPERTY} property and no status in the body")
-    return fields[position]
-
-
-def _annotation(fields: Mapping[int, Any], status: AnnotationStatus) -> Annotation:
-    image = _optional(fields, 6, bytes, "image")
-    if status is AnnotationStatus.CREATED and not image:
-        raise MessageError("Created annotation has no image (key 6)")
-    return Annotation(
-        status=status,
-        name=_required(fields, 1, str, "name"),
-        image_extension=_required(fields, 4, str, "imageExtension"),
-        detections=parse_detections(_optional(fields, 5, str | bytes | list, "detections")),
-        role=Role.parse(_required(fields, 7, int | str, "createdRole"), what="createdRole"),
-        image=image,
-        created_date=_optional(fields, 0, dt.datetime, "createdDate"),
-        original_media_name=_optional(fields, 2, str, "originalMediaName"),
-        time_ticks=_optional(fields, 3, int, "time"),
-        email=_optional(fields, 8, str, "createdEmail"),
-        source=_source(fields.get(9)),
-    )
-
-
-def _bulk(fields: Mapping[int, Any], status: AnnotationStatus) -> BulkAnnotations:
-    names = _required(fields, 0, list, "annotation names")
-    for index, name in enumerate(names):
-        if not isinstance(name, str):
-            raise MessageError(f"annotation name {index} is {_preview(name)}, expected a string")
-    email, date = fields.get(2), fields.get(3)
-    return BulkAnnotations(
-        status=status,
-        names=tuple(names),
-        email=email if isinstance(email, str) else None,
-        created_date=date if isinstance(date, dt.datetime) else None,
-    )
-
-
-def _source(value: object) -> Source | None:
-    return None if value is None else Source.parse(value, what="source")
-
-
-def _required(fields: Mapping[int, Any], key: int, kind: Any, what: str) -> Any:
-    if fields.get(key) is None:
-        raise MessageError(f"{what} (key {key}) is missing")
-    return _optional(fields, key, kind, what)
-
-
-def _optional(fields: Mapping[int, Any], key: int, kind: Any, what: str) -> Any:
-    value = fields.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise MessageError(f"{what} (key {key}) is {_preview(value)}, expected {_kind_name(kind)}")
-    return value
-
-
-def _kind_name(kind: Any) -> str:
-    names = {str: "a string", bytes: "bytes", int: "an integer", list: "an array"}
-    names[dt.datetime] = "a timestamp"
-    parts = getattr(kind, "__args__", (kind,))
-    return " or ".join(names.get(part, part.__name__) for part in parts)
-
-
-def _preview(value: object) -> str:
+def preview(value: object) -> str:
     """A short, byte-free description of a wire value for error messages."""
     if isinstance(value, bytes | bytearray):
         return f"{len(value)} bytes"

@@ -37,8 +37,13 @@ from azaion_training.queue.messages import (
     Detection,
     Role,
     Source,
-    encode_message,
     utc_now,
+)
+from azaion_training.queue.wire import (
+    BULK_STATUSES,
+    IMAGE_STATUSES,
+    SINGLE_STATUSES,
+    encode_message,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,9 +84,9 @@ def annotations_from_folder(
     Raises:
         LabelError: a label file is invalid.
     """
-    if status not in (AnnotationStatus.CREATED, AnnotationStatus.EDITED):
+    if status not in SINGLE_STATUSES:
         raise ValueError(f"{status.wire_name} is a bulk message: use bulk_from_folder")
-    send_image = status is AnnotationStatus.CREATED if with_image is None else with_image
+    send_image = status in IMAGE_STATUSES if with_image is None else with_image
     labels = folder / "labels" if (folder / "labels").is_dir() else None
     for image in image_files(folder):
         label = (labels or image.parent) / f"{image.stem}.txt"
@@ -105,7 +110,7 @@ def bulk_from_folder(
     folder: Path, *, status: AnnotationStatus, email: str | None = None
 ) -> BulkAnnotations:
     """One Validated or Deleted message naming every image of ``folder``."""
-    if status not in (AnnotationStatus.VALIDATED, AnnotationStatus.DELETED):
+    if status not in BULK_STATUSES:
         raise ValueError(f"{status.wire_name} is not a bulk message: use annotations_from_folder")
     names = tuple(image.stem for image in image_files(folder))
     return BulkAnnotations(status=status, names=names, email=email, created_date=utc_now())
@@ -135,7 +140,7 @@ def folder_messages(
     """
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder")
-    if status in (AnnotationStatus.VALIDATED, AnnotationStatus.DELETED):
+    if status in BULK_STATUSES:
         bulk = bulk_from_folder(folder, status=status, email=email)
         return 1, iter([encode_message(bulk, compress=compress)])
     annotations = annotations_from_folder(
