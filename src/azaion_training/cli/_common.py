@@ -31,6 +31,7 @@ from typing import Any, NewType
 from azaion_training.config import Settings, env_help, env_name, load_settings
 from azaion_training.errors import AzaionError
 from azaion_training.logs import setup_logging
+from azaion_training.registry import Option, option_values
 
 ExitCode = NewType("ExitCode", int)
 EXIT_OK = ExitCode(0)
@@ -147,6 +148,58 @@ def bound_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+OPTION_PREFIX = "option:"
+"""Namespace attributes named ``option:{name}`` are the options of table rows (`row_options`)."""
+
+
+def row_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    rows: Mapping[str, Iterable[Option]],
+) -> None:
+    """Adds each option of a table's rows once; its help names the rows that take it.
+
+    Args:
+        rows: row name -> the options it takes (`registry.Option`).
+    """
+    takers: dict[str, tuple[Option, list[str]]] = {}
+    for row, options in rows.items():
+        for option in options:
+            takers.setdefault(option.name, (option, []))[1].append(row)
+    for option, names in takers.values():
+        kwargs: dict[str, Any] = {"action": "store_true"}
+        default = ""
+        if option.type is not None:
+            kwargs = {"type": option.type, "metavar": option.metavar, "choices": option.choices}
+            default = f" (default {option.default})" if option.default is not None else ""
+        parser.add_argument(
+            option.flag,
+            dest=OPTION_PREFIX + option.name,
+            default=None,
+            help=f"{', '.join(names)} only: {option.help}{default}".replace("%", "%%"),
+            **kwargs,
+        )
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `row_options` given on the command line (name -> value)."""
+    return {
+        name[len(OPTION_PREFIX) :]: value
+        for name, value in vars(args).items()
+        if name.startswith(OPTION_PREFIX) and value is not None
+    }
+
+
+def options_problem(
+    row: str, options: Iterable[Option], args: argparse.Namespace, *, what: str
+) -> str | None:
+    """Why the `row_options` given do not fit ``row``, or ``None`` when they do."""
+    try:
+        option_values(row, options, given_options(args), what=what)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def at_least(minimum: int) -> Callable[[str], int]:
     """An argparse ``type``: an integer of at least ``minimum``."""
 
@@ -191,13 +244,21 @@ def run(
     body: Body,
     *,
     require: Iterable[str] = (),
+    check: Callable[[argparse.Namespace], str | None] | None = None,
 ) -> int:
     """Parses ``argv``, starts up (settings with the bound options, logging), runs ``body``.
+
+    Args:
+        check: says what is wrong with arguments that parse but do not fit together; a usage
+            error (exit 2) then, before anything starts.
 
     Returns:
         The body's exit code, or `EXIT_ERROR` / `EXIT_INTERRUPTED` (see the module docstring).
     """
     args = parser.parse_args(argv)
+    problem = None if check is None else check(args)
+    if problem is not None:
+        parser.error(problem)
     return run_command(
         parser.prog,
         lambda: body(args, start(args, overrides=bound_settings(args), require=require)),

@@ -7,7 +7,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_ERROR, EXIT_OK, command_parser, run, setting
+from azaion_training.cli._common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    command_parser,
+    given_options,
+    options_problem,
+    row_options,
+    run,
+    setting,
+)
 from azaion_training.config import Settings
 from azaion_training.convert import convert
 from azaion_training.convert.classmap import class_map_from_options
@@ -25,17 +34,21 @@ Boxes of unknown classes, boxes outside the image and boxes without area are rep
 out; annotations whose image is missing are reported and skipped. Exit code 0 when anything was
 converted, 1 when nothing was (or on an error).
 
-formats:
-  voc       every *.xml under SRC; images found by <filename> under SRC
-  oriented  every *.txt under SRC: 14 columns per box, corners in columns 6-13 (0-based,
-            x1 x2 x3 x4 y1 y2 y3 y4 by default); the class code in column 3 (VEDAI codes:
-            1 car, 2 truck, 7 motorcycle, 9 van, 11 pickup, ...); images found by the file stem
-  coco      SRC is a COCO JSON file (or a folder of them); images under --images
 """
 
 
+def _formats() -> str:
+    """The ``formats:`` part of the help, from the table of readers."""
+    lines = ["formats:"]
+    for row in READERS.values():
+        first, *rest = row.finds.splitlines()
+        lines.append(f"  {row.name:<10}{first}")
+        lines.extend(f"  {'':<10}{line}" for line in rest)
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(PROG, DESCRIPTION, env_sections=("convert",))
+    parser = command_parser(PROG, f"{DESCRIPTION}\n{_formats()}", env_sections=("convert",))
     parser.add_argument("format", choices=list(READERS), help="the source format")
     parser.add_argument("source", type=Path, metavar="SRC", help="the annotations to convert")
     parser.add_argument("dest", type=Path, metavar="DEST", help="folder for images/ and labels/")
@@ -63,19 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("skip", "error"),
         help="unknown class names: skip the boxes and report them, or stop before writing anything",
     )
-    parser.add_argument(
-        "--images",
-        type=Path,
-        metavar="DIR",
-        help="coco: the folder the file_name entries are relative to (default: the JSON's folder)",
-    )
-    parser.add_argument(
-        "--corner-order",
-        choices=("xxxxyyyy", "xyxyxyxy"),
-        default="xxxxyyyy",
-        help="oriented: how columns 6-13 hold the four corners (default xxxxyyyy)",
-    )
+    row_options(parser, {row.name: row.options for row in READERS.values()})
     return parser
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """An option given for a format that does not take it (a usage error)."""
+    return options_problem(args.format, READERS[args.format].options, args, what="format")
 
 
 def run_convert(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,9 +94,8 @@ def run_convert(args: argparse.Namespace, settings: Settings) -> int:
         link=args.link,
         unknown_classes=settings.convert.unknown_classes,
         edge_tolerance_px=settings.convert.edge_tolerance_px,
-        corner_order=args.corner_order,
-        images=args.images,
         progress=sys.stderr.isatty(),
+        **given_options(args),
     )
     print(report.summary())
     if report.images == 0:
@@ -99,7 +105,7 @@ def run_convert(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv, run_convert)
+    return run(build_parser(), argv, run_convert, check=check)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run
+from azaion_training.cli._common import (
+    EXIT_OK,
+    command_parser,
+    given_options,
+    options_problem,
+    row_options,
+    run,
+)
 from azaion_training.config import Settings
-from azaion_training.demo.run import DemoPlan, UserData, prepare_root, run_demo
+from azaion_training.convert.runner import READERS
+from azaion_training.demo.run import DemoPlan, UserData, data_formats, prepare_root, run_demo
 from azaion_training.fs import DataTree
 from azaion_training.train.console import CONSOLE_LOG, quiet_console
 
@@ -92,14 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--format",
-        choices=("yolo", "voc", "coco"),
+        choices=data_formats(),
         default="yolo",
         help="--data's format: yolo (a folder with images/ and labels/, or images beside .txt "
-        "labels), voc (a folder of .xml), coco (a .json file); default yolo",
+        "labels), or one that azaion-convert reads (see its --help); default yolo",
     )
-    demo.add_argument(
-        "--images", type=Path, metavar="DIR", help="coco: the folder file_name is relative to"
-    )
+    row_options(demo, {row.name: row.options for row in READERS.values()})
     demo.add_argument(
         "--video", type=Path, metavar="FILE", help="your own video instead of a generated one"
     )
@@ -109,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv, _run)
+    return run(build_parser(), argv, _run, check=_check)
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """A converter option given for a format that does not take it (a usage error)."""
+    options = READERS[args.format].options if args.format in READERS else ()
+    return options_problem(args.format, options, args, what="format")
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -121,7 +133,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             annotations=args.annotations, epochs=args.epochs, imgsz=args.imgsz, seed=args.seed
         )
     tree = DataTree.from_settings(settings)
-    data = UserData(args.data, args.format, args.images) if args.data else None
+    data = UserData(args.data, args.format, given_options(args)) if args.data else None
     log = tree.logs / CONSOLE_LOG
     print(f"{PROG}: Ultralytics' and OpenCV's own output goes to {log}", file=sys.stderr)
     with quiet_console(log, verbose=args.verbose):

@@ -6,25 +6,41 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, at_least, command_parser, run, setting
+from azaion_training.cli._common import (
+    EXIT_OK,
+    bound_settings,
+    command_parser,
+    given_options,
+    options_problem,
+    row_options,
+    run,
+    setting,
+)
 from azaion_training.config import Settings
-from azaion_training.export.dispatch import EXPORTERS, export_model, publish_export
+from azaion_training.export.dispatch import EXPORT_FORMATS, export_model, publish_export
 from azaion_training.fs import DataTree
 
 PROG = "azaion-export"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(
-        PROG,
+def _description() -> str:
+    formats = "\n".join(
+        f"  {row.name:<8}{row.writes}\n  {'':<8}{row.help}" for row in EXPORT_FORMATS.values()
+    )
+    return (
         "Export a trained .pt model to ONNX, a TensorRT engine or RKNN.\n\n"
         "Writes into the models folder of the data tree (beside the current model) unless --out\n"
-        "is given: azaion.onnx (NMS in the graph, [batch, 300, 6]),\n"
-        "azaion.cc_{major}.{minor}_sm_{multiprocessors}.engine (for the GPU in hand; reused when\n"
-        "it is newer than the model) or azaion.{platform}.rknn (built in the RKNN toolkit's own\n"
-        "environment, made by scripts/setup_rknn.sh).",
-        env_sections=("export",),
+        f"is given.\n\nformats:\n{formats}"
     )
+
+
+def _readers(setting_name: str) -> str:
+    """The formats that read ``export.{setting_name}``, for an option's help."""
+    return ", ".join(row.name for row in EXPORT_FORMATS.values() if setting_name in row.settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(PROG, _description(), env_sections=("export",))
     parser.add_argument(
         "model",
         type=Path,
@@ -33,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the trained model (default: the current model, models/azaion.pt)",
     )
     parser.add_argument(
-        "--format", required=True, choices=list(EXPORTERS), help="what to export to (required)"
+        "--format", required=True, choices=list(EXPORT_FORMATS), help="what to export to (required)"
     )
     options = parser.add_argument_group("export options")
     setting(options, "--imgsz", key="export.imgsz", type=int, metavar="N", help="square input size")
@@ -43,14 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--half",
         key="export.half",
         action=argparse.BooleanOptionalAction,
-        help="allow FP16 engine layers where the GPU runs FP16 fast (TensorRT)",
+        help=f"{_readers('half')} only: allow FP16 layers where the GPU runs FP16 fast",
     )
     setting(
         options,
         "--int8",
         key="export.int8",
         action=argparse.BooleanOptionalAction,
-        help="INT8: TensorRT calibration / RKNN quantisation on a sample of --data",
+        help=f"{_readers('int8')} only: INT8, calibrated / quantised on a sample of --data",
     )
     setting(
         options,
@@ -58,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         key="export.calibration_images",
         type=int,
         metavar="N",
-        help="images drawn from --data for INT8",
+        help=f"{_readers('calibration_images')} only: images drawn from --data for INT8",
     )
     options.add_argument(
         "--data",
@@ -69,21 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument(
         "--out", type=Path, metavar="DIR", help="folder to write into (default: the models folder)"
     )
-    options.add_argument(
-        "--verify",
-        type=at_least(0),
-        default=0,
-        metavar="N",
-        help="RKNN: run the toolkit's simulator on N images of --data and fail unless its boxes "
-        "agree with ONNX Runtime's",
-    )
-    options.add_argument(
-        "--force", action="store_true", help="TensorRT: rebuild even if a matching engine exists"
-    )
+    row_options(options, {row.name: row.options for row in EXPORT_FORMATS.values()})
     options.add_argument(
         "--publish", action="store_true", help="hand the result to the model store afterwards"
     )
     return parser
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """An option or setting given for a format that does not take it (a usage error)."""
+    row = EXPORT_FORMATS[args.format]
+    problem = options_problem(row.name, row.options, args, what="export format")
+    if problem is not None:
+        return problem
+    read = {name for other in EXPORT_FORMATS.values() for name in other.settings}
+    for key, value in bound_settings(args).items():
+        name = key.removeprefix("export.")
+        if value is not None and name in read and name not in row.settings:
+            flag = "--" + name.replace("_", "-")
+            return f"{flag} is not read by export format {row.name} (only by {_readers(name)})"
+    return None
 
 
 def export(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,8 +116,7 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
         tree=tree,
         out=args.out,
         data=args.data,
-        verify=args.verify,
-        force=args.force,
+        **given_options(args),
     )
     size = result.path.stat().st_size / 1e6
     print(f"{PROG}: wrote {result.path} ({size:.1f} MB): {result.summary}")
@@ -107,7 +127,7 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), argv, export)
+    return run(build_parser(), argv, export, check=check)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from azaion_training.errors import DatasetError
 
 def read_coco(source: Path, options: ReadOptions) -> Sources:
     """``source`` is a JSON file, or a folder whose ``*.json`` files are all read; images are
-    found under ``options.images`` (default: the JSON's folder) by ``file_name``, else by name.
+    found under ``options["images"]`` (default: the JSON's folder) by ``file_name``, else by name.
 
     Raises:
         DatasetError: no JSON file, one that does not parse, or no image folder.
@@ -55,7 +55,7 @@ def read_coco(source: Path, options: ReadOptions) -> Sources:
         parsed, orphans = parse_coco(data, source=str(path))
         annotations.extend(parsed)
         skips.extend(orphans)
-    image_root = options.images if options.images is not None else files[0].parent
+    image_root = options["images"] or files[0].parent
     if not image_root.is_dir():
         raise DatasetError(f"image folder {image_root} does not exist")
     return Sources(annotations, skips, ImageIndex(image_root))

@@ -61,7 +61,7 @@ the others are unknown until mapped (``--map pickup=2,van=2``)."""
 def read_oriented(source: Path, options: ReadOptions) -> Sources:
     """Every ``*.txt`` under ``source``; each image by the text file's stem."""
     files = annotation_files(source, "*.txt", options.excluded, what="oriented-box text")
-    order = cast(CornerOrder, options.corner_order)
+    order = cast(CornerOrder, options["corner_order"])
     annotations, skips = [], []
     for path in files:
         try:

@@ -24,29 +24,81 @@ import secrets
 import shutil
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from azaion_training.convert.classmap import ClassMap
-from azaion_training.convert.oriented import CornerOrder
 from azaion_training.convert.records import DEFAULT_EDGE_TOLERANCE_PX, SourceAnnotation, to_yolo
 from azaion_training.convert.report import ConversionReport, Skip, SkipReason
 from azaion_training.convert.sources import ImageIndex, Reader, ReadOptions, Sources
 from azaion_training.errors import DatasetError, UnsafePathError
 from azaion_training.fs import AnnotationDir, atomic_writer, check_name, link_or_copy
 from azaion_training.labels import write_label
-from azaion_training.registry import resolve
+from azaion_training.registry import Option, option_values, resolve
 
 logger = logging.getLogger(__name__)
 
 UnknownPolicy = Literal["skip", "error"]
 
-READERS: dict[str, str] = {
-    "voc": "azaion_training.convert.voc:read_voc",
-    "oriented": "azaion_training.convert.oriented:read_oriented",
-    "coco": "azaion_training.convert.coco:read_coco",
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """One row of `READERS`.
+
+    Attributes:
+        name: ``azaion-convert NAME``.
+        reader: its `Reader`, as ``"module:function"``, imported when used.
+        finds: where it looks for annotations and images, for ``--help``.
+        options: the options only this format takes (`ReadOptions.values`).
+    """
+
+    name: str
+    reader: str
+    finds: str
+    options: tuple[Option, ...] = ()
+
+
+READERS: dict[str, SourceFormat] = {
+    row.name: row
+    for row in (
+        SourceFormat(
+            "voc",
+            "azaion_training.convert.voc:read_voc",
+            "every *.xml under SRC; images found by <filename> under SRC",
+        ),
+        SourceFormat(
+            "oriented",
+            "azaion_training.convert.oriented:read_oriented",
+            "every *.txt under SRC: 14 columns per box, corners in columns 6-13 (0-based,\n"
+            "x1 x2 x3 x4 y1 y2 y3 y4 by default); the class code in column 3 (VEDAI codes:\n"
+            "1 car, 2 truck, 7 motorcycle, 9 van, 11 pickup, ...); images found by the file stem",
+            options=(
+                Option(
+                    "corner_order",
+                    "how columns 6-13 hold the four corners",
+                    type=str,
+                    default="xxxxyyyy",
+                    choices=("xxxxyyyy", "xyxyxyxy"),
+                ),
+            ),
+        ),
+        SourceFormat(
+            "coco",
+            "azaion_training.convert.coco:read_coco",
+            "SRC is a COCO JSON file (or a folder of them); images under --images",
+            options=(
+                Option(
+                    "images",
+                    "the folder the file_name entries are relative to (default: the JSON's folder)",
+                    type=Path,
+                    metavar="DIR",
+                ),
+            ),
+        ),
+    )
 }
-"""Source format (``azaion-convert FORMAT``) -> its `Reader`, as ``"module:function"``."""
+"""Source format (``azaion-convert FORMAT``) -> its row."""
 
 FORMATS: tuple[str, ...] = tuple(READERS)
 """The formats built in (``READERS`` may gain rows at run time)."""
@@ -61,9 +113,8 @@ def convert(
     link: bool = False,
     unknown_classes: UnknownPolicy = "skip",
     edge_tolerance_px: float = DEFAULT_EDGE_TOLERANCE_PX,
-    corner_order: CornerOrder = "xxxxyyyy",
-    images: Path | None = None,
     progress: bool = False,
+    **options: Any,
 ) -> ConversionReport:
     """Converts the annotations at ``source`` into ``dest/images`` and ``dest/labels``.
 
@@ -76,20 +127,19 @@ def convert(
         unknown_classes: ``skip`` reports boxes of unknown classes and leaves them out;
             ``error`` stops before anything is written and names every unknown class.
         edge_tolerance_px: how far a box may cross the border and be clipped, not skipped.
-        corner_order: column layout of the oriented format (see `convert.oriented`).
-        images: the image folder for ``coco`` (default: the JSON file's folder).
         progress: show a progress bar.
+        options: options of the format (`SourceFormat.options`): ``corner_order=`` (the column
+            layout of ``oriented``, see `convert.oriented`), ``images=`` (the image folder of
+            ``coco``); ``None`` is not given.
 
     Raises:
         DatasetError: ``source`` is missing or holds no annotations of the format, a COCO file
-            does not parse, ``fmt`` is unknown, or ``unknown_classes="error"`` and some class
-            is unknown.
+            does not parse, ``fmt`` is unknown or takes no such option, or
+            ``unknown_classes="error"`` and some class is unknown.
     """
     class_map = class_map or ClassMap.default()
     dest_dir = AnnotationDir(Path(dest))
-    sources = _read_sources(
-        fmt, Path(source), exclude=dest_dir, corner_order=corner_order, images=images
-    )
+    sources = _read_sources(fmt, Path(source), exclude=dest_dir, options=options)
     if unknown_classes == "error":
         _refuse_unknown(sources.annotations, class_map)
     report = ConversionReport()
@@ -229,17 +279,17 @@ def _progress(
 
 
 def _read_sources(
-    fmt: str,
-    source: Path,
-    *,
-    exclude: AnnotationDir,
-    corner_order: CornerOrder,
-    images: Path | None,
+    fmt: str, source: Path, *, exclude: AnnotationDir, options: dict[str, Any]
 ) -> Sources:
-    if fmt not in READERS:
+    row = READERS.get(fmt)
+    if row is None:
         raise DatasetError(f"unknown format {fmt!r}; expected one of {', '.join(READERS)}")
+    try:
+        values = option_values(fmt, row.options, options, what="format")
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from exc
     if not source.exists():
         raise DatasetError(f"source {source} does not exist")
     excluded = (exclude.images.resolve(), exclude.labels.resolve())
-    reader: Reader = resolve(READERS[fmt])
-    return reader(source, ReadOptions(excluded, corner_order=corner_order, images=images))
+    reader: Reader = resolve(row.reader)
+    return reader(source, ReadOptions(excluded, values))

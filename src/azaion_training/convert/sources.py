@@ -7,9 +7,10 @@ the files or boxes it had to skip, and an `ImageIndex` of the images the annotat
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Any
 
 from azaion_training.convert.records import SourceAnnotation
 from azaion_training.convert.report import Skip
@@ -19,17 +20,19 @@ from azaion_training.fs import is_image, is_temporary
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """What `convert` passes every reader; a format uses what applies to it.
+    """What `convert` passes every reader.
 
     Attributes:
         excluded: folders never read (the destination's ``images``/``labels``, resolved).
-        corner_order: column layout of the oriented format (see `convert.oriented`).
-        images: the image folder for ``coco`` (default: the JSON file's folder).
+        values: the value of every option of the format (`runner.SourceFormat.options`), by
+            name: ``options["corner_order"]``.
     """
 
     excluded: tuple[Path, ...] = ()
-    corner_order: str = "xxxxyyyy"
-    images: Path | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,13 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from azaion_training.config import Settings
+from azaion_training.convert.runner import READERS
 from azaion_training.demo.delivery import deliver
 from azaion_training.demo.scoring import Found, VideoOutcome, collector, video_scores
 from azaion_training.demo.video import video_frames
@@ -55,8 +56,12 @@ DEMO_FOLDER = "demo"
 MODEL_NAME = "azaion.onnx"
 """The name the trained model is published under, and fetched back by."""
 
-DataFormat = Literal["yolo", "voc", "coco"]
-"""The formats `run_demo` takes the user's own annotations in."""
+
+def data_formats() -> tuple[str, ...]:
+    """The formats `run_demo` takes the user's own annotations in: YOLO as they are, and every
+    format `azaion_training.convert` reads (its table, `convert.runner.READERS`)."""
+    return ("yolo", *READERS)
+
 
 _KEY_PLOTS = ("results.png", "BoxPR_curve.png", "confusion_matrix_normalized.png")
 _REPORT_FRAMES = 4
@@ -103,11 +108,12 @@ class DemoPlan:
 
 @dataclass(frozen=True)
 class UserData:
-    """The user's own labelled images: a folder (``yolo``, ``voc``) or a JSON file (``coco``)."""
+    """The user's own labelled images: a folder (``yolo``, ``voc``) or a JSON file (``coco``),
+    with the options of its converter (``{"images": DIR}`` for ``coco``)."""
 
     path: Path
-    format: DataFormat = "yolo"
-    images: Path | None = None
+    format: str = "yolo"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -327,7 +333,7 @@ def _incoming(
         return AnnotationDir(data.path)
     from azaion_training.convert.runner import convert
 
-    report = convert(data.format, data.path, folder, images=data.images, progress=progress)
+    report = convert(data.format, data.path, folder, progress=progress, **data.options)
     logger.info("%s", report.summary())
     if report.images == 0:
         raise DatasetError(f"nothing was converted from {data.path} ({data.format})")

@@ -2,7 +2,7 @@
 (`rknn`).
 
 `dispatch.export_model` drives them for ``azaion-export`` through its table of formats
-(`dispatch.EXPORTERS`); `sample` draws calibration images; `rknn_worker` is a script run inside
+(`dispatch.EXPORT_FORMATS`); `sample` draws calibration images; `rknn_worker` is a script run inside
 the RKNN toolkit's own environment (importing it only defines functions).
 
 Heavy libraries (ultralytics, tensorrt, the RKNN toolkit) are imported inside the functions.

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from azaion_training.config import ExportSettings, Settings
 from azaion_training.errors import ExportError
 from azaion_training.fs import DataTree
-from azaion_training.registry import resolve
+from azaion_training.registry import Option, option_values, resolve
 
 if TYPE_CHECKING:
     from azaion_training.store.models import PublishedModel
@@ -48,8 +48,7 @@ class ExportJob:
         settings: image size, batch, precision, calibration size, RKNN environment and platform.
         tree: the data tree (its datasets, for calibration images).
         data: a dataset (or image folder) for INT8 calibration and the RKNN check.
-        verify: RKNN only: run the simulator on this many images and compare with ONNX Runtime.
-        force: TensorRT only: rebuild even when a matching engine exists.
+        options: the value of every option of the format (`ExportFormat.options`).
     """
 
     weights: Path
@@ -57,8 +56,7 @@ class ExportJob:
     settings: ExportSettings
     tree: DataTree
     data: Path | None = None
-    verify: int = 0
-    force: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def dataset(self, why: str) -> Path:
         """``data``, else the newest formed dataset.
@@ -77,14 +75,72 @@ class ExportJob:
 Exporter = Callable[[ExportJob], ExportResult]
 """One export format: writes its file into ``job.folder`` and says what it wrote."""
 
-EXPORTERS: dict[str, str] = {
-    "onnx": f"{__name__}:export_onnx_job",
-    "engine": f"{__name__}:export_engine_job",
-    "rknn": f"{__name__}:export_rknn_job",
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One row of `EXPORT_FORMATS`.
+
+    Attributes:
+        name: ``azaion-export --format NAME``; also the engine kind that runs the file
+            (`azaion_training.infer.load.ENGINES`).
+        exporter: its `Exporter`, as ``"module:function"``, imported when used.
+        writes: the file it writes, for ``--help``.
+        help: one line on what it is.
+        options: the options only this format takes (`ExportJob.options`).
+        settings: the ``export.*`` settings it reads besides ``imgsz`` and ``batch`` (``--help``
+            of those options names the formats that read them).
+    """
+
+    name: str
+    exporter: str
+    writes: str
+    help: str
+    options: tuple[Option, ...] = ()
+    settings: tuple[str, ...] = ()
+
+
+def image_count(text: str) -> int:
+    """A number of images (0 or more), as an option's type."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be at least 0, got {value}")
+    return value
+
+
+VERIFY = Option(
+    "verify",
+    "run the toolkit's simulator on N images of --data and fail unless its boxes agree with "
+    "ONNX Runtime's",
+    type=image_count,
+    default=0,
+    metavar="N",
+)
+FORCE = Option("force", "rebuild even if a matching engine exists", default=False)
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    row.name: row
+    for row in (
+        ExportFormat("onnx", f"{__name__}:export_onnx_job", "azaion.onnx", "NMS in the graph"),
+        ExportFormat(
+            "engine",
+            f"{__name__}:export_engine_job",
+            "azaion.cc_{major}.{minor}_sm_{multiprocessors}.engine",
+            "a TensorRT engine for the GPU in hand, reused while its build record matches",
+            options=(FORCE,),
+            settings=("half", "int8", "calibration_images", "workspace_fraction"),
+        ),
+        ExportFormat(
+            "rknn",
+            f"{__name__}:export_rknn_job",
+            "azaion.{platform}.rknn",
+            "built in the RKNN toolkit's own environment (scripts/setup_rknn.sh)",
+            options=(VERIFY,),
+            settings=("int8", "calibration_images", "rknn_venv", "rknn_platform"),
+        ),
+    )
 }
-"""Export format (``azaion-export --format``) -> its `Exporter`, as ``"module:function"``,
-imported when used. ``engine`` is a TensorRT engine, the same name as the engine kind that runs it
-(`azaion_training.infer.load.ENGINES`)."""
+"""Export format -> its row. ``engine`` is a TensorRT engine, the same name as the engine kind
+that runs it (`azaion_training.infer.load.ENGINES`)."""
 
 
 def export_model(
@@ -95,32 +151,37 @@ def export_model(
     tree: DataTree,
     out: Path | None = None,
     data: Path | None = None,
-    verify: int = 0,
-    force: bool = False,
+    **options: Any,
 ) -> ExportResult:
     """Exports ``weights`` to ``fmt`` with the export settings.
 
     Args:
         weights: the trained ``.pt``.
-        fmt: a key of `EXPORTERS`: ``onnx``, ``engine`` or ``rknn``.
+        fmt: a key of `EXPORT_FORMATS`: ``onnx``, ``engine`` or ``rknn``.
         settings: image size, batch, precision, calibration size, RKNN environment and platform.
         tree: the data tree (its models folder and datasets).
         out: the folder to write into; the models folder when ``None``.
         data: a dataset (or image folder) for INT8 calibration and the RKNN check.
-        verify: RKNN only: run the simulator on this many images and compare with ONNX Runtime.
-        force: TensorRT only: rebuild even when a matching engine exists.
+        options: options of the format (``verify=`` for rknn, ``force=`` for engine); ``None``
+            is not given.
 
     Raises:
-        ExportError: the format is unknown or the export fails.
+        ExportError: the format is unknown, takes no such option, or the export fails.
         DatasetError: calibration images are needed and none are found.
     """
-    if fmt not in EXPORTERS:
-        raise ExportError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORTERS)})")
+    row = EXPORT_FORMATS.get(fmt)
+    if row is None:
+        known = ", ".join(EXPORT_FORMATS)
+        raise ExportError(f"unknown export format {fmt!r} (choose from {known})")
+    try:
+        values = option_values(fmt, row.options, options, what="export format")
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
     if not weights.is_file():
         raise ExportError(f"weights {weights} do not exist")
     folder = out if out is not None else tree.models
-    job = ExportJob(weights, folder, settings, tree, data=data, verify=verify, force=force)
-    exporter: Exporter = resolve(EXPORTERS[fmt])
+    job = ExportJob(weights, folder, settings, tree, data=data, options=values)
+    exporter: Exporter = resolve(row.exporter)
     return exporter(job)
 
 
@@ -168,7 +229,7 @@ def export_engine_job(job: ExportJob) -> ExportResult:
         int8=settings.int8,
         calibration=calibration,
         workspace_fraction=settings.workspace_fraction,
-        force=job.force,
+        force=job.options["force"],
     )
     return ExportResult(result.path, result.summary)
 
@@ -178,7 +239,7 @@ def export_rknn_job(job: ExportJob) -> ExportResult:
     from azaion_training.export.rknn import export_rknn
     from azaion_training.export.sample import form_data_sample, write_sample_list
 
-    settings, verify = job.settings, job.verify
+    settings, verify = job.settings, job.options["verify"]
     platform = settings.rknn_platform
     if settings.batch != RKNN_BATCH:
         logger.info(
