@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,6 +38,75 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window of a frame (a tile): its top-left corner and size in frame pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def windows(frame_hw: tuple[int, int], tile_hw: tuple[int, int], overlap: float) -> list[Window]:
+    """The tile windows of a frame, rows top to bottom, each left to right.
+
+    Per axis: starts ``0, step, 2 step, ...`` with ``step = size - int(overlap * size)`` while a
+    window still ends inside the frame, then one last window flush with the far edge
+    (``length - size``): SAHI's ``get_slice_bboxes`` with a slice size and overlap ratios given.
+    An axis shorter than the tile has one window of the frame's length. Inference
+    (`azaion_training.infer.tiles`) and training tiles (`azaion_training.dataset.tiles`) share it.
+
+    Example:
+        >>> [w.x for w in windows((100, 300), (100, 128), overlap=0.2)]
+        [0, 103, 172]
+    """
+    rows = _starts(frame_hw[0], tile_hw[0], overlap)
+    columns = _starts(frame_hw[1], tile_hw[1], overlap)
+    h, w = min(tile_hw[0], frame_hw[0]), min(tile_hw[1], frame_hw[1])
+    return [Window(x=x, y=y, w=w, h=h) for y in rows for x in columns]
+
+
+def _starts(length: int, size: int, overlap: float) -> list[int]:
+    if length <= size:
+        return [0]
+    step = size - int(overlap * size)
+    return [*range(0, length - size, step), length - size]
+
+
+def cut_to_window(
+    xyxy: np.ndarray,
+    window: tuple[float, float, float, float],
+    *,
+    min_visible_fraction: float,
+    min_box_px: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes cut by a window (an augmented image's frame, a tile), by the one rule of SPEC 6.
+
+    A box is clipped to the window; it is dropped as *outside* when less than
+    ``min_visible_fraction`` of its own area stays inside, else as *thin* when its clipped width or
+    height is under ``min_box_px``. Augmentation variants and training tiles both use it.
+
+    Args:
+        xyxy: ``(n, 4)`` boxes in pixels.
+        window: ``(x1, y1, x2, y2)`` in the same pixels.
+
+    Returns:
+        ``(clipped, outside, thin)``: the ``(n, 4)`` clipped boxes and two ``(n,)`` masks.
+    """
+    x1, y1, x2, y2 = window
+    clipped = np.empty_like(xyxy, dtype=np.float64)
+    clipped[:, 0::2] = np.clip(xyxy[:, 0::2], x1, x2)
+    clipped[:, 1::2] = np.clip(xyxy[:, 1::2], y1, y2)
+    own = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+    width, height = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
+    inside = np.maximum(width, 0) * np.maximum(height, 0)
+    visible = np.divide(inside, own, out=np.zeros_like(inside), where=own > 0)
+    outside = visible < min_visible_fraction - 1e-9
+    thin = ~outside & (np.minimum(width, height) < min_box_px - 1e-9)
+    return clipped, outside, thin
 
 
 def greedy_nms(

@@ -115,11 +115,21 @@ class AugmentSettings(_Section):
 
 
 class DatasetSettings(_Section):
-    """Dataset formation: the split ratios (they must add up to 1)."""
+    """Dataset formation: the split ratios (they must add up to 1) and the training tiles."""
 
     train_ratio: float = Field(default=0.7, ge=0, le=1)
     valid_ratio: float = Field(default=0.2, gt=0, le=1)
     test_ratio: float = Field(default=0.1, ge=0, le=1)
+    tiles: str = Field(default="auto", pattern=r"^(auto|off|[1-9][0-9]*x[1-9][0-9]*)$")
+    """Train images larger than a tile also enter as tiles at native resolution: ``auto``
+    (tiles of ``training.imgsz`` for images larger than it by ``tile_factor``), ``off``, or
+    ``WxH`` (tiles of that size for every larger image). Valid and test keep whole frames."""
+    tile_overlap: float = Field(default=0.2, ge=0, lt=1)
+    """Fraction of a training tile shared with its neighbour."""
+    tile_factor: float = Field(default=1.5, ge=1)
+    """For ``auto``: image side / tile side above which an image is tiled."""
+    tile_empty_share: float = Field(default=0.1, ge=0, le=1)
+    """Share of tiles without any box kept as background (chosen by a hash of the tile's name)."""
 
     @model_validator(mode="after")
     def _ratios_add_up(self) -> DatasetSettings:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from azaion_training.augment.functional import arrays_to_boxes, boxes_to_arrays, child_seeds
+from azaion_training.boxes import cut_to_window
 from azaion_training.labels import Box
 
 if TYPE_CHECKING:
@@ -126,15 +127,15 @@ def filter_boxes(
     and drops those that break ``rules``; returns the kept rows and what was dropped."""
     if len(boxes) == 0:
         return boxes, BoxDrops()
+    size = np.array([shape["width"], shape["height"]] * 2, np.float64)
+    _, outside, thin = cut_to_window(
+        boxes[:, :4] * size,
+        (0.0, 0.0, float(shape["width"]), float(shape["height"])),
+        min_visible_fraction=rules.min_visible_fraction,
+        min_box_px=rules.min_box_px,
+    )
     clipped = boxes.copy()
-    clipped[:, :4] = np.clip(boxes[:, :4], 0.0, 1.0)
-    own = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    width = (clipped[:, 2] - clipped[:, 0]) * shape["width"]
-    height = (clipped[:, 3] - clipped[:, 1]) * shape["height"]
-    inside = np.maximum(width, 0) * np.maximum(height, 0) / (shape["width"] * shape["height"])
-    visible = np.divide(inside, own, out=np.zeros_like(own), where=own > 0)
-    outside = visible < rules.min_visible_fraction - 1e-9
-    thin = ~outside & (np.minimum(width, height) < rules.min_box_px - 1e-9)
+    clipped[:, :4] = np.clip(boxes[:, :4], 0.0, 1.0)  # the normalised form, as before
     drops = BoxDrops(outside=int(outside.sum()), thin=int(thin.sum()))
     return clipped[~outside & ~thin], drops
 

@@ -9,7 +9,9 @@ images once (no list of every sample, one ``mkdir`` per split folder):
    `queue.catalogue`, which registers annotations it has never seen); a group placed by an earlier
    dataset keeps its split, a new one is bucketed by its hash, so nothing ever moves;
 2. every sample of a train source goes to ``train/``, only the original of a valid or test source
-   to ``valid/`` or ``test/`` (augmented copies never score a model);
+   to ``valid/`` or ``test/`` (augmented copies never score a model); a train sample larger than
+   the training size also enters as tiles at native resolution (`dataset.tiles`), in its
+   source's group;
 3. the image and label are taken as a snapshot (`dataset.snapshot`: hard-linked into a hidden
    folder, copied only where a link is impossible, and checked there); a pair that keeps
    changing is left out, one that vanished is gone, not corrupt; an invalid label moves, with
@@ -54,6 +56,7 @@ from azaion_training.config import Settings
 from azaion_training.corrupted import quarantine
 from azaion_training.dataset.ledger import SPLITS, SplitLedger, group_keys
 from azaion_training.dataset.snapshot import SETTLE_S, OpenFolder, Outcome, Pair, take_pair
+from azaion_training.dataset.tiles import TrainTiles
 from azaion_training.errors import DatasetError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, free_dir, is_temporary
 from azaion_training.queue.catalogue import Catalogue
@@ -270,6 +273,8 @@ class _Formation:
         self._registered = 0
         self._data_labels = str(tree.data.labels)
         self._members_digest = hashlib.sha256()
+        self.tiles = TrainTiles.from_settings(settings)
+        self.tiles_written = 0
 
     def run(self, *, progress: bool) -> None:
         processed = self.tree.data_processed
@@ -348,7 +353,20 @@ class _Formation:
         if outcome is Outcome.RECENT:
             return False
         self._count(outcome, members, split=split, source=source, stem=stem)
+        if outcome is Outcome.PLACED and split == "train" and self.tiles is not None:
+            self._add_tiles(image, source, members)
         return True
+
+    def _add_tiles(self, image: str, source: str, members: IO[str]) -> None:
+        """Writes the tiles of a placed train sample beside it, as members of its source."""
+        assert self.tiles is not None
+        train = AnnotationDir(self.staging / "train")
+        stem = image[: image.rfind(".")]
+        for tile in self.tiles.write(
+            train.images / image, train.labels / f"{stem}.txt", train.images, train.labels
+        ):
+            self.tiles_written += 1
+            self._count(Outcome.PLACED, members, split="train", source=source, stem=tile)
 
     def _count(
         self, outcome: Outcome, members: IO[str], *, split: str, source: str, stem: str
@@ -442,6 +460,9 @@ class _Formation:
             },
             "members": MEMBERS,
             "members_sha256": self._members_digest.hexdigest(),
+            "tiles": None
+            if self.tiles is None
+            else {**self.tiles.describe(), "written": self.tiles_written},
         }
         atomic_write_text(self.staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         return _publish(self.staging, base, has_test=self.samples["test"] > 0)

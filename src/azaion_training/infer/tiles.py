@@ -4,11 +4,9 @@ A frame much larger than the model input loses its small targets when it is lett
 12 px target in a 4000 px frame arrives at ~4 px in a 1280 px input). A `TilePlan` cuts it into
 windows of the tile size (the model input by default) instead, each run at native resolution:
 
-1. **Windows** (`windows`), per axis: starts ``0, step, 2 step, ...`` with
-   ``step = size - int(overlap * size)`` while a window still ends inside the frame, then one last
-   window flush with the frame's far edge (``length - size``). Rows top to bottom, each left to
-   right. This is SAHI's ``get_slice_bboxes`` with a slice size and overlap ratios given. An axis
-   shorter than the tile has one window of the frame's length, padded with grey at its end.
+1. **Windows** (`azaion_training.boxes.windows`, shared with the training tiles): per axis,
+   tiles ``overlap`` apart, the last one flush with the frame's far edge (SAHI's
+   ``get_slice_bboxes``); an axis shorter than the tile has one window, padded with grey.
 2. **Pieces** (`cut`): each window (padded to the tile size) is letterboxed into the model input,
    which is the identity when the tile is the input size; with ``full_frame`` one more piece is
    the whole frame letterboxed, for objects larger than a tile.
@@ -27,8 +25,9 @@ RK3588 board with numpy and OpenCV alone; SAHI's `get_sliced_prediction` is the 
 ``tests/infer/test_tiles.py``.
 
 Example:
-    >>> [w.x for w in windows((100, 300), (100, 128), overlap=0.2)]
-    [0, 103, 172]
+    >>> plan = TilePlan.parse("auto")
+    >>> plan.tile_size((1080, 1920), (640, 640)), plan.pieces((1080, 1920), (640, 640))
+    ((640, 640), 9)
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from azaion_training.boxes import Window, windows
 from azaion_training.config import InferSettings
 from azaion_training.infer.postprocess import Detections, postprocess
 from azaion_training.infer.preprocess import PAD_VALUE, Letterbox
@@ -48,16 +48,6 @@ from azaion_training.infer.preprocess import PAD_VALUE, Letterbox
 TileMode = Literal["off", "auto", "fixed"]
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-@dataclass(frozen=True)
-class Window:
-    """A window of a frame: its top-left corner and size in frame pixels."""
-
-    x: int
-    y: int
-    w: int
-    h: int
 
 
 @dataclass(frozen=True)
@@ -189,21 +179,6 @@ class TilePlan:
 
 OFF = TilePlan(mode="off")
 """Whole frames only (the path without tiles)."""
-
-
-def windows(frame_hw: tuple[int, int], tile_hw: tuple[int, int], overlap: float) -> list[Window]:
-    """The tile windows of a frame, rows top to bottom, each left to right (step 1 above)."""
-    rows = _starts(frame_hw[0], tile_hw[0], overlap)
-    columns = _starts(frame_hw[1], tile_hw[1], overlap)
-    h, w = min(tile_hw[0], frame_hw[0]), min(tile_hw[1], frame_hw[1])
-    return [Window(x=x, y=y, w=w, h=h) for y in rows for x in columns]
-
-
-def _starts(length: int, size: int, overlap: float) -> list[int]:
-    if length <= size:
-        return [0]
-    step = size - int(overlap * size)
-    return [*range(0, length - size, step), length - size]
 
 
 def _whole(frame: np.ndarray, input_hw: tuple[int, int]) -> Piece:
