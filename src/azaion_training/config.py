@@ -73,6 +73,8 @@ class QueueSettings(_Section):
     """Stream protocol heartbeat asked of the server, in seconds (0: none)."""
     probe_interval_s: float = Field(default=30.0, gt=0)
     """While no message arrives, check the connection this often, in seconds."""
+    position_check_s: float = Field(default=10.0, gt=0)
+    """Wait this long for the message at the stored position; none: past the end, it stops."""
     frame_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024 * 1024)
     """Largest frame asked of the server; the server's own limit wins when smaller."""
     tls: bool = False

@@ -21,6 +21,7 @@ translated at the module that talks to them and chained with ``raise ... from ex
     ├── CdnError               the S3-compatible CDN refused or failed a call
     │   └── CdnUnreachableError  the CDN could not be connected to at all
     ├── StoreError             the model store does not hold what was asked
+    ├── BusyError              another process holds the lock of this role on this root
     └── EngineError            an inference engine cannot load or run a model
 """
 
@@ -106,6 +107,10 @@ class CdnUnreachableError(CdnError):
 
 class StoreError(AzaionError):
     """The model store does not hold what was asked for, or cannot be written."""
+
+
+class BusyError(AzaionError):
+    """Another live process holds the lock of this role (one writer per role per root)."""
 
 
 class EngineError(AzaionError):

@@ -19,6 +19,7 @@ written, so nothing lands outside the root.
     {root}/model-store/                     the embedded local model store (no API configured)
     {root}/model-cache/                     big parts of models downloaded from the CDN
     {root}/offset.yaml                      the queue consumer's position
+    {root}/.azaion-{role}.lock              one writer per role (`locks`)
 """
 
 from __future__ import annotations
@@ -94,8 +95,13 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, *, durable: bool = True, mode: int = 0o666) -> Iterator[IO[bytes]]:
+def atomic_writer(
+    path: Path, *, durable: bool = True, mode: int = 0o666, exclusive: bool = False
+) -> Iterator[IO[bytes]]:
     """Opens a temporary file beside ``path`` for binary writing; renames it into place on success.
+
+    With ``exclusive`` it is linked into place instead, and `FileExistsError` is raised if
+    ``path`` exists: a name claimed atomically, never replaced.
 
     On any exception the temporary file is removed and ``path`` is untouched. With ``durable``
     the data and the folder entry are fsynced before returning. The file is created with
@@ -107,26 +113,29 @@ def atomic_writer(path: Path, *, durable: bool = True, mode: int = 0o666) -> Ite
         ...     f.write(b"...")
     """
     with (
-        _replacing(Path(path), mode=mode, durable=durable) as descriptor,
+        _replacing(Path(path), mode=mode, durable=durable, exclusive=exclusive) as descriptor,
         os.fdopen(descriptor, "wb", closefd=False) as handle,  # flushed when the block ends
     ):
         yield handle
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, *, durable: bool = True, exclusive: bool = False
+) -> None:
     """Writes ``data`` to ``path`` atomically (as `atomic_writer`, without a file object: the
     queue consumer writes two files per message)."""
-    with _replacing(Path(path), mode=0o666, durable=durable) as descriptor:
+    with _replacing(Path(path), mode=0o666, durable=durable, exclusive=exclusive) as descriptor:
         view = memoryview(data)
         while view:
             view = view[os.write(descriptor, view) :]
 
 
 @contextlib.contextmanager
-def _replacing(path: Path, *, mode: int, durable: bool) -> Iterator[int]:
+def _replacing(path: Path, *, mode: int, durable: bool, exclusive: bool = False) -> Iterator[int]:
     """The descriptor of a new temporary file beside ``path`` (created with ``mode``; its
-    folders too, on first use), renamed over ``path`` when the block succeeds and removed when
-    it fails. With ``durable`` the file and the folder entry are fsynced."""
+    folders too, on first use), renamed over ``path`` when the block succeeds (``exclusive``:
+    linked, failing if ``path`` exists) and removed when it fails. With ``durable`` the file and
+    the folder entry are fsynced."""
     temporary = f"{path.parent}/.{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
@@ -141,7 +150,11 @@ def _replacing(path: Path, *, mode: int, durable: bool) -> Iterator[int]:
                 os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        os.replace(temporary, path)
+        if exclusive:
+            os.link(temporary, path)
+            os.unlink(temporary)
+        else:
+            os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -150,9 +163,11 @@ def _replacing(path: Path, *, mode: int, durable: bool) -> Iterator[int]:
         fsync_dir(path.parent)
 
 
-def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
-    """Writes UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+def atomic_write_text(
+    path: Path, text: str, *, durable: bool = True, exclusive: bool = False
+) -> None:
+    """Writes UTF-8 ``text`` to ``path`` atomically (``exclusive``: see `atomic_writer`)."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable, exclusive=exclusive)
 
 
 def atomic_move(source: Path, target: Path, *, durable: bool = True) -> None:
@@ -403,6 +418,10 @@ class DataTree:
     def model_cache(self) -> Path:
         """Downloaded big parts of models from the CDN."""
         return self.root / "model-cache"
+
+    def lock_file(self, role: str) -> Path:
+        """``.azaion-{role}.lock``: the lock of the one writer of ``role`` on this root."""
+        return self.root / f".azaion-{role}.lock"
 
     @property
     def offset_file(self) -> Path:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from azaion_training.augment import Augmenter
+from azaion_training.augment.runner import LOCK_FILE
 from azaion_training.augment.state import STATE_FILE
 from azaion_training.config import AugmentSettings
 from azaion_training.demo.world import write_annotations
-from azaion_training.errors import ConfigError
+from azaion_training.errors import BusyError, ConfigError, UnsafePathError
 from azaion_training.fs import DataTree
 from azaion_training.labels import read_label
 from tests.augment.helpers import (
@@ -208,10 +210,22 @@ def test_stop_before_the_pass_makes_nothing(
 def test_only_one_augmenter_per_tree(tree: DataTree, augment_settings: AugmentSettings) -> None:
     with (
         Augmenter(tree, augment_settings),
-        pytest.raises(ConfigError, match="another azaion-augment"),
+        pytest.raises(BusyError, match=rf"another azaion-augment .*PID {os.getpid()}"),
     ):
         Augmenter(tree, augment_settings)
     Augmenter(tree, augment_settings).close()  # free again
+
+
+def test_a_dangling_lock_link_creates_nothing_outside(
+    tree: DataTree, augment_settings: AugmentSettings, tmp_path: Path
+) -> None:
+    target = tmp_path / "outside" / "planted"
+    target.parent.mkdir()
+    tree.data_processed.path.mkdir(parents=True, exist_ok=True)
+    (tree.data_processed.path / LOCK_FILE).symlink_to(target)
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        Augmenter(tree, augment_settings)
+    assert not target.exists()
 
 
 def test_missing_source_folder_is_a_config_error(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from azaion_training.augment.plan import Shard
 from azaion_training.cli.augment import main
 from azaion_training.config import AugmentSettings
 from azaion_training.demo.world import write_annotations
-from azaion_training.errors import ConfigError
+from azaion_training.errors import BusyError, ConfigError
 from azaion_training.fs import DataTree
 from tests.augment.helpers import HEIGHT, WIDTH, contents
 from tests.helpers import subprocess_env
@@ -118,7 +119,7 @@ def test_locks_one_augmenter_per_shard_and_one_shard_count_per_tree(
 ) -> None:
     tree, _ = source
     with Augmenter(tree, SETTINGS, shard=Shard(1, 2)), Augmenter(tree, SETTINGS, shard=Shard(2, 2)):
-        with pytest.raises(ConfigError, match="shard 1/2"):
+        with pytest.raises(BusyError, match=rf"shard 1/2 is running .*PID {os.getpid()}"):
             Augmenter(tree, SETTINGS, shard=Shard(1, 2))
         with pytest.raises(ConfigError, match="another shard count"):
             Augmenter(tree, SETTINGS)

@@ -92,7 +92,7 @@ def test_entries_come_out_in_arrival_order_within_the_bound() -> None:
             producer = asyncio.create_task(produce())
             offsets, names = [], []
             for _ in range(count):
-                _, offset, future = await ahead.get()
+                _, offset, future, _ = await ahead.get()
                 offsets.append(offset)
                 names.append(future.result().names[0])
             await producer

@@ -88,7 +88,7 @@ def start_consumer(
     """Starts ``python -m azaion_training.cli.queue`` for the test's stream; kills leftovers."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(root: Path, **queue: object) -> subprocess.Popen[bytes]:
+    def start(root: Path, *args: str, **queue: object) -> subprocess.Popen[bytes]:
         config = tmp_path / "config.yaml"
         options = {
             "commit_interval_s": 0.2,
@@ -110,7 +110,7 @@ def start_consumer(
         )
         log = open(tmp_path / f"consumer-{len(processes)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", "azaion_training.cli.queue", "--config", str(config)],
+            [sys.executable, "-m", "azaion_training.cli.queue", "--config", str(config), *args],
             env=env,
             cwd=tmp_path,
             stdout=log,

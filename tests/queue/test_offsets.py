@@ -8,7 +8,13 @@ import pytest
 
 from azaion_training.errors import QueueError
 from azaion_training.queue.durability import WriteBatch
-from azaion_training.queue.offsets import Checkpointer, load_offset, save_offset
+from azaion_training.queue.offsets import (
+    Checkpointer,
+    Position,
+    load_offset,
+    load_position,
+    save_offset,
+)
 
 
 class RecordingBatch(WriteBatch):
@@ -38,7 +44,7 @@ class Clock:
         ("stream: s\noffset: 41\n", 41),  # our format
         ("offset: 7\n", 7),  # no stream named
         ("12\n", 12),  # a bare number
-        ("stream: other\noffset: 5\n", None),  # another stream's position is ignored
+        ("stream: s\noffset: 3\ntimestamp: 1700000000000\n", 3),  # with the identity
     ],
 )
 def test_load_offset(tmp_path: Path, text: str | None, expected: int | None) -> None:
@@ -48,12 +54,31 @@ def test_load_offset(tmp_path: Path, text: str | None, expected: int | None) -> 
     assert load_offset(path, stream="s") == expected
 
 
-@pytest.mark.parametrize("text", ["offset: [1\n", "offset: ten\n", "- 1\n", "true\n"])
-def test_unreadable_offset_says_how_to_recover(tmp_path: Path, text: str) -> None:
+@pytest.mark.parametrize(
+    "text", ["offset: [1\n", "offset: ten\n", "- 1\n", "true\n", "offset: 1\ntimestamp: x\n"]
+)
+def test_unreadable_offset_names_the_file_and_the_remedy(tmp_path: Path, text: str) -> None:
     path = tmp_path / "offset.yaml"
     path.write_text(text)
-    with pytest.raises(QueueError, match="Delete the file to replay"):
+    with pytest.raises(QueueError, match=rf"{path}.*Restore it .* --from first") as caught:
         load_offset(path, stream="s")
+    assert "\n" not in str(caught.value)
+
+
+def test_another_streams_position_is_never_reset_silently(tmp_path: Path) -> None:
+    path = tmp_path / "offset.yaml"
+    path.write_text("stream: other\noffset: 5\n")
+    with pytest.raises(QueueError, match=r"stream 'other', not 's'; start with --from first"):
+        load_offset(path, stream="s")
+    assert path.read_text() == "stream: other\noffset: 5\n"
+
+
+def test_the_timestamp_is_saved_with_the_offset(tmp_path: Path) -> None:
+    path = tmp_path / "offset.yaml"
+    checkpoint = Checkpointer(path, stream="s", writes=WriteBatch())
+    checkpoint.advance(4, timestamp=1_700_000_000_123)
+    checkpoint.commit()
+    assert load_position(path, stream="s") == Position(4, 1_700_000_000_123)
 
 
 def test_save_then_load(tmp_path: Path) -> None:

@@ -192,7 +192,8 @@ def test_cdn_failure_uploads_no_small_part(
     assert api_server.resources == {}
     assert all(not call.path.startswith("/resources/") for call in api_server.calls)
     cache = tree.root / "model-cache"
-    assert not cache.exists() or list(cache.iterdir()) == []  # no temporary big part is left
+    left = [] if not cache.exists() else list(cache.iterdir())
+    assert left in ([], [cache / ".azaion-publish.lock"])  # no temporary big part is left
 
 
 def test_remote_fetch_of_unknown_model_is_a_store_error(remote: Settings, tree: DataTree) -> None:

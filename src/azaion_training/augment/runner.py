@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import multiprocessing
 import os
@@ -47,7 +46,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from pathlib import Path
-from typing import IO
 
 from tqdm import tqdm
 
@@ -75,6 +73,7 @@ from azaion_training.errors import AzaionError, ConfigError, LabelError, MediaEr
 from azaion_training.fs import DataTree
 from azaion_training.imageheader import check_pixels, image_size
 from azaion_training.labels import read_label
+from azaion_training.locks import RoleLock, hold, is_held
 from azaion_training.shutdown import shutdown_signals
 
 logger = logging.getLogger(__name__)
@@ -138,8 +137,10 @@ class Augmenter:
         shard: make only this shard's annotations (`azaion_training.augment.plan.Shard`).
 
     Raises:
-        ConfigError: the source folder does not exist, another augmenter holds the lock (of
-            this shard), or augmenters with another shard count work on the tree.
+        ConfigError: the source folder does not exist, or augmenters with another shard count
+            work on the tree.
+        BusyError: another augmenter holds the lock (of this shard); its PID is named.
+        UnsafePathError: a lock file is a symbolic link (nothing is created at its target).
     """
 
     def __init__(
@@ -535,17 +536,17 @@ def _shard_file(name: str, shard: Shard) -> str:
     return f"{stem}.{shard.label}{dot}{extension}"
 
 
-def _shard_locks(folder: Path, shard: Shard) -> list[IO[str]]:
+def _shard_locks(folder: Path, shard: Shard) -> list[RoleLock]:
     """The shard's own exclusive lock, then a shared lock on its shard count's layout lock;
     refuses while a layout with another count is held (checked after taking ours, so two that
-    start together with different counts both refuse rather than both run)."""
-    held = [_lock(folder / _shard_file(LOCK_FILE, shard), what=_holder(shard))]
+    start together with different counts both refuse rather than both run). Both through
+    `locks.hold`: a planted link is refused, never followed."""
+    held = [hold(folder / _shard_file(LOCK_FILE, shard), role=_role(shard))]
     try:
         layout = folder / _LAYOUT_LOCK.format(count=shard.count)
-        held.append(open(layout, "a+"))  # noqa: SIM115 - held open for the augmenter's lifetime
-        fcntl.flock(held[-1], fcntl.LOCK_SH)  # only a probe (a moment) holds it exclusively
+        held.append(hold(layout, role="azaion-augment", shared=True))
         for other in sorted(folder.glob(_LAYOUT_LOCK.format(count="*"))):
-            if other != layout and _is_held(other):
+            if other != layout and is_held(other):
                 raise ConfigError(
                     f"azaion-augment with another shard count works on this tree ({other} is "
                     f"held); every shard of a tree must use the same N in --shard I/N"
@@ -556,37 +557,15 @@ def _shard_locks(folder: Path, shard: Shard) -> list[IO[str]]:
     return held
 
 
-def _holder(shard: Shard) -> str:
-    if shard.whole:
-        return "another azaion-augment is working on this data tree"
-    return f"another azaion-augment is working on shard {shard.index}/{shard.count}"
+def _role(shard: Shard) -> str:
+    return (
+        "azaion-augment" if shard.whole else f"azaion-augment of shard {shard.index}/{shard.count}"
+    )
 
 
-def _lock(path: Path, *, what: str) -> IO[str]:
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the augmenter's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigError(f"{what} (lock {path} is held)") from None
-    return handle
-
-
-def _is_held(path: Path) -> bool:
-    """True when someone holds a lock on ``path`` (probed without waiting)."""
-    try:
-        with open(path, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except FileNotFoundError:
-        return False
-    return False
-
-
-def _release(handles: Sequence[IO[str]]) -> None:
-    for handle in reversed(handles):
-        handle.close()
+def _release(locks: Sequence[RoleLock]) -> None:
+    for lock in reversed(locks):
+        lock.release()
 
 
 def _context() -> multiprocessing.context.BaseContext:

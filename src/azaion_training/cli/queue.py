@@ -16,6 +16,7 @@ from azaion_training.cli._common import (
 from azaion_training.config import Settings
 from azaion_training.fs import DataTree
 from azaion_training.queue import AnnotationConsumer, run_until_signalled
+from azaion_training.queue.consumer import Start
 
 PROG = "azaion-queue"
 
@@ -26,18 +27,46 @@ Created/Edited annotations by Validator, Admin or ApiAdmin go to data/, by anyon
 data-seed/; Validated moves data-seed/ -> data/, Deleted moves to data_deleted/. Bad messages are
 kept whole in queue-rejected/ with a reason. The position is kept in offset.yaml (resumed on
 start). It reconnects when RabbitMQ goes away; SIGTERM or Ctrl-C stop it after the message in hand
-(exit 0, position saved)."""
+(exit 0, position saved).
+
+The position is checked against the stream first: if the stream was deleted and re-created, or
+the position is past its end, it stops (exit 1) and names the choice: --from first, last or an
+offset. Messages deleted by the stream's retention before they were consumed are reported with
+the lost range."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = command_parser(PROG, DESCRIPTION, env_sections=("queue",))
     queue_options(parser, commits=True)
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=_start,
+        metavar="first|last|OFFSET",
+        help="start here instead of the stored position: the stream's first message (a full "
+        "replay; safe, handlers are idempotent), only messages published from now on, or an "
+        "offset; for when the stored position does not fit the stream (it says so)",
+    )
     return parser
+
+
+def _start(text: str) -> Start:
+    if text in ("first", "last"):
+        return text  # type: ignore[return-value]
+    try:
+        offset = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected first, last or an offset") from None
+    if offset < 0:
+        raise argparse.ArgumentTypeError("an offset is 0 or more")
+    return offset
 
 
 def consume(args: argparse.Namespace, settings: Settings) -> int:
     tree = DataTree.from_settings(settings)
-    consumer = AnnotationConsumer(settings.queue, tree, variants=settings.augment.variants)
+    consumer = AnnotationConsumer(
+        settings.queue, tree, variants=settings.augment.variants, start=args.start
+    )
     try:
         stats = run_until_signalled(consumer)
     except asyncio.CancelledError:

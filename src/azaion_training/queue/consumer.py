@@ -6,11 +6,21 @@ stream through ``rstream`` and keeps going for months:
 
 - it resumes after the last committed offset (``offset.yaml``), and after a lost connection
   from the last applied one;
+- it never skips silently (SPEC 5.5). It subscribes at the stored offset itself and checks the
+  message delivered there: written at another time than the one recorded, it belongs to another
+  stream under the same name (deleted and re-created); none delivered within
+  ``position_check_s`` means the position is past the stream's end. Either stops it with
+  `PositionError` (exit 1), one line naming the choice of `Start` (``azaion-queue --from
+  first|last|OFFSET``): it never follows a re-created stream on its own, since the data tree
+  may already hold the new stream's first messages under the old offsets. Offsets that retention
+  deleted before they were consumed (the first delivered offset is past the next expected one)
+  are logged with the lost range and counted (`ConsumeStats.lost`), and consuming goes on;
 - a lost connection (RabbitMQ restarted, network gone, stream deleted) is noticed through the
   client's close callback or a periodic probe, and it reconnects with exponential backoff
   (``reconnect_initial_s`` doubling up to ``reconnect_max_s``);
 - `AnnotationConsumer.stop` (SIGTERM/SIGINT through `run_until_signalled`) finishes the message
   in hand, commits the position and returns;
+- it is the only consumer of its root (`locks`): a second one exits at once naming the first;
 - bad input never stops it: anything that goes wrong with one message (it does not decode, breaks
   a limit, names a file the file system refuses, or trips a bug) rejects that message with a
   reason. Only a failure of the data tree itself (disk full, I/O error, permissions) stops it,
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import time
@@ -36,6 +47,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rstream import AMQPMessage, Consumer, ConsumerOffsetSpecification, MessageContext, OffsetType
 from rstream import exceptions as rstream_errors
@@ -44,12 +56,13 @@ from rstream.recovery import BackOffRecoveryStrategy
 from azaion_training.config import QueueSettings
 from azaion_training.errors import MessageError, QueueError
 from azaion_training.fs import DataTree
+from azaion_training.locks import hold
 from azaion_training.queue.catalogue import Catalogue
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.handlers import AnnotationRouter, Checked
 from azaion_training.queue.messages import Annotation
-from azaion_training.queue.offsets import Checkpointer
+from azaion_training.queue.offsets import FROM_CHOICES, Checkpointer, Position
 from azaion_training.queue.rejects import RejectedFolder, one_line
 from azaion_training.queue.wire import DecodeLimits, decode_message
 from azaion_training.samples import DEFAULT_VARIANTS
@@ -86,6 +99,15 @@ _CONNECTION_ERRORS = (
 )
 
 
+Start = Literal["first", "last"] | int
+"""Where to start instead of the stored position: the stream's first message, only messages
+published from now on, or a given offset (``azaion-queue --from``)."""
+
+
+class PositionError(QueueError):
+    """The stored position does not fit the stream (another stream, or past its end)."""
+
+
 @dataclass
 class ConsumeStats:
     """Counts of one run of the consumer."""
@@ -95,6 +117,7 @@ class ConsumeStats:
     pruned: int = 0
     duplicates: int = 0
     missing: int = 0
+    lost: int = 0
     connections: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -111,6 +134,7 @@ class ConsumeStats:
             f"pruned from queue-rejected/), {self.duplicates} duplicate "
             f"deliveries skipped, {self.missing} names not found, {self.connections} connections, "
             f"{self.seconds:.1f} s ({rate:.0f} messages/s), position {position}"
+            + (f", {self.lost} messages lost to the stream's retention" if self.lost else "")
         )
 
 
@@ -121,10 +145,16 @@ class AnnotationConsumer:
         settings: the ``queue`` settings (server, stream, commit batching, backoff).
         tree: the data tree; its folders are created.
         variants: augmented variants per annotation (to drop stale samples).
+        start: where to start instead of the stored position (see `Start`).
     """
 
     def __init__(
-        self, settings: QueueSettings, tree: DataTree, *, variants: int = DEFAULT_VARIANTS
+        self,
+        settings: QueueSettings,
+        tree: DataTree,
+        *,
+        variants: int = DEFAULT_VARIANTS,
+        start: Start | None = None,
     ) -> None:
         self.settings = settings
         self.tree = tree.create()
@@ -149,9 +179,17 @@ class AnnotationConsumer:
             tree.offset_file,
             stream=settings.stream,
             writes=self.writes,
+            start=_start_position(start),
             every=settings.commit_every,
             interval_s=settings.commit_interval_s,
         )
+        self.start = start
+        self._expected = start if isinstance(start, int) else (0 if start is None else None)
+        """The offset expected first when nothing was applied (``None``: unknown)."""
+        self._chosen = isinstance(start, int)
+        """The position is the operator's ``--from OFFSET`` and no message was applied yet."""
+        self._check_at: int | None = None
+        """The offset whose message must arrive (and match) before anything is applied."""
         self.stats = ConsumeStats()
         self._stop = asyncio.Event()
         self._failure: Exception | None = None
@@ -192,7 +230,13 @@ class AnnotationConsumer:
                 return finish, held + len(message.image)
         return checked, held
 
-    def handle(self, raw: bytes, offset: int, checked: Callable[[], Checked] | None = None) -> None:
+    def handle(
+        self,
+        raw: bytes,
+        offset: int,
+        checked: Callable[[], Checked] | None = None,
+        timestamp: int | None = None,
+    ) -> None:
         """Applies (or rejects) one stream entry and advances the position.
 
         A message at or before the last applied offset is a duplicate delivery and is skipped.
@@ -204,6 +248,7 @@ class AnnotationConsumer:
             offset: its stream offset.
             checked: `check` of ``raw`` done ahead (a future's ``result``); by default it runs
                 here.
+            timestamp: the broker's chunk timestamp of the entry (recorded with the position).
 
         Raises:
             OSError: the data tree cannot be written; the position stays before this message.
@@ -212,6 +257,9 @@ class AnnotationConsumer:
         if applied is not None and offset <= applied:
             self.stats.duplicates += 1
             return
+        expected = self._expected if applied is None else applied + 1
+        if expected is not None and offset > expected:
+            self._lost(expected, offset - 1)
         try:
             ready = self.check(raw) if checked is None else checked()
             message = ready.message
@@ -235,7 +283,19 @@ class AnnotationConsumer:
                 len(result.names),
                 result.changes,
             )
-        self.checkpoint.advance(offset)
+        self.checkpoint.advance(offset, timestamp)
+        self._chosen = False
+
+    def _lost(self, first: int, last: int) -> None:
+        self.stats.lost += last - first + 1
+        logger.error(
+            "offsets %d-%d of stream %r were deleted by its retention before they were consumed: "
+            "%d message(s) lost (raise the stream's max-length or max-age)",
+            first,
+            last,
+            self.settings.stream,
+            last - first + 1,
+        )
 
     def _reject(self, raw: bytes, offset: int, reason: str) -> None:
         self.rejected.reject(offset=offset, raw=raw, reason=reason)
@@ -248,7 +308,12 @@ class AnnotationConsumer:
 
         Raises:
             QueueError: the credentials were refused, or the data tree cannot be written.
+            BusyError: another consumer runs on this root (it is left alone).
         """
+        with hold(self.tree.lock_file("queue"), role="azaion-queue"):
+            return await self._run()
+
+    async def _run(self) -> ConsumeStats:
         backoff = self.settings.reconnect_initial_s
         logger.info(
             "consuming stream %r at %s:%d into %s, resuming after offset %s",
@@ -266,6 +331,8 @@ class AnnotationConsumer:
             self._pool = None
             self._commit()
             logger.info("stopped: %s", self.stats.summary(self.checkpoint.committed))
+        if isinstance(self._failure, QueueError):
+            raise self._failure
         if self._failure is not None:
             raise QueueError(f"cannot write the data tree: {self._failure}") from self._failure
         return self.stats
@@ -329,11 +396,11 @@ class AnnotationConsumer:
     async def _apply_ahead(self, ahead: _Ahead, lost: asyncio.Event) -> None:
         """Applies the entries checked ahead, in stream order, until stopped, lost or failed."""
         while not (self._stop.is_set() or lost.is_set()):
-            raw, offset, checked = await ahead.get()
+            raw, offset, checked, timestamp = await ahead.get()
             if self._stop.is_set() or lost.is_set():
                 return  # not applied, so the position stays before it
             try:
-                self.handle(raw, offset, checked.result)
+                self.handle(raw, offset, checked.result, timestamp)
             except OSError as exc:
                 logger.error("offset %d: cannot write the data tree: %s", offset, exc)
                 self._fail(exc)
@@ -349,30 +416,66 @@ class AnnotationConsumer:
         await consumer.start()
         applied = self.checkpoint.applied
         if applied is None:
-            offset = ConsumerOffsetSpecification(OffsetType.FIRST, None)
-        else:
+            kind = OffsetType.NEXT if self.start == "last" else OffsetType.FIRST
+            offset = ConsumerOffsetSpecification(kind, None)
+        elif self._chosen:  # chosen by the operator, nothing applied since: nothing to check
             offset = ConsumerOffsetSpecification(OffsetType.OFFSET, applied + 1)
+        else:  # at the applied message itself, to check that it is still there
+            self._check_at = applied
+            offset = ConsumerOffsetSpecification(OffsetType.OFFSET, applied)
 
         async def on_message(raw: bytes | AMQPMessage, context: MessageContext) -> None:
             if self._stop.is_set() or lost.is_set():
                 return  # not applied, so the position stays before it
+            if self._check_at is not None and not self._position_fits(context):
+                return
             applied = self.checkpoint.applied
             if applied is not None and context.offset <= applied:
                 self.stats.duplicates += 1  # a duplicate delivery, not worth checking
                 return
-            await ahead.put(bytes(raw), context.offset)
+            await ahead.put(bytes(raw), context.offset, context.timestamp)
 
         await consumer.subscribe(self.settings.stream, on_message, offset_specification=offset)
         logger.info(
             "subscribed to %r from %s",
             self.settings.stream,
-            "the beginning" if applied is None else f"offset {applied + 1}",
+            f"offset {applied + 1}"
+            if applied is not None
+            else ("its end (new messages only)" if self.start == "last" else "its first message"),
+        )
+
+    def _position_fits(self, context: MessageContext) -> bool:
+        """Checks the first entry delivered at the applied offset (see the module)."""
+        at, self._check_at = self._check_at, None
+        recorded = self.checkpoint.timestamp
+        if context.offset == at and recorded is not None and context.timestamp != recorded:
+            self._fail(
+                PositionError(
+                    f"stream {self.settings.stream!r} is not the one {self.tree.offset_file} was "
+                    f"written for: its message at offset {at} was written at "
+                    f"{_when(context.timestamp)}, not {_when(recorded)} (the stream was deleted "
+                    f"and re-created); nothing was applied from it: restart with {FROM_CHOICES}"
+                )
+            )
+            return False
+        logger.info("position checked: offset %s is in stream %r", at, self.settings.stream)
+        return True
+
+    def _check_timed_out(self) -> None:
+        applied = self.checkpoint.applied
+        self._fail(
+            PositionError(
+                f"position {applied} ({self.tree.offset_file}) is past the end of stream "
+                f"{self.settings.stream!r}: no message at offset {applied} within "
+                f"{self.settings.position_check_s:.0f} s (the stream was deleted and re-created, "
+                f"or emptied); nothing was applied from it: restart with {FROM_CHOICES}"
+            )
         )
 
     async def _watch(self, consumer: Consumer, lost: asyncio.Event) -> None:
         """Commits on time, logs progress and probes the connection until stopped or lost."""
         tick = min(self.settings.commit_interval_s, self.settings.probe_interval_s, 1.0)
-        last_probe = last_progress = time.monotonic()
+        last_probe = last_progress = subscribed = time.monotonic()
         seen = self.stats.applied + self.stats.rejected
         while not (self._stop.is_set() or lost.is_set()):
             with contextlib.suppress(asyncio.TimeoutError):
@@ -380,6 +483,9 @@ class AnnotationConsumer:
             if not self._commit(due_only=True):
                 return
             now = time.monotonic()
+            if self._check_at is not None and now - subscribed >= self.settings.position_check_s:
+                self._check_timed_out()
+                return
             handled = self.stats.applied + self.stats.rejected
             if handled != seen:
                 seen, last_probe = handled, now
@@ -447,7 +553,7 @@ class _Ahead:
     ) -> None:
         self._stage, self._pool = stage, pool
         self._entries, self._max_bytes = entries, max_bytes
-        self._waiting: deque[tuple[bytes, int, Future[Checked], int]] = deque()
+        self._waiting: deque[tuple[bytes, int, int | None, Future[Checked], int]] = deque()
         self._bytes = 0
         self._room, self._ready = asyncio.Event(), asyncio.Event()
         self._closed = False
@@ -457,7 +563,7 @@ class _Ahead:
             len(self._waiting) >= self._entries or self._bytes + size > self._max_bytes
         )
 
-    async def put(self, raw: bytes, offset: int) -> None:
+    async def put(self, raw: bytes, offset: int, timestamp: int | None = None) -> None:
         """Starts checking ``raw`` once there is room (dropped, unapplied, after `close`)."""
         while self._full(len(raw)) and not self._closed:
             self._room.clear()
@@ -471,11 +577,11 @@ class _Ahead:
         else:
             future = self._pool.submit(work)
         size = len(raw) + held
-        self._waiting.append((raw, offset, future, size))
+        self._waiting.append((raw, offset, timestamp, future, size))
         self._bytes += size
         self._ready.set()
 
-    async def get(self) -> tuple[bytes, int, Future[Checked]]:
+    async def get(self) -> tuple[bytes, int, Future[Checked], int | None]:
         """The oldest entry, once its check has finished (its ``result`` may raise).
 
         The loop is woken by a finished check only when it waits for one: behind a backlog the
@@ -483,7 +589,7 @@ class _Ahead:
         while not self._waiting:
             self._ready.clear()
             await self._ready.wait()
-        raw, offset, future, size = self._waiting[0]
+        raw, offset, timestamp, future, size = self._waiting[0]
         if not future.done():
             waiter = asyncio.wrap_future(future)
             await asyncio.wait([waiter])
@@ -492,16 +598,30 @@ class _Ahead:
         self._waiting.popleft()
         self._bytes -= size
         self._room.set()
-        return raw, offset, future
+        return raw, offset, future, timestamp
 
     def close(self) -> None:
         """Drops every waiting entry and wakes a waiting `put`."""
         self._closed = True
-        for _, _, future, _ in self._waiting:
+        for *_, future, _ in self._waiting:
             future.cancel()  # a check already running finishes, unread
         self._waiting.clear()
         self._bytes = 0
         self._room.set()
+
+
+def _start_position(start: Start | None) -> Position | None:
+    """The `Checkpointer` start of a `Start`: before the first message, or before OFFSET."""
+    if start is None:
+        return None
+    if isinstance(start, int):
+        return Position(start - 1) if start > 0 else Position(-1)
+    return Position(-1)
+
+
+def _when(timestamp_ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _raise(exc: Exception) -> Checked:

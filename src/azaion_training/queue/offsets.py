@@ -1,15 +1,21 @@
 """The consumer's position in the stream: ``{root}/offset.yaml`` (SPEC 5.5).
 
-The file names the stream and the offset of the last message whose effects are durable; the
-consumer resumes at the next one. It is written atomically and only after the `WriteBatch` that
-holds the files of every message up to that offset has been flushed, so the position is never
-ahead of the data (at-least-once; replays are harmless because handlers are idempotent).
-`Checkpointer` batches this: it commits after ``every`` messages or ``interval_s`` seconds,
-whichever comes first, and on demand (shutdown).
+The file names the stream, the offset of the last message whose effects are durable, and that
+message's chunk timestamp (milliseconds, set by the broker when it wrote the message): the
+identity of the stream at that offset. A stream deleted and re-created under the same name holds
+another message there, written at another time, so the consumer can tell it from the stream it
+followed (`queue.consumer`). The consumer resumes at the next offset.
+
+It is written atomically and only after the `WriteBatch` that holds the files of every message
+up to that offset has been flushed, so the position is never ahead of the data (at-least-once;
+replays are harmless because handlers are idempotent). `Checkpointer` batches this: it commits
+after ``every`` messages or ``interval_s`` seconds, whichever comes first, and on demand
+(shutdown).
 
     # azaion-queue position: the last offset whose files are on disk
     stream: azaion-annotations
     offset: 1234
+    timestamp: 1764790000123
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -30,46 +37,76 @@ logger = logging.getLogger(__name__)
 _HEADER = "# azaion-queue position: the last offset whose files are on disk\n"
 
 
-def load_offset(path: Path, *, stream: str) -> int | None:
-    """The last committed offset for ``stream``, or ``None`` to start from the beginning.
+@dataclass(frozen=True)
+class Position:
+    """A stored position: the last durable offset and its message's chunk timestamp (ms)."""
 
-    A file written for another stream is ignored (with a warning). A bare number, as older
-    versions may have written, is accepted.
+    offset: int
+    timestamp: int | None = None
+
+
+FROM_CHOICES = (
+    "--from first (replay the whole stream; safe), --from last (new messages only) or --from OFFSET"
+)
+"""The choices named when the stored position does not fit the stream (`azaion-queue --from`)."""
+
+
+def load_position(path: Path, *, stream: str) -> Position | None:
+    """The stored position in ``stream``, or ``None`` when there is none (a new root).
+
+    A bare number, as older versions wrote, is accepted (no timestamp).
 
     Raises:
-        QueueError: the file exists but cannot be read (the message says how to recover).
+        QueueError: the file cannot be read, or holds a position in another stream (the
+            message names the file and the remedy; nothing is reset silently).
     """
     try:
         loaded = yaml.safe_load(path.read_text("utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise QueueError(_unreadable(path, str(exc))) from exc
-    if isinstance(loaded, int) and not isinstance(loaded, bool):
-        return loaded
-    if not isinstance(loaded, dict) or not isinstance(loaded.get("offset"), int):
+        raise QueueError(_unreadable(path, one_line_of(exc))) from exc
+    if _is_int(loaded):
+        return Position(int(loaded))
+    if not isinstance(loaded, dict) or not _is_int(loaded.get("offset")):
         raise QueueError(_unreadable(path, "expected a mapping with an integer 'offset'"))
+    timestamp = loaded.get("timestamp")
+    if timestamp is not None and not _is_int(timestamp):
+        raise QueueError(_unreadable(path, "'timestamp' is not an integer"))
     if loaded.get("stream", stream) != stream:
-        logger.warning(
-            "%s holds a position in stream %r, not %r; starting from the beginning",
-            path,
-            loaded["stream"],
-            stream,
+        raise QueueError(
+            f"{path} holds a position in stream {loaded['stream']!r}, not {stream!r}; "
+            f"start with {FROM_CHOICES}"
         )
-        return None
-    return int(loaded["offset"])
+    return Position(int(loaded["offset"]), timestamp)
 
 
-def save_offset(path: Path, *, stream: str, offset: int) -> None:
+def load_offset(path: Path, *, stream: str) -> int | None:
+    """The last committed offset for ``stream`` (`load_position` without the timestamp)."""
+    position = load_position(path, stream=stream)
+    return None if position is None else position.offset
+
+
+def save_offset(path: Path, *, stream: str, offset: int, timestamp: int | None = None) -> None:
     """Writes the position atomically and durably."""
-    body = yaml.safe_dump({"stream": stream, "offset": int(offset)}, sort_keys=False)
-    atomic_write_text(path, _HEADER + body)
+    fields: dict[str, object] = {"stream": stream, "offset": int(offset)}
+    if timestamp is not None:
+        fields["timestamp"] = int(timestamp)
+    atomic_write_text(path, _HEADER + yaml.safe_dump(fields, sort_keys=False))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def one_line_of(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _unreadable(path: Path, why: str) -> str:
     return (
-        f"cannot read the queue position {path}: {why}. Delete the file to replay the stream "
-        f"from its beginning (safe: handlers are idempotent)"
+        f"cannot read the queue position {path}: {why}. Restore it from a backup, or start "
+        f"with {FROM_CHOICES} (the file is rewritten at the first commit)"
     )
 
 
@@ -79,6 +116,8 @@ class Checkpointer:
     Args:
         path: ``offset.yaml``.
         stream: the stream name written beside the offset.
+        start: where to start instead of the stored position (``None``: the stored one; a
+            `Position` with offset -1 starts before the first message).
         writes: the batch holding the files of the messages applied since the last commit.
         every: commit after this many messages ...
         interval_s: ... or when this many seconds passed since the last commit.
@@ -91,6 +130,7 @@ class Checkpointer:
         *,
         stream: str,
         writes: WriteBatch,
+        start: Position | None = None,
         every: int = 200,
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -101,8 +141,13 @@ class Checkpointer:
         self.every = every
         self.interval_s = interval_s
         self._clock = clock
-        self._committed = load_offset(path, stream=stream)
+        self.stored = load_position(path, stream=stream) if start is None else None
+        """The position read from ``path`` (``None`` when a start was given or there is none)."""
+        self._committed = self.stored.offset if self.stored else None
         self._applied = self._committed
+        if start is not None and start.offset >= 0:
+            self._applied = start.offset
+        self._timestamp = self.stored.timestamp if self.stored else None
         self._pending = 0
         self._last_commit = clock()
         self.commits = 0
@@ -113,13 +158,20 @@ class Checkpointer:
         return self._applied
 
     @property
+    def timestamp(self) -> int | None:
+        """The broker's timestamp of the message at `applied` (``None``: not known)."""
+        return self._timestamp
+
+    @property
     def committed(self) -> int | None:
         """The last offset written to ``offset.yaml``."""
         return self._committed
 
-    def advance(self, offset: int) -> None:
-        """Records that the message at ``offset`` was applied; commits when a batch is full."""
+    def advance(self, offset: int, timestamp: int | None = None) -> None:
+        """Records that the message at ``offset`` (written by the broker at ``timestamp``) was
+        applied; commits when a batch is full."""
         self._applied = offset
+        self._timestamp = timestamp
         self._pending += 1
         if self._pending >= self.every:
             self.commit()
@@ -137,7 +189,7 @@ class Checkpointer:
         if self._applied is None or self._applied == self._committed:
             return
         self.writes.flush()
-        save_offset(self.path, stream=self.stream, offset=self._applied)
+        save_offset(self.path, stream=self.stream, offset=self._applied, timestamp=self._timestamp)
         self._committed = self._applied
         self._pending = 0
         self.commits += 1

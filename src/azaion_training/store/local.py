@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 from azaion_training.config import SecuritySettings, StoreSettings
 from azaion_training.errors import StoreError
 from azaion_training.fs import (
+    TEMPORARY_SUFFIX,
     atomic_write_bytes,
     atomic_write_text,
     atomic_writer,
@@ -89,29 +90,40 @@ class LocalStore(VersionedStore):
             StoreError: the model cannot be read, or a step failed (the message says which);
                 the current version is unchanged and the new version's files are removed.
             ConfigError: no model key, and this store already holds models.
+            BusyError: another publish or rollback is running on this store (its PID named).
         """
         name = check_model_name(name or Path(path).name)
         meta = checked_metadata(metadata)
+        with self._writing():
+            self._remove_leftovers()
+            return self._publish(Path(path), name, meta)
+
+    @property
+    def _lock_file(self) -> Path:
+        return self.folder / ".azaion-publish.lock"
+
+    def _publish(self, path: Path, name: str, meta: dict[str, Any]) -> PublishedModel:
         self._may_create_key = not self._names()
         number = self._next_version(name)
         label = f"{name} v{number}"
         small_path, big_path, record_path = self._paths(name, number)
         try:
             self._step(label, "big part")
-            with atomic_writer(big_path) as big:
-                split = self._encrypt_split(Path(path), big)
+            with atomic_writer(big_path, exclusive=True) as big:  # the claim of the number
+                split = self._encrypt_split(path, big)
             record = self._new_version(name, number, meta, split)
             self._step(label, "small part")
-            atomic_write_bytes(small_path, split.small)
+            atomic_write_bytes(small_path, split.small, exclusive=True)
             self._step(label, "record")
-            atomic_write_text(record_path, record.to_json())
+            atomic_write_text(record_path, record.to_json(), exclusive=True)
             self._step(label, "read-back")
             with self._open_version(record) as parts:
                 self._decrypt_verified(label, parts.small, parts.big, record.sha256)
                 self._step(label, "switch")
                 self._switch(record, parts.small, parts.big, publish=True)
         except BaseException as exc:
-            self._discard(name, number)
+            if not isinstance(exc, FileExistsError):  # never remove what another wrote
+                self._discard(name, number)
             if isinstance(exc, OSError):
                 raise StoreError(
                     f"publishing {label} failed at the {self._last_step}: "
@@ -226,6 +238,22 @@ class LocalStore(VersionedStore):
         for path in self._paths(name, version):
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
+
+    def _remove_leftovers(self) -> None:
+        """Removes what killed publishes left (under the writer lock, so none is running):
+        temporary files, and the parts of versions that have no record."""
+        if not self.models.is_dir():
+            return
+        recorded = {
+            path.name[: -len(META_SUFFIX)] for path in self.models.glob(f"*@v*{META_SUFFIX}")
+        }
+        for path in self.models.iterdir():
+            stem = path.name.rsplit(".", 1)[0]
+            orphan = "@v" in stem and not is_temporary(path) and stem not in recorded
+            if (is_temporary(path) and path.name.endswith(TEMPORARY_SUFFIX)) or orphan:
+                logger.info("removing %s, left by a publish that did not finish", path.name)
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def _unchanged(self, name: str) -> str:
         try:

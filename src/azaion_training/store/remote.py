@@ -89,10 +89,19 @@ class RemoteStore(VersionedStore):
         """
         name = check_model_name(name or Path(path).name)
         meta = checked_metadata(metadata)
-        number = self._next_version(name)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with self._writing():
+            return self._publish(Path(path), name, meta)
+
+    @property
+    def _lock_file(self) -> Path:
+        """One writer per host (the cache folder); writers on other hosts are not seen."""
+        return self.cache_dir / ".azaion-publish.lock"
+
+    def _publish(self, path: Path, name: str, meta: dict[str, Any]) -> PublishedModel:
+        number = self._next_version(name)
         with tempfile.NamedTemporaryFile(dir=self.cache_dir, prefix=".publish-") as big:
-            split = self._encrypt_split(Path(path), big)
+            split = self._encrypt_split(path, big)
             big.flush()
             record = self._new_version(name, number, meta, split)
             try:

@@ -33,6 +33,7 @@ from azaion_training.errors import (
     UnsafePathError,
 )
 from azaion_training.fs import check_name
+from azaion_training.locks import hold
 from azaion_training.store import security
 
 logger = logging.getLogger(__name__)
@@ -245,8 +246,13 @@ class VersionedStore:
         Raises:
             StoreError: no such model or version (the message lists the versions kept).
             IntegrityError: that version no longer decrypts to its recorded digest.
+            BusyError: another publish or rollback is running on this store.
         """
         check_model_name(name)
+        with self._writing():
+            return self._rollback(name, version)
+
+    def _rollback(self, name: str, version: int | None) -> ModelVersion:
         current = self._current(name)
         target = _rollback_target(self._records(name), current, version)
         with self._open_version(target) as parts:
@@ -257,6 +263,16 @@ class VersionedStore:
             "rolled model %s back to v%d (was v%s)", name, target.version, current.version
         )
         return target
+
+    @property
+    def _lock_file(self) -> Path:
+        """The lock of this store's one writer (publish, rollback)."""
+        raise NotImplementedError
+
+    def _writing(self) -> contextlib.AbstractContextManager[object]:
+        """Holds the store's writer lock: a second publish or rollback fails at once, naming
+        the holder's PID (`locks`); fetch, list and info take no lock."""
+        return hold(self._lock_file, role="azaion-model publish or rollback")
 
     def _next_version(self, name: str) -> int:
         numbers = [record.version for record in self._records(name)]
