@@ -3,7 +3,10 @@
 
 Console records go to stderr, human-readable or as JSON lines; an optional rotating file keeps
 DEBUG and up. A filter on every handler replaces any registered secret (passwords, tokens, keys)
-with ``***`` before a record is written, as a second line of defence behind `SecretStr`.
+with ``***`` before a record is written, as a second line of defence behind `SecretStr`. A secret
+is also found in the forms a server or a library may echo it in (`encoded_forms`): JSON-escaped
+(``\u041f...``), URL-encoded (``%D0%9F...``, ``+`` for spaces), Python ``repr`` of the text or
+of its UTF-8 bytes (``\xd0\x9f...``), hex digits in either case.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import re
 import sys
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -24,22 +29,51 @@ _FILE_FORMAT = (
 )
 
 
+def encoded_forms(secret: str) -> set[str]:
+    """``secret`` as a log can carry it: raw, JSON-escaped (ASCII or not), URL-encoded (path or
+    form), and as Python writes it (``repr``/``ascii`` of the text, ``repr`` of its UTF-8); and
+    each of those once more JSON-escaped or repr'd (an error message that quotes an answer)."""
+    once = _encodings(secret)
+    return {form for first in once for form in _encodings(first)} | once
+
+
+def _encodings(text: str) -> set[str]:
+    forms = {
+        text,
+        json.dumps(text)[1:-1],
+        json.dumps(text, ensure_ascii=False)[1:-1],
+        urllib.parse.quote(text, safe=""),
+        urllib.parse.quote(text),
+        urllib.parse.quote_plus(text),
+        repr(text)[1:-1],
+        ascii(text)[1:-1],
+        repr(text.encode("utf-8"))[2:-1],
+    }
+    return {form for form in forms if form}
+
+
 class SecretFilter(logging.Filter):
     """Replaces every known secret in a record's rendered message (and traceback) with ``***``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Registers more secrets; values shorter than 4 characters are ignored (too common)."""
-        self._secrets.update(s for s in secrets if s and len(s) >= 4)
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                self._secrets.update(encoded_forms(secret))
+        forms = sorted(self._secrets, key=len, reverse=True)  # the longest form first
+        self._pattern = (
+            re.compile("|".join(map(re.escape, forms)), re.IGNORECASE) if forms else None
+        )
 
     def scrub(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
-        return text
+        """``text`` with every form of every secret replaced (hex escapes in either case)."""
+        return text if self._pattern is None else self._pattern.sub(_REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:

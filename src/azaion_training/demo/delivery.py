@@ -81,7 +81,7 @@ def deliver(
         return Delivery(where, "no server was configured; started one for the demo", sent)
     if stream:
         raise QueueError(f"no RabbitMQ stream for the demo: {missing}")
-    consumer = AnnotationConsumer(settings, tree)
+    consumer = AnnotationConsumer(settings, tree, start="first")  # a new stream every run
     for offset, raw in enumerate(raws):
         consumer.handle(raw, offset)
     consumer.checkpoint.commit()
@@ -109,7 +109,7 @@ async def _through_stream(settings: QueueSettings, tree: DataTree, raws: list[by
     from azaion_training.queue import AnnotationConsumer, delete_stream, publish
 
     await publish(raws, settings=settings)
-    consumer = AnnotationConsumer(settings, tree)
+    consumer = AnnotationConsumer(settings, tree, start="first")  # a new stream every run
     task = asyncio.ensure_future(consumer.run())
     deadline = time.monotonic() + _CONSUME_TIMEOUT_S
     last = len(raws) - 1

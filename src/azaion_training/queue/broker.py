@@ -2,10 +2,17 @@
 
 The node runs from the Debian ``rabbitmq-server`` package but shares nothing with a system node:
 its own node name, Erlang port mapper (epmd) on a private port, data, log, plugin and config files
-under one folder, a fresh Erlang cookie (``HOME`` points into that folder) and listeners on
-127.0.0.1 only. It can be stopped and started again with its data kept, which is how the reconnect
-tests take the broker away from a running consumer. `RabbitMQNode.queue_settings` gives the
-settings our consumer and producer use to reach it.
+under one folder (mode 0700, its files 0600: the config holds the password), a fresh Erlang
+cookie (``HOME`` points into that folder) and every listener on 127.0.0.1 only: AMQP, stream,
+Erlang distribution (``inet_dist_use_interface``) and epmd (``-address``, ``ERL_EPMD_ADDRESS``).
+
+No process outlives its owner, whatever signal stops the owner and whenever: the server runs as the
+Erlang VM itself (the start script ``exec``s it rather than staying as a proxy), in a process group
+of its own, and it and epmd get SIGKILL from the kernel when the process that started them dies
+(``PR_SET_PDEATHSIG``); an exception or Ctrl-C during `RabbitMQNode.start` stops both. It can be
+stopped and started again with its data kept, which is how the reconnect tests take the broker away
+from a running consumer. `RabbitMQNode.queue_settings` gives the settings our consumer and producer
+use to reach it.
 
 Example:
     >>> with RabbitMQNode.create(tmp_path) as node:  # doctest: +SKIP
@@ -15,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import shutil
@@ -22,16 +30,20 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from azaion_training.config import QueueSettings
 from azaion_training.errors import QueueError
+from azaion_training.fs import atomic_writer
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 HOST = "127.0.0.1"
 USER = "azaion-local"
+_PR_SET_PDEATHSIG = 1
+_DIST_ON_LOOPBACK = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 
 def available() -> str | None:
@@ -148,15 +160,20 @@ class RabbitMQNode:
             RABBITMQ_ADVANCED_CONFIG_FILE=str(self.base / "advanced.config"),
             RABBITMQ_CONF_ENV_FILE=str(self.base / "rabbitmq-env.conf"),
             RABBITMQ_PID_FILE=str(self.base / "rabbitmq.pid"),
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=_DIST_ON_LOOPBACK,
+            RABBITMQ_CTL_ERL_ARGS=_DIST_ON_LOOPBACK,
+            RUNNING_UNDER_SYSTEMD="1",  # the script execs the VM: no proxy shell to outlive us
         )
         return env
 
     def _write_config(self, tls: ServerTls | None) -> None:
-        (self.base / "home").mkdir(exist_ok=True)
-        (self.base / "log").mkdir(exist_ok=True)
-        (self.base / "enabled_plugins").write_text("[rabbitmq_stream].\n")
-        (self.base / "rabbitmq-env.conf").write_text("")
-        (self.base / "rabbitmq.conf").write_text(
+        os.chmod(self.base, 0o700)
+        (self.base / "home").mkdir(mode=0o700, exist_ok=True)
+        (self.base / "log").mkdir(mode=0o700, exist_ok=True)
+        _write_private(self.base / "enabled_plugins", "[rabbitmq_stream].\n")
+        _write_private(self.base / "rabbitmq-env.conf", "")
+        _write_private(
+            self.base / "rabbitmq.conf",
             "\n".join(
                 [
                     f"listeners.tcp.1 = {HOST}:{self.amqp_port}",
@@ -172,7 +189,7 @@ class RabbitMQNode:
                     *([] if tls is None else self._tls_config(tls)),
                     "",
                 ]
-            )
+            ),
         )
 
     def _tls_config(self, tls: ServerTls) -> list[str]:
@@ -189,9 +206,19 @@ class RabbitMQNode:
     def start(self, *, timeout: float = 120.0) -> None:
         """Starts epmd (once) and the server; returns when the stream port accepts connections.
 
+        Call it from the thread that outlives the node: both die with the thread that started
+        them (see the module).
+
         Raises:
             QueueError: the server exited or did not open its ports in time (log tail included).
         """
+        try:
+            self._start(timeout)
+        except BaseException:  # an error, a timeout, Ctrl-C: nothing is left running
+            self.close()
+            raise
+
+    def _start(self, timeout: float) -> None:
         env = self.environment()
         if self._epmd is None or self._epmd.poll() is not None:
             self._epmd = subprocess.Popen(  # noqa: S603 - fixed executable, no shell
@@ -199,6 +226,7 @@ class RabbitMQNode:
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                preexec_fn=_dying_with(os.getpid()),
             )
         output = open(self.base / "server.out", "ab")  # noqa: SIM115 - lives as long as the server
         self._server = subprocess.Popen(  # noqa: S603 - fixed executable, no shell
@@ -209,6 +237,7 @@ class RabbitMQNode:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_dying_with(os.getpid()),
         )
         output.close()
         deadline = time.monotonic() + timeout
@@ -219,7 +248,6 @@ class RabbitMQNode:
             if all(port_open(port) for port in ports):
                 return
             time.sleep(0.25)
-        self.stop()
         raise QueueError(f"rabbitmq-server did not open its ports in {timeout} s:\n{self.tail()}")
 
     def stop(self, *, timeout: float = 60.0) -> None:
@@ -272,3 +300,23 @@ class RabbitMQNode:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Writes a file only its owner may read, from the first instant (mode 0600)."""
+    with atomic_writer(path, mode=0o600) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def _dying_with(parent: int) -> Callable[[], None]:
+    """What a child runs before exec so that the kernel sends it SIGKILL when ``parent`` (the
+    thread that started it) dies; a child whose parent is already gone exits at once. The C
+    function is looked up here, before the fork."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return in_child
