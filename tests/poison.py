@@ -20,6 +20,7 @@ from azaion_training.queue.wire import encode_message, to_amqp
 from tests.queue.helpers import created
 
 BOMB_FORMATS = ("png", "bmp", "webp", "jpeg")
+HEADER_BOMB_FORMATS = (*BOMB_FORMATS, "tiff")  # TIFF: read by the augmenter, not the queue
 SCRIPTS = {
     "latin": "abcdefghijklmnopqrstuvwxyz",
     "cyrillic": "абвгдежзийклмнопрстуфхцчшщыэюя",
@@ -45,7 +46,8 @@ CONTROL_CHARACTERS = (
 def image_bomb(fmt: str, width: int = 12_000, height: int = 12_000) -> bytes:
     """A small file whose header declares ``width`` x ``height`` pixels (decoding it in colour
     would take ``3 * width * height`` bytes). PNG and BMP are complete and decodable."""
-    return {"png": _png, "bmp": _bmp, "webp": _webp, "jpeg": _jpeg}[fmt](width, height)
+    makers = {"png": _png, "bmp": _bmp, "webp": _webp, "jpeg": _jpeg, "tiff": _tiff}
+    return makers[fmt](width, height)
 
 
 def _png(width: int, height: int) -> bytes:
@@ -93,6 +95,27 @@ def _jpeg(width: int, height: int) -> bytes:
     at = data.index(b"\xff\xc0") + 5  # marker, length, precision; then height, width
     data[at : at + 4] = struct.pack(">HH", height, width)
     return bytes(data)
+
+
+def _tiff(width: int, height: int) -> bytes:
+    """A little-endian grey TIFF whose one IFD declares ``width`` x ``height`` and one strip of
+    a single byte (the header is whole; the pixels are not there)."""
+    tags = [  # (tag, type, count, value): type 3 SHORT, 4 LONG
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8),
+        (277, 3, 1, 1),
+        (278, 4, 1, height),
+        (279, 4, 1, 1),
+    ]
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, count, value in tags:
+        packed = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    return b"II*\x00" + struct.pack("<I", 9) + b"\x00" + ifd + struct.pack("<I", 0)
 
 
 def long_names(rng: random.Random, *, count: int) -> list[str]:

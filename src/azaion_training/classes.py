@@ -5,6 +5,12 @@ Each weather mode adds an offset to the base id (Norm +0, Wint +20, Night +40), 
 Truck in winter. Models are trained with 80 slots; slots that no (class, mode) pair uses are
 named ``Class-N``.
 
+The table is a setting (``classes``, ``AZAION_CLASSES``: a ``classes.json`` of the same fields;
+`ClassTable.load`), the platform's table the default. A user's own classes either come in such a
+file or are added by name (`ClassTable.with_classes`, what ``azaion-convert --map Tree=Tree``
+does when the table has no ``Tree``), and their names go into ``data.yaml``, the report, the
+model's metadata and inference output.
+
 Example:
     >>> table = ClassTable.default()
     >>> table[21].name
@@ -88,6 +94,14 @@ class BaseClass:
 
 _UNUSED_COLOR = "#808080"
 
+_NEW_COLORS = (
+    "#000075", "#ffd8b1", "#a9a9a9", "#00ff7f", "#ff1493", "#1e90ff", "#ff8c00", "#7cfc00",
+    "#8b4513", "#00ced1", "#dc143c", "#9400d3", "#ffff00", "#00bfff", "#ff69b4", "#2e8b57",
+    "#b8860b", "#4b0082", "#ff4500", "#708090",
+)  # fmt: skip
+"""Colours for classes added by name, distinct from the platform's 17 (Sasha Trubetskoy's list)
+and from each other; one not used yet by the table is taken."""
+
 
 class ClassTable(Sequence[ClassInfo]):
     """The 80 class slots built from the base classes and the weather modes."""
@@ -105,8 +119,54 @@ class ClassTable(Sequence[ClassInfo]):
 
     @classmethod
     def from_json(cls, path: Path) -> ClassTable:
-        """Reads a ``classes.json``-style file."""
-        return cls.from_json_text(path.read_text("utf-8"), source=str(path))
+        """Reads a ``classes.json``-style file.
+
+        Raises:
+            ConfigError: the file cannot be read or is not a valid class list.
+        """
+        try:
+            text = Path(path).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"class table {path} cannot be read: {exc}") from exc
+        return cls.from_json_text(text, source=str(path))
+
+    @classmethod
+    def load(cls, path: Path | None) -> ClassTable:
+        """The table of the ``classes`` setting: the file at ``path``, else the platform's."""
+        return cls.default() if path is None else cls.from_json(path)
+
+    def with_classes(self, names: Sequence[str]) -> ClassTable:
+        """This table with base classes named ``names`` added after the last (names it already
+        has, in any case, are left as they are).
+
+        Raises:
+            ConfigError: more than 20 base classes would result (the weather offsets).
+        """
+        base = list(self.base_classes)
+        known = {c.name.lower() for c in base}
+        used = {c.color for c in base}
+        for name in names:
+            if name.strip().lower() in known:
+                continue
+            color = next((c for c in _NEW_COLORS if c not in used), _UNUSED_COLOR)
+            used.add(color)
+            known.add(name.strip().lower())
+            base.append(BaseClass(len(base), name.strip(), name.strip()[:10], color))
+        return self if len(base) == len(self.base_classes) else ClassTable(base)
+
+    def to_json(self) -> str:
+        """The base classes as ``classes.json`` text (what `from_json_text` reads)."""
+        rows = [
+            {"Id": c.id, "Name": c.name, "ShortName": c.short_name, "Color": c.color}
+            for c in self.base_classes
+        ]
+        return json.dumps(rows, indent=2) + "\n"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClassTable) and self.base_classes == other.base_classes
+
+    def __hash__(self) -> int:
+        return hash(self.base_classes)
 
     @classmethod
     def from_json_text(cls, text: str, *, source: str = "<json>") -> ClassTable:

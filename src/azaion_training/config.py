@@ -27,9 +27,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from azaion_training.errors import ConfigError
+from azaion_training.images import ToRGB
 
 
 class _Section(BaseModel):
@@ -207,6 +216,52 @@ class EvaluateSettings(_Section):
     """The second condition applies when the split has at least this many objects that size."""
 
 
+class ImageSettings(_Section):
+    """How an image becomes the model's 8-bit 3-channel input (`azaion_training.images`): in the
+    augmenter, the visualiser, the converter (``--queue-ready``), still-frame inference and INT8
+    calibration alike."""
+
+    bands: list[int] | None = None
+    """1-based bands for red, green, blue in the file's order (one number: grey); by default
+    1 band is grey and 3 or more give bands 1, 2, 3 (an RGBA or RGB+NIR GeoTIFF: its RGB)."""
+    percentiles: tuple[float, float] = (2.0, 98.0)
+    """Images that are not 8-bit: these percentiles of the chosen bands become 0 and 255."""
+    fixed_range: tuple[float, float] | None = None
+    """Instead of the percentiles, this fixed range becomes 0..255 (e.g. ``[0, 4095]``)."""
+
+    @field_validator("bands", mode="before")
+    @classmethod
+    def _bands_text(cls, value: Any) -> Any:
+        """``AZAION_IMAGE_BANDS=4,3,2`` (text from the environment) as a list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bands")
+    @classmethod
+    def _bands_count(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (len(value) not in (1, 3) or min(value) < 1):
+            raise ValueError("give one or three band numbers from 1, e.g. 1,2,3")
+        return value
+
+    @model_validator(mode="after")
+    def _valid(self) -> ImageSettings:
+        low, high = self.percentiles
+        if not 0 <= low < high <= 100:
+            raise ValueError("percentiles must be low < high within 0..100")
+        if self.fixed_range is not None and not self.fixed_range[0] < self.fixed_range[1]:
+            raise ValueError("fixed_range must be low < high")
+        return self
+
+    def rule(self) -> ToRGB:
+        """These settings as the conversion rule of `azaion_training.images`."""
+        return ToRGB(
+            bands=tuple(self.bands) if self.bands else None,
+            percentiles=self.percentiles,
+            fixed_range=self.fixed_range,
+        )
+
+
 class ConvertSettings(_Section):
     """``azaion-convert``: what happens to boxes whose class the class map does not know."""
 
@@ -271,6 +326,9 @@ class Settings(_Section):
     data_dir: str = "data"
     data_seed_dir: str = "data-seed"
     data_deleted_dir: str = "data_deleted"
+    classes: Path | None = None
+    """The class table, a ``classes.json`` (``Id``, ``Name``, ``ShortName``, ``Color``); the
+    platform's 17 classes x 3 weather modes when not set."""
     log: LogSettings = Field(default_factory=LogSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     augment: AugmentSettings = Field(default_factory=AugmentSettings)
@@ -279,6 +337,7 @@ class Settings(_Section):
     export: ExportSettings = Field(default_factory=ExportSettings)
     infer: InferSettings = Field(default_factory=InferSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
     convert: ConvertSettings = Field(default_factory=ConvertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)
@@ -313,6 +372,7 @@ ENVIRONMENT: dict[str, str] = {
     "AZAION_DATA_DIR": "data_dir",
     "AZAION_DATA_SEED_DIR": "data_seed_dir",
     "AZAION_DATA_DELETED_DIR": "data_deleted_dir",
+    "AZAION_CLASSES": "classes",
     "AZAION_LOG_LEVEL": "log.level",
     "AZAION_LOG_JSON": "log.json_lines",
     "AZAION_LOG_FILE": "log.file",
@@ -357,6 +417,7 @@ ENVIRONMENT: dict[str, str] = {
     "AZAION_GATE_METRIC": "evaluate.gate_metric",
     "AZAION_GATE_BUCKET": "evaluate.gate_bucket",
     "AZAION_GATE_MIN_OBJECTS": "evaluate.gate_min_objects",
+    "AZAION_IMAGE_BANDS": "images.bands",
     "AZAION_CONVERT_UNKNOWN": "convert.unknown_classes",
     "AZAION_API_URL": "api.url",
     "AZAION_API_EMAIL": "api.email",

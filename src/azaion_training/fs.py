@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from azaion_training.errors import UnsafePathError
+from azaion_training.images import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from azaion_training.config import Settings
@@ -230,10 +231,6 @@ def link_or_copy(
     ):
         shutil.copyfileobj(reader, writer)
     return False
-
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-"""File endings read as images (compared in lower case)."""
 
 
 def is_image(path: Path) -> bool:

@@ -2,8 +2,9 @@
 bombs (a 140 KB PNG can declare 12000x12000 pixels, gigabytes once decoded).
 
 Both daemons check every image against a pixel budget with `check_image_size` before they
-decode it: the queue consumer for each image a message brings, the augmenter for each source.
-Only the formats the queue accepts are parsed (JPEG, PNG, BMP, WebP); anything else is refused.
+decode it: the queue consumer for each image a message brings, the augmenter for each source;
+`azaion-convert` reads its sizes here too. The formats of `azaion_training.images.FORMATS` are
+parsed (JPEG, PNG, BMP, WebP, TIFF with GeoTIFF); anything else is refused.
 
 Example:
     >>> import cv2, numpy as np
@@ -15,23 +16,38 @@ Example:
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import BmpImagePlugin, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+from PIL import (
+    BmpImagePlugin,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
 
 from azaion_training.errors import MediaError
 
-HEADER_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
-"""The image formats whose headers are read (Pillow's names)."""
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
-_READERS: tuple[tuple[Callable[[bytes], bool], type[ImageFile.ImageFile]], ...] = (
-    (lambda head: head.startswith(b"\xff\xd8\xff"), JpegImagePlugin.JpegImageFile),
-    (lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"), PngImagePlugin.PngImageFile),
-    (lambda head: head.startswith(b"BM"), BmpImagePlugin.BmpImageFile),
-    (lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP", WebPImagePlugin.WebPImageFile),
-)
+HEADER_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF")
+"""The image formats whose headers are read (Pillow's names; `images.ImageFormat.header`)."""
+
+_READERS: dict[str, tuple[Callable[[bytes], bool], type[ImageFile.ImageFile]]] = {
+    "JPEG": (lambda head: head.startswith(b"\xff\xd8\xff"), JpegImagePlugin.JpegImageFile),
+    "PNG": (lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"), PngImagePlugin.PngImageFile),
+    "BMP": (lambda head: head.startswith(b"BM"), BmpImagePlugin.BmpImageFile),
+    "WEBP": (
+        lambda head: head[:4] == b"RIFF" and head[8:12] == b"WEBP",
+        WebPImagePlugin.WebPImageFile,
+    ),
+    "TIFF": (lambda head: head[:4] in _TIFF_MAGIC, TiffImagePlugin.TiffImageFile),
+}
 """Magic bytes -> Pillow's reader of that format. The readers are called directly, not through
 ``PIL.Image.open``: that one checks a process-wide pixel limit (we check our own) and Ultralytics
 replaces it with a function that tries to pip-install a HEIF plugin on any unknown file."""
@@ -53,14 +69,18 @@ def image_size(source: bytes | Path) -> tuple[int, int]:
 def _header_size(stream: BinaryIO) -> tuple[int, int]:
     head = stream.read(12)
     stream.seek(0)
-    reader = next((reader for matches, reader in _READERS if matches(head)), None)
+    reader = next((reader for matches, reader in _READERS.values() if matches(head)), None)
     if reader is None:
-        raise MediaError("not a JPEG, PNG, BMP or WebP image (unknown header)")
+        raise MediaError("not a JPEG, PNG, BMP, WebP or TIFF image (unknown header)")
     try:
-        with reader(stream) as image:
-            width, height = image.size
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:  # Pillow on garbage
-        raise MediaError(f"not a JPEG, PNG, BMP or WebP image ({type(exc).__name__})") from exc
+        with warnings.catch_warnings():  # Pillow warns (UserWarning) on some broken headers
+            warnings.simplefilter("ignore")
+            with reader(stream) as image:
+                width, height = image.size
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, struct.error) as exc:
+        # what Pillow's readers raise on garbage
+        kind = type(exc).__name__
+        raise MediaError(f"not a JPEG, PNG, BMP, WebP or TIFF image ({kind})") from exc
     if width <= 0 or height <= 0:
         raise MediaError(f"image header declares {width}x{height} pixels")
     return int(width), int(height)

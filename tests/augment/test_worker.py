@@ -124,3 +124,29 @@ def test_boxes_are_formatted_by_the_label_module(tree: DataTree, one: str) -> No
     make_samples(_job(tree, one))
     text = tree.data_processed.label_path(one).read_text()
     assert text == Box(1, 0.5, 0.5, 0.2, 0.2).to_line() + "\n"
+
+
+@pytest.mark.parametrize("bands", [1, 4])
+def test_a_geotiff_original_becomes_the_models_input_as_png(tree: DataTree, bands: int) -> None:
+    import numpy as np
+
+    from tests.imagery import aerial_scene, geotiff
+
+    scene, boxes = aerial_scene(HEIGHT, WIDTH)
+    if bands == 4:  # 8-bit RGB + NIR
+        grey = (scene // 16).astype(np.uint8)
+        scene = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+    (tree.data.images / "tile.tif").write_bytes(geotiff(scene))
+    lines = "".join(f"0 {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n" for cx, cy, w, h in boxes)
+    write_label_text(tree.data, "tile", lines)
+    result = make_samples(_job(tree, "tile"))
+    assert (result.outcome, result.samples) == (Outcome.MADE, 8), result.reason
+    assert set(contents(tree.data_processed)) == sample_files("tile") - {"images/tile.jpg"} | {
+        "images/tile.png"
+    }
+    original = cv2.imread(str(tree.data_processed.images / "tile.png"), cv2.IMREAD_UNCHANGED)
+    assert original.shape == (HEIGHT, WIDTH, 3) and original.dtype.name == "uint8"
+    cx, cy, _, _ = boxes[0]
+    assert original[round(cy * HEIGHT), round(cx * WIDTH)].min() >= 200  # an object, bright
+    kept = read_label(tree.data_processed.label_path("tile"))
+    assert len(kept) == len(boxes)

@@ -4,7 +4,9 @@ from contextlib import nullcontext as does_not_raise
 
 import pytest
 
+from azaion_training.classes import ClassTable
 from azaion_training.convert import ClassMap, SkipReason, parse_map_option, parse_skip_option
+from azaion_training.convert.classmap import class_map_from_options
 from azaion_training.errors import ConfigError
 
 
@@ -61,13 +63,33 @@ def test_slots_outside_the_model_are_refused(slot: object) -> None:
         ("12=1", {"12": 1}, does_not_raise()),  # a numeric class code as name
         ("Bus", None, pytest.raises(ConfigError, match="not NAME=ID")),  # no '='
         ("=2", None, pytest.raises(ConfigError, match="not NAME=ID")),  # no name
-        ("Bus=two", None, pytest.raises(ConfigError, match="not a class id")),  # no number
+        ("Bus=Truck, Tree = Tree", {"Bus": "Truck", "Tree": "Tree"}, does_not_raise()),  # names
+        ("Bus=", None, pytest.raises(ConfigError, match="not NAME=ID")),  # no target
     ],
 )
-def test_parse_map_option(text: str, expected: dict[str, int] | None, exception) -> None:
+def test_parse_map_option(text: str, expected: dict[str, int | str] | None, exception) -> None:
     with exception:
         assert parse_map_option(text) == expected
 
 
 def test_parse_skip_option() -> None:
     assert parse_skip_option("Bus, camping car,,") == ["Bus", "camping car"]
+
+
+def test_names_as_targets_use_the_table_or_add_classes_to_it() -> None:
+    names = class_map_from_options(["Lorry=Truck(Wint),Tree=Tree", "Snag=tree"])
+    assert names.resolve("lorry") == 21
+    assert names.resolve("Tree") == names.resolve("snag") == 17
+    assert names.added == ("Tree",)
+    assert names.table[17].name == "Tree" and names.table[57].name == "Tree(Night)"
+    assert names.table[18].name == "Class-18"
+    assert ClassTable.default()[17].name == "Class-17", "the platform's table is unchanged"
+
+
+def test_a_users_own_table_resolves_its_names(tmp_path) -> None:
+    path = tmp_path / "classes.json"
+    path.write_text('[{"Id": 0, "Name": "Tree", "ShortName": "Tree", "Color": "#00aa00"}]')
+    table = ClassTable.load(path)
+    names = class_map_from_options(["Alive=Tree,Dead=Snag"], table=table)
+    assert (names.resolve("Tree"), names.resolve("alive"), names.resolve("dead")) == (0, 0, 1)
+    assert ClassTable.from_json_text(names.table.to_json()) == names.table

@@ -120,5 +120,5 @@ def test_letterbox_keeps_aspect_and_pads_grey(height: int, width: int, content: 
 def test_load_letterboxed_rejects_a_broken_image(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
-    with pytest.raises(MediaError, match="cannot decode"):
+    with pytest.raises(MediaError, match=r"broken\.jpg does not decode"):
         load_letterboxed(broken, 64)

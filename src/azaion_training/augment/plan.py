@@ -42,6 +42,7 @@ from pathlib import Path
 from azaion_training.augment.state import Stamp
 from azaion_training.errors import ConfigError, UnsafePathError
 from azaion_training.fs import TEMPORARY_SUFFIX, AnnotationDir, check_name, is_temporary
+from azaion_training.images import sample_suffix
 from azaion_training.samples import family, sample_names, source_of, variant_name
 
 VARIANT_EXTENSION = ".jpg"
@@ -143,8 +144,9 @@ class Plan:
 
 
 def output_image_names(name: str, extension: str, *, variants: int) -> list[str]:
-    """File names of the sample images of annotation ``name``, the original first."""
-    return [f"{name}{extension}"] + [
+    """File names of the sample images of annotation ``name``, the original first (with the
+    source's ``extension``, or ``.png`` for a TIFF: `azaion_training.images.sample_suffix`)."""
+    return [f"{name}{sample_suffix(extension)}"] + [
         f"{variant}{VARIANT_EXTENSION}" for variant in sample_names(name, variants=variants)[1:]
     ]
 

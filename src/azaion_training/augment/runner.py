@@ -72,6 +72,7 @@ from azaion_training.corrupted import quarantine
 from azaion_training.errors import AzaionError, ConfigError, LabelError, MediaError
 from azaion_training.fs import DataTree
 from azaion_training.imageheader import check_pixels, image_size
+from azaion_training.images import ToRGB
 from azaion_training.labels import read_label
 from azaion_training.locks import RoleLock, hold, is_held
 from azaion_training.shutdown import shutdown_signals
@@ -149,6 +150,7 @@ class Augmenter:
         settings: AugmentSettings,
         *,
         shard: Shard = Shard(),  # noqa: B008 - frozen
+        to_rgb: ToRGB | None = None,
     ) -> None:
         if not tree.data.images.is_dir() or not tree.data.labels.is_dir():
             raise ConfigError(
@@ -158,6 +160,7 @@ class Augmenter:
         self.tree = tree
         self.settings = settings
         self.shard = shard
+        self.to_rgb = to_rgb or ToRGB()
         tree.data_processed.create()
         tree.data_corrupted.create()
         self._locks = _shard_locks(tree.data_processed.path, shard)
@@ -171,6 +174,7 @@ class Augmenter:
             variants=settings.variants,
             box_rules=box_rules(settings),
             jpeg_quality=settings.jpeg_quality,
+            to_rgb=self.to_rgb,
         )
         self._context = _context()
         self._pending: list[tuple[str, Stamp]] = []
@@ -370,6 +374,7 @@ class Augmenter:
             variants=self.settings.variants,
             rules=box_rules(self.settings),
             jpeg_quality=self.settings.jpeg_quality,
+            to_rgb=self.to_rgb,
         )
 
     def _settle(self, source: Source, result: SampleResult) -> Outcome | None:
@@ -473,13 +478,15 @@ def augment_tree(
     stop: threading.Event,
     progress: bool | None = None,
     shard: Shard = Shard(),  # noqa: B008 - frozen
+    to_rgb: ToRGB | None = None,
 ) -> PassSummary | None:
-    """Runs one pass (``once``) or the daemon loop on ``tree`` (on its ``shard`` only).
+    """Runs one pass (``once``) or the daemon loop on ``tree`` (on its ``shard`` only);
+    ``to_rgb`` is how images become the model's input (the ``images`` settings).
 
     Returns:
         The summary of the pass with ``once``; ``None`` after the loop is stopped.
     """
-    with Augmenter(tree, settings, shard=shard) as augmenter:
+    with Augmenter(tree, settings, shard=shard, to_rgb=to_rgb) as augmenter:
         if once:
             return augmenter.run_pass(stop=stop, progress=progress)
         augmenter.run_forever(stop=stop, progress=progress)

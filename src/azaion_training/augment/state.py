@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from azaion_training.images import ToRGB
+
 logger = logging.getLogger(__name__)
 
 STATE_FILE = ".augment-state.sqlite"
@@ -49,9 +51,21 @@ class Stamp(NamedTuple):
     recipe: str
 
 
-def recipe(*, version: int, variants: int, box_rules: object, jpeg_quality: int) -> str:
-    """A short text naming everything besides the source files that shapes the samples."""
-    return f"v{version}:variants={variants}:boxes={box_rules!r}:q={jpeg_quality}"
+def recipe(
+    *,
+    version: int,
+    variants: int,
+    box_rules: object,
+    jpeg_quality: int,
+    to_rgb: object = None,
+) -> str:
+    """A short text naming everything besides the source files that shapes the samples.
+
+    ``to_rgb`` (the image conversion rule) is named only when it is not the default, so the
+    samples made before the rule existed keep their recipe.
+    """
+    text = f"v{version}:variants={variants}:boxes={box_rules!r}:q={jpeg_quality}"
+    return text if to_rgb is None or to_rgb == ToRGB() else f"{text}:rgb={to_rgb!r}"
 
 
 class StateStore:

@@ -33,6 +33,7 @@ from azaion_training.augment.pipeline import BoxDrops, BoxRules, augment, build_
 from azaion_training.augment.plan import output_image_names, output_label_names
 from azaion_training.errors import LabelError, MediaError
 from azaion_training.fs import AnnotationDir, atomic_write_bytes, atomic_write_text
+from azaion_training.images import ToRGB, decode, encode_png, is_model_input, sample_suffix, to_bgr
 from azaion_training.labels import Box, clip_boxes, format_label, read_label
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class SampleJob:
     variants: int
     rules: BoxRules
     jpeg_quality: int
+    to_rgb: ToRGB = field(default_factory=ToRGB)
+    """How the image becomes the model's 8-bit 3-channel input (`azaion_training.images`)."""
 
 
 @dataclass(frozen=True)
@@ -144,22 +147,19 @@ def make_samples(job: SampleJob) -> SampleResult:
         return SampleResult(job.name, Outcome.CORRUPTED, reason=_label_reason(exc))
     except FileNotFoundError as exc:
         return SampleResult(job.name, Outcome.VANISHED, reason=str(exc))
-    image = decode_image(data)
-    if image is None:
-        return SampleResult(job.name, Outcome.CORRUPTED, reason="image does not decode")
+    try:
+        stored = decode(data, what="image")
+        image = to_bgr(stored, job.to_rgb)
+    except MediaError as exc:
+        return SampleResult(job.name, Outcome.CORRUPTED, reason=str(exc))
+    if not (is_model_input(stored) and sample_suffix(job.image.suffix) == job.image.suffix):
+        data = encode_png(image[:, :, ::-1])  # the original sample as the model will read it
     try:
         dropped = BoxDrops()
         written = _write_samples(job, data, image, clip_boxes(boxes, min_area=0.0), dropped)
     except (OSError, MediaError) as exc:
         return SampleResult(job.name, Outcome.FAILED, reason=f"cannot write samples: {exc}")
     return SampleResult(job.name, Outcome.MADE, samples=written, dropped=dropped)
-
-
-def decode_image(data: bytes) -> np.ndarray | None:
-    """A BGR uint8 image of shape ``(h, w, 3)`` from encoded bytes, or ``None``."""
-    if not data:
-        return None
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:

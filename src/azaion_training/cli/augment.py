@@ -76,6 +76,7 @@ def augment(args: argparse.Namespace, settings: Settings) -> int:
             once=args.once,
             stop=stop,
             shard=args.shard,
+            to_rgb=settings.images.rule(),
         )
     return EXIT_ERROR if summary is not None and summary.failed else EXIT_OK
 

@@ -109,11 +109,18 @@ def draw(args: argparse.Namespace, settings: Settings) -> int:
         items = with_class(items, class_ids(args.class_name, table))
         label += f" · class {args.class_name}"
     if args.browse:
-        browse(items, table)
+        browse(items, table, to_rgb=settings.images.rule())
         return EXIT_OK
     chosen = pick(items, n=args.n, seed=args.seed)
     title = f"{label} · {len(chosen)} of {len(items)} images · seed {args.seed}"
-    figure = grid_figure(chosen, table, cell_px=args.cell, columns=args.columns, title=title)
+    figure = grid_figure(
+        chosen,
+        table,
+        cell_px=args.cell,
+        columns=args.columns,
+        title=title,
+        to_rgb=settings.images.rule(),
+    )
     print(f"grid of {len(chosen)} images: {save_figure(figure, args.out)}")
     return EXIT_OK
 

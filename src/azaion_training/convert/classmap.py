@@ -3,7 +3,9 @@
 A name is looked up case-insensitively, in this order:
 
 1. the skip list: the box is left out (reported as skipped by the map);
-2. the explicit map (``--map Name=id``, over the defaults);
+2. the explicit map (``--map Name=ID`` or ``--map Name=OurName``, over the defaults); a target
+   name the class table does not have is added to it as a new class (`ClassTable.with_classes`:
+   ``--map Tree=Tree`` on the platform's table makes class 17 ``Tree``);
 3. our own class names (``Truck``, ``Vehicle``, ``Truck(Wint)``, ... from the `ClassTable`);
 4. otherwise the name is unknown: the box is skipped and reported, or the conversion stops,
    as the ``convert.unknown_classes`` setting says.
@@ -16,6 +18,9 @@ Example:
     (2, 21, 'SKIPPED_CLASS')
     >>> names.with_overrides(mapping={"Motorcycle": 11}).resolve("motorcycle")
     11
+    >>> trees = class_map_from_options(["Tree=Tree,Alive=Tree,Dead=Snag"])
+    >>> trees.resolve("alive"), trees.resolve("dead"), trees.added, trees.table[18].name
+    (17, 18, ('Tree', 'Snag'), 'Snag')
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class ClassMap:
     ids: Mapping[str, int]
     skipped: frozenset[str]
     table: ClassTable
+    added: tuple[str, ...] = ()
+    """Class names the map added to the table (``--map Tree=Tree``)."""
 
     def __post_init__(self) -> None:
         for name, slot in self.ids.items():
@@ -82,7 +89,7 @@ class ClassMap:
             raise ConfigError(f"class map: {', '.join(both)} both mapped and skipped")
         ids = {k: v for k, v in self.ids.items() if k not in skip_keys} | mapping
         skipped = (self.skipped - set(mapping)) | skip_keys
-        return ClassMap(ids=ids, skipped=frozenset(skipped), table=self.table)
+        return ClassMap(ids=ids, skipped=frozenset(skipped), table=self.table, added=self.added)
 
     def resolve(self, name: str) -> int | SkipReason:
         """The slot of ``name``, or `SkipReason.SKIPPED_CLASS` / `SkipReason.UNKNOWN_CLASS`."""
@@ -97,21 +104,20 @@ class ClassMap:
             return SkipReason.UNKNOWN_CLASS
 
 
-def parse_map_option(text: str) -> dict[str, int]:
-    """Parses ``--map`` text: ``Name=id,Other Name=id`` (spaces inside names are kept).
+def parse_map_option(text: str) -> dict[str, int | str]:
+    """Parses ``--map`` text: ``Name=ID,Other Name=OurName`` (spaces inside names are kept); a
+    target is a class id (an integer) or a class name.
 
     Raises:
-        ConfigError: an entry is not ``name=integer``.
+        ConfigError: an entry is not ``NAME=ID`` or ``NAME=NAME``.
     """
-    mapping: dict[str, int] = {}
+    mapping: dict[str, int | str] = {}
     for entry in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = entry.rpartition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--map entry {entry!r} is not NAME=ID")
-        try:
-            mapping[name.strip()] = int(value)
-        except ValueError:
-            raise ConfigError(f"--map entry {entry!r}: {value!r} is not a class id") from None
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"--map entry {entry!r} is not NAME=ID or NAME=CLASSNAME")
+        target = value.strip()
+        mapping[name.strip()] = int(target) if target.lstrip("-").isdigit() else target
     return mapping
 
 
@@ -120,14 +126,31 @@ def parse_skip_option(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def class_map_from_options(maps: Iterable[str] = (), skips: Iterable[str] = ()) -> ClassMap:
-    """The default map with every ``--map NAME=ID,...`` and ``--skip NAME,...`` applied in order.
+def class_map_from_options(
+    maps: Iterable[str] = (), skips: Iterable[str] = (), *, table: ClassTable | None = None
+) -> ClassMap:
+    """The default map over ``table`` (the platform's when ``None``) with every
+    ``--map NAME=ID|CLASSNAME,...`` and ``--skip NAME,...`` applied in order; class names the
+    table does not have are added to it (`ClassMap.added`).
 
     Raises:
-        ConfigError: an option does not parse (see `parse_map_option`).
+        ConfigError: an option does not parse (see `parse_map_option`), or too many classes.
     """
-    mapping: dict[str, int] = {}
+    targets: dict[str, int | str] = {}
     for text in maps:
-        mapping.update(parse_map_option(text))
+        targets.update(parse_map_option(text))
+    base = table or ClassTable.default()
+    known = {info.name.lower() for info in base.used()}
+    new: dict[str, str] = {}  # lower case -> the first spelling given
+    for target in targets.values():
+        if isinstance(target, str) and target.lower() not in known:
+            new.setdefault(target.lower(), target)
+    added = tuple(new.values())
+    extended = base.with_classes(added)
+    mapping = {
+        name: target if isinstance(target, int) else extended.id_of(target)
+        for name, target in targets.items()
+    }
     skip = [name for text in skips for name in parse_skip_option(text)]
-    return ClassMap.default().with_overrides(mapping=mapping, skip=skip)
+    start = ClassMap(ids=dict(DEFAULT_MAP), skipped=DEFAULT_SKIP, table=extended, added=added)
+    return start.with_overrides(mapping=mapping, skip=skip)

@@ -59,6 +59,7 @@ from azaion_training.dataset.snapshot import SETTLE_S, OpenFolder, Outcome, Pair
 from azaion_training.dataset.tiles import TrainTiles
 from azaion_training.errors import DatasetError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, free_dir, is_temporary
+from azaion_training.images import SUFFIX_SPELLINGS
 from azaion_training.queue.catalogue import Catalogue
 from azaion_training.samples import source_of
 
@@ -519,13 +520,11 @@ def _stems(folder: Path) -> list[str]:
 def _image_of(folder: AnnotationDir, name: str) -> Path | None:
     """The image of ``name`` in ``folder`` by trying the allowed extensions (listing a folder of
     millions of files once per annotation would be quadratic)."""
-    from azaion_training.queue.handlers import IMAGE_EXTENSIONS
-
     images = str(folder.images)
-    for extension in IMAGE_EXTENSIONS:
-        for candidate in (f"{images}/{name}{extension}", f"{images}/{name}{extension.upper()}"):
-            if os.path.isfile(candidate):
-                return Path(candidate)
+    for extension in SUFFIX_SPELLINGS:
+        candidate = f"{images}/{name}{extension}"
+        if os.path.isfile(candidate):
+            return Path(candidate)
     return None
 
 

@@ -361,7 +361,12 @@ def _augment(settings: Settings, tree: DataTree, *, progress: bool) -> int:
     from azaion_training.augment import augment_tree
 
     summary = augment_tree(
-        tree, settings.augment, once=True, stop=threading.Event(), progress=progress
+        tree,
+        settings.augment,
+        once=True,
+        stop=threading.Event(),
+        progress=progress,
+        to_rgb=settings.images.rule(),
     )
     if summary is None or summary.failed or summary.corrupted:
         raise TrainingError(f"augmentation did not make every sample: {summary}")

@@ -78,14 +78,17 @@ def letterbox(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_letterboxed(path: Path, size: int) -> np.ndarray:
-    """Reads an image file and letterboxes it (see `letterbox`): ``(size, size, 3)`` uint8 RGB.
+    """Reads an image file (`azaion_training.images.read_image`: 16-bit, 1- or 4-band images as
+    the augmenter turns them) and letterboxes it (see `letterbox`): ``(size, size, 3)`` uint8
+    RGB.
 
     Raises:
         MediaError: the file does not decode as an image.
     """
-    import cv2
+    from azaion_training.images import read_image
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise MediaError(f"cannot decode image {path}")
-    return letterbox(image, size)
+    try:
+        rgb = read_image(path)
+    except OSError as exc:
+        raise MediaError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    return letterbox(np.ascontiguousarray(rgb[:, :, ::-1]), size)

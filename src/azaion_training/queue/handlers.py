@@ -46,6 +46,7 @@ from azaion_training.config import QueueSettings
 from azaion_training.errors import LabelError, MediaError, MessageError, UnsafePathError
 from azaion_training.fs import AnnotationDir, DataTree, check_name
 from azaion_training.imageheader import check_pixels, image_size
+from azaion_training.images import QUEUE_SUFFIXES, SUFFIX_SPELLINGS
 from azaion_training.labels import Box, clip_boxes, format_label, parse_label
 from azaion_training.queue.durability import WriteBatch
 from azaion_training.queue.messages import Annotation, AnnotationStatus, BulkAnnotations, Message
@@ -53,8 +54,9 @@ from azaion_training.samples import DEFAULT_VARIANTS, sample_names
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-"""Image extensions accepted from the queue, compared without case; written in lower case."""
+IMAGE_EXTENSIONS = QUEUE_SUFFIXES
+"""Image extensions accepted from the queue (`azaion_training.images.FORMATS`), compared without
+case; written in lower case."""
 
 DEFAULT_MAX_MEGAPIXELS = QueueSettings().max_image_megapixels
 """Largest image accepted when no setting says otherwise (the setting's default)."""
@@ -63,9 +65,9 @@ MESSAGE_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
 """File-system errors that belong to one message (a name the file system refuses), not to the
 tree: the message is rejected and the consumer goes on."""
 
-_CANDIDATE_EXTENSIONS = tuple(
-    dict.fromkeys(ext for e in IMAGE_EXTENSIONS for ext in (e, e.upper()))
-)
+_CANDIDATE_EXTENSIONS = SUFFIX_SPELLINGS
+"""Every image ending (not only the queue's): an annotation placed by hand, or an original sample
+the augmenter wrote as PNG, is found and removed as well."""
 
 
 @dataclass(frozen=True)

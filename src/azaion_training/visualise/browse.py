@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from azaion_training.classes import ClassTable
 from azaion_training.errors import ConfigError
+from azaion_training.images import ToRGB
 from azaion_training.visualise.grid import LABEL_FONT, TITLE_FONT, load_cell
 from azaion_training.visualise.render import annotate
 from azaion_training.visualise.source import LabelledImage
@@ -48,6 +49,7 @@ class Browser:
         *,
         on_quit: Callable[[], None] = lambda: None,
         cell_px: int = 900,
+        to_rgb: ToRGB | None = None,
     ) -> None:
         if not items:
             raise ConfigError("there are no images to browse")
@@ -58,6 +60,7 @@ class Browser:
         self.closed = False
         self._on_quit = on_quit
         self._cell_px = cell_px
+        self._to_rgb = to_rgb
         figure.canvas.mpl_connect("key_press_event", self.on_key)
         self.show(0)
 
@@ -65,7 +68,7 @@ class Browser:
         """Draws image ``index`` (clamped to the range)."""
         self.index = min(max(index, 0), len(self.items) - 1)
         item = self.items[self.index]
-        cell = load_cell(item, self.table, cell_px=self._cell_px)
+        cell = load_cell(item, self.table, cell_px=self._cell_px, to_rgb=self._to_rgb)
         self.figure.clear()
         ax = self.figure.add_axes((0.01, 0.04, 0.98, 0.9))
         ax.imshow(cell.image, interpolation="antialiased")
@@ -102,7 +105,9 @@ class Browser:
             self._on_quit()
 
 
-def browse(items: Sequence[LabelledImage], table: ClassTable) -> None:
+def browse(
+    items: Sequence[LabelledImage], table: ClassTable, *, to_rgb: ToRGB | None = None
+) -> None:
     """Opens a window and browses ``items`` until the user quits.
 
     Raises:
@@ -121,7 +126,7 @@ def browse(items: Sequence[LabelledImage], table: ClassTable) -> None:
     manager = figure.canvas.manager
     if manager is not None and getattr(manager, "key_press_handler_id", None) is not None:
         figure.canvas.mpl_disconnect(manager.key_press_handler_id)  # our keys, not the toolbar's
-    Browser(figure, items, table, on_quit=lambda: plt.close(figure))
+    Browser(figure, items, table, on_quit=lambda: plt.close(figure), to_rgb=to_rgb)
     plt.show()
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from azaion_training.classes import ClassTable
 from azaion_training.errors import LabelError, MediaError
+from azaion_training.images import ToRGB
 from azaion_training.labels import Box
 from azaion_training.visualise.render import (
     PixelRect,
@@ -90,13 +91,15 @@ def grid_figure(
     cell_px: int = 320,
     columns: int | None = None,
     title: str = "",
+    to_rgb: ToRGB | None = None,
 ) -> Figure:
     """Draws ``items`` in a grid, each with its boxes and short class names.
 
     An image that does not decode is shown grey, a label that does not parse is named in the
-    caption; neither stops the grid.
+    caption; neither stops the grid. ``to_rgb``: how images become 8-bit RGB (the ``images``
+    settings).
     """
-    cells = [load_cell(item, table, cell_px=cell_px) for item in items]
+    cells = [load_cell(item, table, cell_px=cell_px, to_rgb=to_rgb) for item in items]
     rects, (width, height) = grid_layout(
         [(c.image.shape[1], c.image.shape[0]) for c in cells], cell_px=cell_px, columns=columns
     )
@@ -128,11 +131,13 @@ def grid_figure(
     return figure
 
 
-def load_cell(item: LabelledImage, table: ClassTable, *, cell_px: int) -> Cell:
+def load_cell(
+    item: LabelledImage, table: ClassTable, *, cell_px: int, to_rgb: ToRGB | None = None
+) -> Cell:
     """Reads one image and its label and draws the boxes at ``cell_px`` scale."""
     problems = []
     try:
-        image = fit(read_rgb(item.image), max_width=cell_px, max_height=cell_px)
+        image = fit(read_rgb(item.image, to_rgb), max_width=cell_px, max_height=cell_px)
     except MediaError:
         logger.warning("%s does not decode", item.image)
         image = np.full((cell_px * 3 // 4, cell_px, 3), 200, np.uint8)

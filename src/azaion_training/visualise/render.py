@@ -18,6 +18,7 @@ import numpy as np
 from azaion_training.classes import ClassTable
 from azaion_training.errors import MediaError
 from azaion_training.fs import atomic_writer
+from azaion_training.images import ToRGB, read_image
 from azaion_training.labels import Box
 
 if TYPE_CHECKING:
@@ -41,17 +42,17 @@ class PixelRect:
     y2: int
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """The image as an RGB ``(h, w, 3)`` uint8 array.
+def read_rgb(path: Path, to_rgb: ToRGB | None = None) -> np.ndarray:
+    """The image as an RGB ``(h, w, 3)`` uint8 array, as the model sees it (16-bit and 1- or
+    4-band images by the ``to_rgb`` rule of `azaion_training.images`).
 
     Raises:
         MediaError: the file does not decode.
     """
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.empty(0, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise MediaError(f"{path} does not decode as an image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return read_image(path, to_rgb)
+    except OSError as exc:
+        raise MediaError(f"{path} cannot be read: {exc.strerror or exc}") from exc
 
 
 def fit(image: np.ndarray, *, max_width: int, max_height: int) -> np.ndarray:
