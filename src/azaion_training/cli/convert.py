@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from azaion_training.classes import ClassTable
 from azaion_training.cli._common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -29,10 +30,13 @@ Convert Pascal VOC, oriented-box or COCO annotations to YOLO labels.
 
 DEST receives images/ (copied, or hard-linked with --link) and labels/ (one YOLO label per image).
 Class names are matched case-insensitively: first --skip, then --map, then the default map
-(Truck=1, Car=2, Taxi=2, Motorcycle skipped), then our own class names (Vehicle, Truck(Wint), ...).
+(Truck=1, Car=2, Taxi=2, Motorcycle skipped), then the class table's names (Vehicle,
+Truck(Wint), ...). --map Tree=Tree adds the class Tree to the table (DEST/classes.json).
+Images: every format of the image table (JPEG, PNG, BMP, WebP, TIFF/GeoTIFF); TIFF files are
+copied as they are (azaion-augment reads them), or written as PNG with --queue-ready.
 Boxes of unknown classes, boxes outside the image and boxes without area are reported and left
-out; annotations whose image is missing are reported and skipped. Exit code 0 when anything was
-converted, 1 when nothing was (or on an error).
+out; annotations whose image is missing are reported and skipped. Exit code 0 when images with
+boxes were converted, 1 when nothing was, or no box was kept (or on an error).
 
 """
 
@@ -56,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--map",
         action="append",
         default=[],
-        metavar="NAME=ID,...",
-        help="map class names to class ids (0..79), over the defaults; may be repeated",
+        metavar="NAME=ID|CLASSNAME,...",
+        help="map class names to class ids (0..79) or to class names of the class table, over "
+        "the defaults; a name the table lacks becomes a new class (DEST/classes.json holds the "
+        "table then); may be repeated",
     )
     parser.add_argument(
         "--skip",
@@ -68,6 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--link", action="store_true", help="hard-link images instead of copying them"
+    )
+    parser.add_argument(
+        "--queue-ready",
+        action="store_true",
+        help="write images the queue refuses (TIFF/GeoTIFF) as 8-bit RGB PNG (images.* settings); "
+        "by default they are kept as they are (azaion-augment reads them)",
+    )
+    setting(
+        parser,
+        "--classes",
+        key="classes",
+        type=Path,
+        metavar="FILE",
+        help="the class table (classes.json) whose names --map may name",
+        default_text="the platform's 17 classes x 3 weather modes",
     )
     setting(
         parser,
@@ -90,16 +111,21 @@ def run_convert(args: argparse.Namespace, settings: Settings) -> int:
         args.format,
         args.source,
         args.dest,
-        class_map=class_map_from_options(args.map, args.skip),
+        class_map=class_map_from_options(
+            args.map, args.skip, table=ClassTable.load(settings.classes)
+        ),
         link=args.link,
         unknown_classes=settings.convert.unknown_classes,
         edge_tolerance_px=settings.convert.edge_tolerance_px,
         progress=sys.stderr.isatty(),
+        queue_ready=args.queue_ready,
+        to_rgb=settings.images.rule(),
         **given_options(args),
     )
     print(report.summary())
-    if report.images == 0:
-        print(f"{PROG}: error: nothing was converted", file=sys.stderr)
+    problem = report.nothing_converted()
+    if problem is not None:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 

@@ -8,7 +8,7 @@ Example:
     skipped 0 images, 1 boxes:
       1  box: unknown class
            e.g. a.xml object 1: unknown class ('Bus')
-    unknown class names (add them with --map NAME=ID or --skip NAME): 'Bus' x1
+    unknown class names (add them with --map NAME=ID, --map NAME=CLASSNAME or --skip NAME): 'Bus' x1
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 
 class SkipReason(str, Enum):
@@ -68,6 +69,16 @@ class ConversionReport:
     linked: int = 0
     skipped_images: list[Skip] = field(default_factory=list)
     skipped_boxes: list[Skip] = field(default_factory=list)
+    class_boxes: Counter[int] = field(default_factory=Counter)
+    """Boxes written per class slot."""
+    class_names: dict[int, str] = field(default_factory=dict)
+    """The names of the slots the map targets (``Class-N`` for a slot the table leaves unnamed)."""
+    not_for_queue: Counter[str] = field(default_factory=Counter)
+    """Images per format that the queue would refuse (TIFF)."""
+    rewritten: int = 0
+    """Of those, written as PNG (``queue_ready``)."""
+    classes_file: Path | None = None
+    """``DEST/classes.json`` when the map added classes."""
 
     def add_box_skips(self, skips: Iterable[Skip]) -> None:
         self.skipped_boxes.extend(skips)
@@ -107,6 +118,58 @@ class ConversionReport:
         if unknown:
             listed = ", ".join(f"{name} x{count}" for name, count in unknown.most_common())
             lines.append(
-                f"unknown class names (add them with --map NAME=ID or --skip NAME): {listed}"
+                f"unknown class names (add them with --map NAME=ID, --map NAME=CLASSNAME or "
+                f"--skip NAME): {listed}"
             )
+        lines.extend(self._format_lines())
+        lines.extend(self._class_lines())
         return "\n".join(lines)
+
+    def _format_lines(self) -> list[str]:
+        lines = []
+        for name, count in sorted(self.not_for_queue.items()):
+            if self.rewritten:
+                lines.append(f"{count} {name} images written as 8-bit RGB PNG (the queue's format)")
+            else:
+                lines.append(
+                    f"{count} {name} images kept as {name}: azaion-augment and azaion-train read "
+                    "them; azaion-queue would refuse them (--queue-ready writes them as PNG)"
+                )
+        return lines
+
+    def _class_lines(self) -> list[str]:
+        lines = []
+        if self.class_boxes:
+            listed = ", ".join(
+                f"{self.class_names.get(slot, slot)} ({slot}) x{count}"
+                for slot, count in sorted(self.class_boxes.items())
+            )
+            lines.append(f"boxes per class: {listed}")
+        unnamed = [
+            slot for slot in self.class_boxes if self.class_names.get(slot, "").startswith("Class-")
+        ]
+        if unnamed:
+            lines.append(
+                f"class slots without a name in the class table: {sorted(unnamed)}; name them "
+                "with --map NAME=CLASSNAME (or a classes.json given with --classes)"
+            )
+        if self.classes_file is not None:
+            lines.append(
+                f"class table with the new classes: {self.classes_file} (train and draw with "
+                f"--classes {self.classes_file} or AZAION_CLASSES)"
+            )
+        return lines
+
+    def nothing_converted(self) -> str | None:
+        """Why nothing usable came out (no image, or no box at all), with what to try; else
+        ``None``."""
+        if self.images == 0:
+            return "nothing was converted (see the skips above)"
+        if self.boxes == 0:
+            hint = (
+                "map the class names with --map NAME=ID or --map NAME=CLASSNAME"
+                if self.unknown_names
+                else "check the skips above"
+            )
+            return f"{self.images} images converted but no box kept: {hint}"
+        return None

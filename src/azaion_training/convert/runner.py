@@ -1,11 +1,15 @@
 """The file side of a conversion: find annotations and images, write images and YOLO labels.
 
-``DEST`` receives ``images/{name}{ext}`` (copied, or hard-linked with ``link=True``) and
-``labels/{name}.txt`` (written through `azaion_training.labels.write_label`, atomically). An image
+``DEST`` receives ``images/{name}{ext}`` (copied, or hard-linked with ``link=True``; with
+``queue_ready=True`` an image the queue would refuse, a TIFF, is written as the model's 8-bit RGB
+PNG by `azaion_training.images.to_model_rgb`) and ``labels/{name}.txt`` (written through
+`azaion_training.labels.write_label`, atomically). An image
 is written only together with its label; an annotation whose image is missing or unreadable, whose
 recorded size differs from the image, or whose name is unsafe or already used is skipped whole.
 Boxes with an unknown class, outside the image or without area are left out of the label. Every
-skip is counted in the returned `ConversionReport`.
+skip is counted in the returned `ConversionReport`. When the class map added classes by name
+(``--map Tree=Tree``), ``DEST/classes.json`` holds the table with them (the ``classes`` setting
+to train and draw with).
 
 Where the sources are looked for:
 
@@ -32,8 +36,17 @@ from azaion_training.convert.classmap import ClassMap
 from azaion_training.convert.records import DEFAULT_EDGE_TOLERANCE_PX, SourceAnnotation, to_yolo
 from azaion_training.convert.report import ConversionReport, Skip, SkipReason
 from azaion_training.convert.sources import ImageIndex, Reader, ReadOptions, Sources
-from azaion_training.errors import DatasetError, UnsafePathError
-from azaion_training.fs import AnnotationDir, atomic_writer, check_name, link_or_copy
+from azaion_training.errors import DatasetError, MediaError, UnsafePathError
+from azaion_training.fs import (
+    AnnotationDir,
+    atomic_write_bytes,
+    atomic_write_text,
+    atomic_writer,
+    check_name,
+    link_or_copy,
+)
+from azaion_training.imageheader import image_size
+from azaion_training.images import MODEL_INPUT_SUFFIX, ToRGB, encode_png, format_of, read_image
 from azaion_training.labels import write_label
 from azaion_training.registry import Option, option_values, resolve
 
@@ -100,6 +113,9 @@ READERS: dict[str, SourceFormat] = {
 }
 """Source format (``azaion-convert FORMAT``) -> its row."""
 
+CLASSES_FILE = "classes.json"
+"""The class table written into ``DEST`` when the map added classes."""
+
 FORMATS: tuple[str, ...] = tuple(READERS)
 """The formats built in (``READERS`` may gain rows at run time)."""
 
@@ -114,6 +130,8 @@ def convert(
     unknown_classes: UnknownPolicy = "skip",
     edge_tolerance_px: float = DEFAULT_EDGE_TOLERANCE_PX,
     progress: bool = False,
+    queue_ready: bool = False,
+    to_rgb: ToRGB | None = None,
     **options: Any,
 ) -> ConversionReport:
     """Converts the annotations at ``source`` into ``dest/images`` and ``dest/labels``.
@@ -128,6 +146,8 @@ def convert(
             ``error`` stops before anything is written and names every unknown class.
         edge_tolerance_px: how far a box may cross the border and be clipped, not skipped.
         progress: show a progress bar.
+        queue_ready: write images of formats the queue refuses (TIFF) as PNG, by ``to_rgb``.
+        to_rgb: how such an image becomes 8-bit RGB (the ``images`` settings).
         options: options of the format (`SourceFormat.options`): ``corner_order=`` (the column
             layout of ``oriented``, see `convert.oriented`), ``images=`` (the image folder of
             ``coco``); ``None`` is not given.
@@ -149,6 +169,13 @@ def convert(
         else:
             report.add_image_skip(skip)
     dest_dir.create()
+    if class_map.added:
+        report.classes_file = dest_dir.path / CLASSES_FILE
+        atomic_write_text(report.classes_file, class_map.table.to_json())
+    report.class_names = {
+        slot: class_map.table[slot].name for slot in sorted(set(class_map.ids.values()))
+    }
+    placer = _Placer(link=link, queue_ready=queue_ready, to_rgb=to_rgb or ToRGB())
     written: set[str] = set()
     for annotation in _progress(sources.annotations, enabled=progress, fmt=fmt):
         _convert_one(
@@ -156,7 +183,7 @@ def convert(
             dest=dest_dir,
             images=sources.images,
             class_map=class_map,
-            link=link,
+            placer=placer,
             edge_tolerance_px=edge_tolerance_px,
             written=written,
             report=report,
@@ -172,7 +199,7 @@ def _convert_one(
     dest: AnnotationDir,
     images: ImageIndex,
     class_map: ClassMap,
-    link: bool,
+    placer: _Placer,
     edge_tolerance_px: float,
     written: set[str],
     report: ConversionReport,
@@ -197,10 +224,15 @@ def _convert_one(
         class_map=class_map,
         edge_tolerance_px=edge_tolerance_px,
     )
+    try:
+        placer.place(image_path, dest, annotation.name, report)
+    except MediaError as exc:
+        report.add_image_skip(Skip(SkipReason.IMAGE_UNREADABLE, str(image_path), str(exc)))
+        return
     report.add_box_skips(skips)
-    target = dest.image_path(annotation.name, image_path.suffix)
-    report.linked += _place_image(image_path, target, link=link)
     write_label(dest.label_path(annotation.name), boxes)
+    for box in boxes:
+        report.class_boxes[box.class_id] += 1
     written.add(annotation.name)
     report.images += 1
     report.boxes += len(boxes)
@@ -219,18 +251,36 @@ def _check_name(annotation: SourceAnnotation, written: set[str]) -> Skip | None:
 def _image_size(
     path: Path, annotation: SourceAnnotation
 ) -> tuple[tuple[int, int] | None, Skip | None]:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
-            size = (int(image.width), int(image.height))
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        size = image_size(path)
+    except (OSError, MediaError) as exc:
         return None, Skip(SkipReason.IMAGE_UNREADABLE, str(path), str(exc))
     if annotation.size is not None and annotation.size != size:
         recorded = f"{annotation.size[0]}x{annotation.size[1]}"
         detail = f"annotation says {recorded}, {path.name} is {size[0]}x{size[1]}"
         return None, Skip(SkipReason.SIZE_MISMATCH, annotation.source, detail)
     return size, None
+
+
+@dataclass(frozen=True)
+class _Placer:
+    """Puts each image into ``DEST``: as it is, or (``queue_ready``) a TIFF as an RGB PNG."""
+
+    link: bool
+    queue_ready: bool
+    to_rgb: ToRGB
+
+    def place(self, source: Path, dest: AnnotationDir, name: str, report: ConversionReport) -> None:
+        found = format_of(source)
+        if found is not None and not found.queue:
+            report.not_for_queue[found.name] += 1
+            if self.queue_ready:
+                png = encode_png(read_image(source, self.to_rgb))
+                atomic_write_bytes(dest.image_path(name, MODEL_INPUT_SUFFIX), png)
+                report.rewritten += 1
+                return
+        target = dest.image_path(name, source.suffix)
+        report.linked += _place_image(source, target, link=self.link)
 
 
 def _place_image(source: Path, target: Path, *, link: bool) -> bool:

@@ -200,7 +200,8 @@ def form_dataset(
     """Forms ``datasets/azaion-{date}`` from ``data-processed/`` (see the module docstring).
 
     Args:
-        settings: the split ratios (``dataset``) and the number of variants (``augment``).
+        settings: the split ratios (``dataset``), the number of variants (``augment``) and the
+            class table (``classes``: the names in ``data.yaml``).
         tree: the data tree.
         date: the dataset's date; today when ``None``.
         link: hard-link files (the default); ``False`` copies them (for comparison).
@@ -259,6 +260,7 @@ class _Formation:
         self.catalogue = catalogue
         self.link = link
         self.variants = settings.augment.variants
+        self.names = ClassTable.load(settings.classes).names
         self.ratios = (
             settings.dataset.train_ratio,
             settings.dataset.valid_ratio,
@@ -466,7 +468,7 @@ class _Formation:
             else {**self.tiles.describe(), "written": self.tiles_written},
         }
         atomic_write_text(self.staging / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-        return _publish(self.staging, base, has_test=self.samples["test"] > 0)
+        return _publish(self.staging, base, has_test=self.samples["test"] > 0, names=self.names)
 
     def result(self, target: Path, *, seconds: float, resplit: bool) -> FormedDataset:
         total = sum(self.samples.values())
@@ -539,9 +541,9 @@ def _latest_generation(datasets: Path) -> int:
     return max(generations, default=1 << 30)
 
 
-def _publish(staging: Path, base: Path, *, has_test: bool) -> Path:
-    """Writes ``data.yaml`` for the first free name and renames ``staging`` there."""
-    names = ClassTable.default().names
+def _publish(staging: Path, base: Path, *, has_test: bool, names: Sequence[str]) -> Path:
+    """Writes ``data.yaml`` (the class table's 80 ``names``) for the first free name and renames
+    ``staging`` there."""
     while True:
         target = free_dir(base)
         atomic_write_text(

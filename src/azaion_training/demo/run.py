@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from azaion_training.classes import ClassTable
 from azaion_training.config import Settings
 from azaion_training.convert.runner import READERS
 from azaion_training.demo.delivery import deliver
@@ -271,7 +272,7 @@ def run_demo(
         model = _fetch_verified(settings, tree, trained.model_onnx)
     with _timed(seconds, "infer"):
         outcome = _infer(settings, model, folder, plan=plan, video=video, progress=progress)
-    grid = _samples_grid(tree, folder / "samples.png", seed=plan.seed)
+    grid = _samples_grid(settings, tree, folder / "samples.png", seed=plan.seed)
     annotated = outcome.folder / "annotated.mp4"
     section = DemoSection(
         transport=f"{delivery.transport} ({delivery.reason})",
@@ -307,7 +308,7 @@ def run_demo(
         report_html=trained.run_dir / REPORT_NAME,
         seconds=seconds,
     )
-    write_report(trained, demo=section)
+    write_report(trained, classes=ClassTable.load(settings.classes), demo=section)
     atomic_write_text(folder / "report.json", report.to_json())
     atomic_write_text(folder / "report.txt", report.text() + "\n")
     return report
@@ -432,14 +433,14 @@ def _infer(
     return VideoOutcome(summary=summary, folder=out, recall=recall, precision=precision)
 
 
-def _samples_grid(tree: DataTree, path: Path, *, seed: int) -> Path:
-    from azaion_training.classes import ClassTable
+def _samples_grid(settings: Settings, tree: DataTree, path: Path, *, seed: int) -> Path:
     from azaion_training.visualise.grid import grid_figure
     from azaion_training.visualise.render import save_figure
     from azaion_training.visualise.source import list_images, pick
 
     items = pick(list_images(tree.data_processed), n=16, seed=seed)
-    figure = grid_figure(items, ClassTable.default(), cell_px=200, title="augmented samples")
+    table = ClassTable.load(settings.classes)
+    figure = grid_figure(items, table, cell_px=200, title="augmented samples")
     return save_figure(figure, path)
 
 

@@ -33,6 +33,7 @@ from azaion_training._ultralytics import (
     provide_plot_fonts,
     ultralytics_errors,
 )
+from azaion_training.classes import ClassTable
 from azaion_training.config import Settings
 from azaion_training.dataset.formation import (
     DATA_YAML,
@@ -242,7 +243,7 @@ def train(
         metrics_json=metrics_json,
         formed=formed,
     )
-    write_report(result)
+    write_report(result, classes=ClassTable.load(settings.classes))
     return result
 
 
