@@ -87,10 +87,12 @@ def geotiff(image: np.ndarray) -> bytes:
 
 
 def aerial_scene(height: int, width: int, *, seed: int = 0) -> tuple[np.ndarray, list[tuple]]:
-    """A 12-bit panchromatic scene (values 300..3800 in uint16) with bright square objects on a
-    dark textured ground; returns it and the objects as normalised ``(cx, cy, w, h)``."""
+    """A 12-bit panchromatic scene (values 300..3800 in uint16): bright square objects on dark
+    ground that brightens from left to right, with a little sensor noise; returns it and the
+    objects as normalised ``(cx, cy, w, h)``."""
     rng = np.random.default_rng(seed)
-    ground = 300 + rng.integers(0, 400, (height, width))
+    ramp = np.linspace(0, 500, width)[None, :]
+    ground = (300 + ramp + rng.integers(0, 40, (height, width))).astype(np.int64)
     boxes = []
     for _ in range(4):
         side = int(rng.integers(8, 16))
