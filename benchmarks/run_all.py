@@ -163,6 +163,54 @@ def infer_rows(r: dict, quick: bool) -> list[Row]:
     ]
 
 
+def tiling_rows(r: dict, quick: bool) -> list[Row]:
+    tiled, whole = r["results"]["tiled"], r["results"]["whole"]
+    speed = r["speed"]
+
+    def ap(run: dict, key: str) -> str:
+        value = run["ap50_by_size"].get(key)
+        return "-" if value is None else f"{value:.3f}"
+
+    rows = []
+    for key, label, goal, met in (
+        ("tiny", "8-16 px", ">= 2x", lambda x: x >= 2),
+        ("very_tiny", "2-8 px", ">= 2x", lambda x: x >= 2),
+        ("medium", "32-64 px", ">= 1.0x", lambda x: x >= 1),
+    ):
+        ratio = r["ratios"].get(key)
+        rows.append(
+            Row(
+                f"tiled vs whole-frame AP50, objects {label} (same budget)",
+                ap(tiled, key),
+                ap(whole, key),
+                ratio,
+                goal,
+                None if ratio is None else met(ratio),
+            )
+        )
+    rows.append(
+        Row(
+            "tiled vs whole-frame video recall",
+            f"{tiled['video_recall']:.3f}",
+            f"{whole['video_recall']:.3f}",
+            tiled["video_recall"] / whole["video_recall"] if whole["video_recall"] else None,
+            "-",
+            None,
+        )
+    )
+    rows.append(
+        Row(
+            "tiled inference vs the bare engine on the same tiles",
+            f"{speed['ours']:.1f} frames/s",
+            f"{speed['bare']:.1f} frames/s",
+            speed["ours"] / speed["bare"],
+            ">= 0.9",
+            speed["ours"] / speed["bare"] >= 0.9,
+        )
+    )
+    return rows
+
+
 def crypto_rows(r: dict, quick: bool) -> list[Row]:
     return [
         Row(
@@ -184,6 +232,7 @@ BENCHES = {
         "bench_dataset.py", ("--sources", str(GOAL_SOURCES)), ("--sources", "5000"), dataset_rows
     ),
     "infer": Bench("bench_infer.py", ("--frames", "400"), ("--frames", "120"), infer_rows),
+    "tiling": Bench("bench_tiling.py", (), ("--quick",), tiling_rows),
     "crypto": Bench(
         "bench_crypto.py", ("--size-mb", "200"), ("--size-mb", "50", "--repeat", "1"), crypto_rows
     ),

@@ -74,8 +74,11 @@ class DemoPlan:
 
     Attributes:
         annotations: synthetic annotations sent through the queue.
-        image_size: their width and height in pixels.
+        image_size: their width and height in pixels: twice the training size, so formation
+            adds native-resolution tiles and inference tiles the frames (``auto``).
         objects: the least and most objects drawn per image.
+        object_side: objects are drawn as in an image of this side (`demo.world.make_scene`):
+            160 gives 8-32 px cars whatever the image size; the video uses the same scale.
         operator_share: every n-th annotation comes from an Operator and is validated in bulk.
         epochs / imgsz / batch: training on the CPU (``yolo11n.yaml``, from scratch).
         split: train, valid and test shares of the dataset (the test split is large enough for
@@ -84,11 +87,12 @@ class DemoPlan:
         seed: every random choice derives from it; the video uses its own seed from it.
     """
 
-    annotations: int = 300
-    image_size: int = 160
-    objects: tuple[int, int] = (3, 8)
+    annotations: int = 75
+    image_size: int = 320
+    objects: tuple[int, int] = (12, 32)
+    object_side: int | None = 160
     operator_share: int = 4
-    epochs: int = 12
+    epochs: int = 5
     imgsz: int = 160
     batch: int = 16
     split: tuple[float, float, float] = (0.65, 0.15, 0.2)
@@ -99,7 +103,21 @@ class DemoPlan:
     @classmethod
     def quick(cls) -> DemoPlan:
         """A reduced run that checks every step in about a minute (mAP is not meaningful)."""
-        return cls(annotations=24, image_size=96, epochs=1, imgsz=64, video_frames=24)
+        return cls(
+            annotations=24,
+            image_size=96,
+            objects=(3, 8),
+            object_side=None,
+            epochs=1,
+            imgsz=64,
+            video_frames=24,
+        )
+
+    @property
+    def video_object_side(self) -> int | None:
+        """The video scene's object side: its frames show the scene at 0.55-1.1x (3/4 on
+        average), so objects in them have the training images' size."""
+        return None if self.object_side is None else round(self.object_side * 4 / 3)
 
     @property
     def video_seed(self) -> int:
@@ -354,6 +372,7 @@ def _generate(folder: Path, plan: DemoPlan) -> AnnotationDir:
         height=plan.image_size,
         prefix="scene",
         objects=plan.objects,
+        object_side=None if plan.object_side is None else (plan.object_side, plan.object_side),
     )
     return target
 
@@ -409,8 +428,15 @@ def _infer(
     if video is None:
         width, height = plan.video_size
         video = folder / "video.mp4"
+        side = plan.video_object_side
         truths = write_video(
-            video, frames=plan.video_frames, width=width, height=height, seed=plan.video_seed
+            video,
+            frames=plan.video_frames,
+            width=width,
+            height=height,
+            seed=plan.video_seed,
+            objects=None if side is None else (30, 80),
+            object_side=None if side is None else (side, side),
         )
     found: Found = []
     out = folder / "inference"

@@ -112,6 +112,7 @@ def make_scene(
     classes: Sequence[int] = DEFAULT_CLASSES,
     mode: WeatherMode | None = None,
     hard: bool = True,
+    object_side: tuple[int, int] | None = None,
 ) -> Scene:
     """Draws a scene with between ``objects[0]`` and ``objects[1]`` objects of ``classes``.
 
@@ -119,17 +120,22 @@ def make_scene(
         rng: the generator; the same seed gives the same scene.
         mode: the weather mode (its offset is added to the class ids); random when ``None``.
         hard: the hard world (default) or the plain one (see the module's docstring).
+        object_side: draw objects as in an image whose shorter side is drawn from this range
+            (per object in the plain world, per scene in the hard one), so that a large frame
+            holds small objects at native resolution (plain ``(40, 180)``: 6-30 px armour; hard
+            ``(160, 160)``: cars of 8-32 px); ``None``: the image's own shorter side.
     """
     mode = mode if mode is not None else WeatherMode(rng.choice([0, 0, 20, 40]))
     if hard:
-        return _hard_scene(rng, width, height, objects, classes, mode)
+        return _hard_scene(rng, width, height, objects, classes, mode, object_side)
     image = make_ground(rng, width, height, mode)
     count = int(rng.integers(objects[0], objects[1] + 1))
     boxes: list[Box] = []
     occupied: list[tuple[int, int, int, int]] = []
     for _ in range(count):
         base = int(rng.choice(list(classes)))
-        placed = _place_object(rng, image, base, occupied)
+        side = None if object_side is None else int(rng.integers(*object_side, endpoint=True))
+        placed = _place_object(rng, image, base, occupied, side=side)
         if placed is not None:
             x1, y1, x2, y2 = placed
             occupied.append(placed)
@@ -187,12 +193,15 @@ def write_video(
     classes: Sequence[int] = DEFAULT_CLASSES,
     mode: WeatherMode = WeatherMode.NORM,
     hard: bool = True,
+    objects: tuple[int, int] | None = None,
+    object_side: tuple[int, int] | None = None,
 ) -> list[list[Box]]:
     """Writes an MP4 filmed by a camera over a larger scene; returns each frame's boxes.
 
-    The plain world pans sideways at a fixed height; the hard world pans along a curve and
-    zooms in and out (the view's height goes between 45% and 90% of the scene's). A frame lists
-    the boxes that are whole in its view.
+    The plain world pans sideways at a fixed height (frames at the scene's own scale); the hard
+    world pans along a curve and zooms in and out (the view's height goes between 45% and 90% of
+    the scene's). A frame lists the boxes that are whole in its view. ``objects`` (on the whole
+    scene) and ``object_side`` are those of `make_scene` (defaults: 18-30 hard, 6-12 plain).
     """
     rng = np.random.default_rng(seed)
     canvas_size = (width * 3, height * 2) if hard else (width * 2, height)
@@ -202,8 +211,9 @@ def write_video(
         height=canvas_size[1],
         classes=classes,
         mode=mode,
-        objects=(18, 30) if hard else (6, 12),
+        objects=objects or ((18, 30) if hard else (6, 12)),
         hard=hard,
+        object_side=object_side,
     )
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
@@ -258,10 +268,12 @@ def _place_object(
     image: np.ndarray,
     base: int,
     occupied: list[tuple[int, int, int, int]],
+    *,
+    side: int | None = None,
 ) -> tuple[int, int, int, int] | None:
     height, width = image.shape[:2]
     colour, length, thickness, shape = _LOOKS.get(base, _LOOKS[2])
-    side = min(width, height)
+    side = min(width, height) if side is None else side
     scale = rng.uniform(0.8, 1.25)
     long_side, short_side = (
         max(int(length * side * scale), 4),
@@ -332,10 +344,13 @@ def _hard_scene(
     objects: tuple[int, int],
     classes: Sequence[int],
     mode: WeatherMode,
+    object_side: tuple[int, int] | None = None,
 ) -> Scene:
     """The hard world's scene: ground, distractors, objects, then the weather over everything."""
     count = int(rng.integers(objects[0], objects[1] + 1))
     side = min(width, height)
+    if object_side is not None:
+        side = int(rng.integers(*object_side, endpoint=True))
     image = _varied_ground(rng, width, height)
     sun = float(rng.uniform(0, 2 * np.pi))
     _distractors(
