@@ -6,6 +6,10 @@ Nothing here reaches the network. Ultralytics would otherwise download a font fo
 scripts also set ``YOLO_OFFLINE=1`` before Ultralytics is imported, which stops its connectivity
 probe and telemetry.
 
+`launched_trainer` is the trainer of a run started by PyTorch's launcher on several machines
+(`azaion_training.train.distributed`): Ultralytics takes its world size from the local device
+list and spawns its own DDP workers; this one takes the launcher's ranks and process group.
+
 Ultralytics raises bare ``Exception``s of many kinds; `ultralytics_errors` turns any of them
 into one of ours (training, validation and the ONNX export all go through it).
 """
@@ -16,6 +20,7 @@ import contextlib
 import functools
 import logging
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -100,3 +105,89 @@ def _offline_check_amp(original: Callable[[Any], bool]) -> Callable[[Any], bool]
         return True
 
     return check_amp
+
+
+@functools.cache
+def launched_trainer() -> type:
+    """`LaunchedDetectionTrainer`, built on first use (Ultralytics is imported lazily)."""
+    import torch
+    from torch import distributed as dist
+    from ultralytics.utils import LOCAL_RANK, RANK
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    class LaunchedDetectionTrainer(offline_trainer()):  # type: ignore[misc]
+        """The offline trainer as one rank of a launched run (torchrun; seams of 8.4).
+
+        The process group is already joined (`azaion_training.train.distributed.Group`), and
+        Ultralytics reads ``RANK`` / ``LOCAL_RANK`` from the environment at import. This class
+        takes the world size from the group instead of the local device list (so it never
+        spawns DDP workers of its own), puts the rank on its GPU (``device`` lists the
+        machine's GPUs, one per local rank) or leaves it on the CPU (gloo), and lets
+        Ultralytics' ``_setup_train`` wrap the model in DDP and build a ``DistributedSampler``,
+        so each rank trains on its own disjoint part of every epoch.
+
+        Ultralytics' final validation of ``best.pt`` is left out: it is a collective that
+        would need ``best.pt`` on every machine, and rank 0 scores ``best.pt`` itself
+        afterwards. Rank 0 still strips the optimizer from the checkpoints.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.world_size = dist.get_world_size()
+            self.ddp = False
+
+        def _setup_ddp(self) -> None:
+            if self.device.type == "cuda":
+                index = int(str(self.args.device).split(",")[LOCAL_RANK])
+                self.device = torch.device("cuda", index)
+                torch.cuda.set_device(index)
+
+        def _setup_train(self) -> None:
+            if self.device.type == "cuda":
+                super()._setup_train()
+                return
+            original = torch.nn.parallel.DistributedDataParallel
+            torch.nn.parallel.DistributedDataParallel = _cpu_ddp(original)  # type: ignore[misc]
+            try:
+                super()._setup_train()
+            finally:
+                torch.nn.parallel.DistributedDataParallel = original  # type: ignore[misc]
+
+        def final_eval(self) -> None:
+            if RANK == 0:
+                results = strip_optimizer(self.last) if self.last.exists() else {}
+                if self.best.exists():
+                    strip_optimizer(
+                        self.best, updates={"train_results": results.get("train_results")}
+                    )
+
+    return LaunchedDetectionTrainer
+
+
+def _cpu_ddp(original: type) -> type:
+    """``DistributedDataParallel`` for a CPU model: Ultralytics passes ``device_ids=[None]``
+    (the CPU device's index), which DDP refuses for a CPU module."""
+
+    class CpuDistributedDataParallel(original):  # type: ignore[misc, valid-type]
+        def __init__(self, module: Any, device_ids: Any = None, **kwargs: Any) -> None:
+            if device_ids == [None]:
+                device_ids = None
+            super().__init__(module, device_ids=device_ids, **kwargs)
+
+    return CpuDistributedDataParallel
+
+
+def as_single_process() -> None:
+    """Makes the Ultralytics modules of this process see no launcher from now on.
+
+    Ultralytics reads ``RANK`` and ``LOCAL_RANK`` from the environment at import into the
+    globals of each module; its validator and exporter then treat rank 0 as one of several
+    (collectives, the GPU of the local rank). Rank 0 of a launched run, alone after training,
+    scores, exports and publishes as a single process: the copies in every loaded Ultralytics
+    module (and ``ultralytics.utils``, for modules imported later) are set to -1.
+    """
+    for name, module in list(sys.modules.items()):
+        if name == "ultralytics" or name.startswith("ultralytics."):
+            for constant in ("RANK", "LOCAL_RANK"):
+                if isinstance(getattr(module, constant, None), int):
+                    setattr(module, constant, -1)

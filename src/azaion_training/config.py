@@ -163,6 +163,9 @@ class TrainingSettings(_Section):
     patience: int = Field(default=100, ge=0)
     amp: bool = True
     plots: bool = True
+    rank_timeout_min: float = Field(default=10.0, gt=0)
+    """Multi-machine training: how long a rank waits for the others in any collective (joining,
+    rank 0's dataset, every step) before it gives up with exit 1."""
     gate_tolerance: float = Field(default=0.005, ge=0, le=1)
     """A candidate replaces the current model unless its test mAP50-95 is lower by more."""
     extra: dict[str, Any] = Field(default_factory=dict)
@@ -403,6 +406,7 @@ ENVIRONMENT: dict[str, str] = {
     "TRAINING_WORKERS": "training.workers",
     "TRAINING_PATIENCE": "training.patience",
     "TRAINING_GATE_TOLERANCE": "training.gate_tolerance",
+    "TRAINING_RANK_TIMEOUT_MIN": "training.rank_timeout_min",
     "TRAINING_AMP": "training.amp",
     "EXPORT_IMGSZ": "export.imgsz",
     "EXPORT_BATCH": "export.batch",

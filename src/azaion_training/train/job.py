@@ -24,11 +24,12 @@ import datetime as dt
 import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from azaion_training._ultralytics import (
+    launched_trainer,
     offline_trainer,
     provide_plot_fonts,
     ultralytics_errors,
@@ -45,7 +46,7 @@ from azaion_training.dataset.formation import (
 from azaion_training.errors import ConfigError, DatasetError, TrainingError
 from azaion_training.export.onnx import export_onnx
 from azaion_training.fs import DataTree, atomic_writer, free_dir
-from azaion_training.train import gate
+from azaion_training.train import distributed, gate
 from azaion_training.train.evaluate import SplitMetrics, evaluable_splits, evaluate, first_device
 from azaion_training.train.report import write_report
 from azaion_training.train.resume import (
@@ -139,7 +140,7 @@ def train(
     date: dt.date | None = None,
     callbacks: Mapping[str, Sequence[Callback]] | None = None,
     progress: bool = True,
-) -> TrainResult:
+) -> TrainResult | None:
     """Forms the dataset, trains, scores the candidate against the current model, and installs,
     exports and publishes it only if the gate lets it through.
 
@@ -165,19 +166,123 @@ def train(
         ExportError: the ONNX export failed.
     """
     date = date or dt.date.today()
-    if resume:
-        point = prepare_resume(latest_run(tree), epochs=resume_epochs)
-        formed, data_yaml = None, _find_data_yaml(dataset or trained_on(point))
-        arguments = resume_arguments(settings, last=point.last, data_yaml=data_yaml)
-        weights = str(point.last)
-    else:
-        formed, data_yaml = _dataset_for(
-            settings, tree, dataset=dataset, date=date, progress=progress
+    launch = distributed.launched()
+    if launch is not None:
+        return _train_launched(
+            launch,
+            settings,
+            tree,
+            prepare=lambda: _prepare(
+                settings,
+                tree,
+                dataset=dataset,
+                resume=resume,
+                epochs=resume_epochs,
+                date=date,
+                progress=progress,
+            ),
+            finish=lambda run: _finish(settings, tree, run, publish=publish, force=force),
+            callbacks=callbacks or {},
         )
-        run_dir = free_dir(tree.run_dir(date))
-        arguments = training_arguments(settings, data_yaml=data_yaml, run_dir=run_dir)
-        weights = settings.training.model
-    run_dir = _run_ultralytics(weights, arguments, callbacks=callbacks or {})
+    run = _prepare(
+        settings,
+        tree,
+        dataset=dataset,
+        resume=resume,
+        epochs=resume_epochs,
+        date=date,
+        progress=progress,
+    )
+    run_dir = _run_ultralytics(run.weights, run.arguments, callbacks=callbacks or {})
+    return _finish(settings, tree, replace(run, run_dir=run_dir), publish=publish, force=force)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a training run starts from (rank 0 makes it; every rank trains from it)."""
+
+    data_yaml: Path
+    weights: str
+    arguments: dict[str, Any]
+    run_dir: Path
+    formed: FormedDataset | None = None
+
+
+def _prepare(
+    settings: Settings,
+    tree: DataTree,
+    *,
+    dataset: Path | None,
+    resume: bool,
+    epochs: int | None,
+    date: dt.date,
+    progress: bool,
+) -> _Run:
+    """The dataset (formed, given, or the resumed run's), the run folder and Ultralytics'
+    arguments."""
+    if resume:
+        point = prepare_resume(latest_run(tree), epochs=epochs)
+        data_yaml = _find_data_yaml(dataset or trained_on(point))
+        arguments = resume_arguments(settings, last=point.last, data_yaml=data_yaml)
+        return _Run(data_yaml, str(point.last), arguments, point.last.parent.parent)
+    formed, data_yaml = _dataset_for(settings, tree, dataset=dataset, date=date, progress=progress)
+    run_dir = free_dir(tree.run_dir(date))
+    arguments = training_arguments(settings, data_yaml=data_yaml, run_dir=run_dir)
+    return _Run(data_yaml, settings.training.model, arguments, run_dir, formed)
+
+
+def _train_launched(
+    launch: distributed.Launch,
+    settings: Settings,
+    tree: DataTree,
+    *,
+    prepare: Callable[[], _Run],
+    finish: Callable[[_Run], TrainResult],
+    callbacks: Mapping[str, Sequence[Callback]],
+) -> TrainResult | None:
+    """One rank of a multi-machine run (`azaion_training.train.distributed`): rank 0 prepares
+    and, after training, finishes alone; the others train and return ``None``."""
+    group = distributed.Group(
+        launch,
+        timeout=dt.timedelta(minutes=settings.training.rank_timeout_min),
+        device=settings.training.device,
+    )
+    group.start()
+    try:
+        mine: list[_Run] = []
+        shared = group.agree(lambda: _shareable(mine, prepare()))
+        digest = shared.pop("digest")
+        run = mine[0] if mine else _Run(**shared)
+        distributed.check_dataset(run.data_yaml, digest, rank=launch.rank)
+        arguments = {**run.arguments, "device": group.trainer_device()}
+        run_dir = _run_ultralytics(
+            run.weights, arguments, callbacks=callbacks, trainer=launched_trainer()
+        )
+        if not launch.leader:
+            return None
+        group.alone()
+        return finish(replace(run, run_dir=run_dir))
+    finally:
+        group.close()
+
+
+def _shareable(mine: list[_Run], run: _Run) -> dict[str, Any]:
+    """``run`` as rank 0 sends it to the others (its formation result stays here)."""
+    mine.append(run)
+    return {
+        "data_yaml": run.data_yaml,
+        "weights": run.weights,
+        "arguments": run.arguments,
+        "run_dir": run.run_dir,
+        "digest": distributed.dataset_digest(run.data_yaml),
+    }
+
+
+def _finish(
+    settings: Settings, tree: DataTree, run: _Run, *, publish: bool, force: bool
+) -> TrainResult:
+    """Scores, gates, installs, exports and publishes what the run trained (rank 0 alone)."""
+    run_dir, data_yaml, formed = run.run_dir, run.data_yaml, run.formed
     best, last = run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt"
     if not best.is_file():
         raise TrainingError(f"training finished without {best}")
@@ -309,9 +414,14 @@ def install_model(weights: Path, target: Path) -> Path:
 
 
 def _run_ultralytics(
-    weights: str, arguments: dict[str, Any], *, callbacks: Mapping[str, Sequence[Callback]]
+    weights: str,
+    arguments: dict[str, Any],
+    *,
+    callbacks: Mapping[str, Sequence[Callback]],
+    trainer: type | None = None,
 ) -> Path:
-    """Trains with Ultralytics; returns the run folder."""
+    """Trains with Ultralytics (``trainer``: the offline one by default); returns the run
+    folder."""
     from ultralytics import YOLO
 
     provide_plot_fonts()
@@ -320,7 +430,7 @@ def _run_ultralytics(
         for event, functions in callbacks.items():
             for function in functions:
                 model.add_callback(event, function)
-        model.train(trainer=offline_trainer(), **arguments)
+        model.train(trainer=trainer or offline_trainer(), **arguments)
     trainer = model.trainer
     if trainer is None:
         raise TrainingError("Ultralytics returned without a trainer")
