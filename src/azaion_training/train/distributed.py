@@ -236,7 +236,7 @@ class Group:
     Example:
         >>> group = Group(launch, timeout=dt.timedelta(minutes=10), device=None)  # doctest: +SKIP
         >>> group.start()  # doctest: +SKIP
-        >>> plan = group.agree(lambda: form_and_pick())  # rank 0 makes it, all get it
+        >>> plan = group.agree(form_and_pick)  # doctest: +SKIP
     """
 
     def __init__(self, launch: Launch, *, timeout: dt.timedelta, device: str | None) -> None:
