@@ -8,10 +8,18 @@
 #   - torch: the CPU wheel in /opt/wheels when this machine has one (2.13.0+cpu imports and converts
 #     with the toolkit), otherwise torch 2.4.* CPU from the PyTorch index (the toolkit's own pin);
 #   - only the packages the toolkit imports while loading, converting and simulating a model.
-# Usage: scripts/setup_rknn.sh [VENV_DIR]   (default: $AZAION_RKNN_VENV, else .venv-rknn at the repo root)
-# Safe to run again: a stamp file records a finished install of exactly these pins.
+# Usage: scripts/setup_rknn.sh [--check] [VENV_DIR]
+#   (default VENV_DIR: $AZAION_RKNN_VENV, else .venv-rknn at the repo root)
+# Safe to run again: a stamp file records a finished install of exactly these pins (their
+# fingerprint). With AZAION_RKNN_CACHE=DIR the environment is built once per fingerprint in
+# DIR/rknn-{fingerprint} and VENV_DIR becomes a link to it, so a fresh clone reuses it
+# (scripts/test.sh does this). --check builds nothing: exit 0 when the environment is ready,
+# 3 when the toolkit cannot be installed on this machine, 5 when it is not built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+CHECK=0
+if [ "${1:-}" = --check ]; then CHECK=1; shift; fi
 
 PYTHON=${PYTHON:-python3.11}
 VENV=${1:-${AZAION_RKNN_VENV:-.venv-rknn}}
@@ -36,13 +44,25 @@ command -v "$PYTHON" >/dev/null || { echo "setup_rknn: $PYTHON not found (rknn-t
 [ "$(uname -m)" = x86_64 ] || { echo "setup_rknn: rknn-toolkit2 needs x86-64 Linux, this is $(uname -m)" >&2; exit 3; }
 
 fingerprint=$(printf '%s\n' "$TOOLKIT" "${PINS[@]}" "$(basename "$TORCH_WHEEL")" | sha256sum | cut -c1-16)
+if [ -n "${AZAION_RKNN_CACHE:-}" ] && { [ -L "$VENV" ] || [ ! -e "$VENV" ]; }; then
+    cached="$AZAION_RKNN_CACHE/rknn-$fingerprint"
+    mkdir -p "$AZAION_RKNN_CACHE"
+    if [ "$CHECK" -eq 0 ] || [ -d "$cached" ]; then
+        mkdir -p "$cached"
+        ln -sfn "$(cd "$cached" && pwd)" "$VENV"
+    fi
+fi
 stamp="$VENV/.rknn-installed-$fingerprint"
 if [ -f "$stamp" ]; then
     echo "setup_rknn: ready ($VENV)"
     exit 0
 fi
+if [ "$CHECK" -eq 1 ]; then
+    echo "setup_rknn: $VENV holds no finished install of these pins" >&2
+    exit 5
+fi
 
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$(readlink -f "$VENV")"
 pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 if [ -f "$TORCH_WHEEL" ]; then
     echo "setup_rknn: installing torch from $TORCH_WHEEL"

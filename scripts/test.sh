@@ -12,5 +12,10 @@ ruff check .
 ruff format --check .
 echo "test: import layers (docs/architecture.md)"
 lint-imports
+echo "test: the RKNN toolkit's environment (built once per pin set, kept in the user's cache)"
+rknn=0
+AZAION_RKNN_CACHE=${AZAION_RKNN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/azaion-training} \
+    scripts/setup_rknn.sh || rknn=$?
+[ "$rknn" -eq 0 ] || [ "$rknn" -eq 3 ] || exit "$rknn"  # 3: not installable here; its tests skip
 echo "test: pytest"
 python -m pytest --durations=15 "$@"

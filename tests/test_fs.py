@@ -261,3 +261,13 @@ def test_link_or_copy_by_names_in_open_folders(tmp_path: Path, link: bool, linke
     assert made is linked and (tmp_path / "b" / "s.txt").read_bytes() == b"s"
     same = (tmp_path / "a" / "s.txt").stat().st_ino == (tmp_path / "b" / "s.txt").stat().st_ino
     assert same is linked
+
+
+def test_sync_filesystems_syncs_each_filesystem_once(tmp_path: Path) -> None:
+    from azaion_training.fs import sync_filesystems, sync_folders
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_bytes(b"x")
+    folders = [tmp_path / "a", tmp_path, tmp_path / "missing"]  # one filesystem; one is gone
+    assert sync_filesystems(folders) is (sys.platform == "linux")
+    sync_folders(folders)  # syncfs here, os.sync() elsewhere; raises only when a flush fails

@@ -8,7 +8,7 @@ import pytest
 
 from azaion_training.convert import convert
 from azaion_training.convert.records import PixelBox, SourceAnnotation
-from azaion_training.convert.runner import READERS, SourceFormat
+from azaion_training.convert.runner import READERS, InputFormat
 from azaion_training.convert.sources import ImageIndex, ReadOptions, Sources
 from azaion_training.errors import DatasetError
 from azaion_training.labels import read_label
@@ -30,7 +30,7 @@ def read_csv(source: Path, options: ReadOptions) -> Sources:
     return Sources(annotations, [], ImageIndex(source, excluded=options.excluded))
 
 
-CSV = SourceFormat(
+CSV = InputFormat(
     "csv",
     f"{__name__}:read_csv",
     "SRC/boxes.csv: image,label,x1,y1,x2,y2 per line",

@@ -1,7 +1,7 @@
 """The end-to-end demo in a reduced size (fewer images, 1 epoch), through a real RabbitMQ stream.
 
 The main run has no queue configured, as on a fresh clone: the demo starts its own private node.
-The user-data runs take a Pascal VOC folder and a COCO file made here from the synthetic world.
+The user-data run takes a COCO file made here from the synthetic world.
 """
 
 from __future__ import annotations
@@ -122,30 +122,6 @@ def test_demo_settings_train_small_on_the_cpu_and_use_the_local_store() -> None:
     assert settings.training.epochs == 120  # the caller's settings are untouched
 
 
-def _voc(folder: Path, scenes: int) -> None:
-    """A Pascal VOC folder (JPEG + XML per image) of the hard world, with our class names."""
-    from azaion_training.classes import ClassTable
-    from azaion_training.demo.world import encode_jpeg
-
-    table = ClassTable.default()
-    rng = np.random.default_rng(11)
-    folder.mkdir(parents=True)
-    for index in range(scenes):
-        scene = make_scene(rng, width=96, height=96, objects=(2, 5))
-        (folder / f"shot{index}.jpg").write_bytes(encode_jpeg(scene.image))
-        objects = "".join(
-            f"<object><name>{table[box.class_id].name}</name><bndbox>"
-            f"<xmin>{box.xyxy[0] * 96:.1f}</xmin><ymin>{box.xyxy[1] * 96:.1f}</ymin>"
-            f"<xmax>{box.xyxy[2] * 96:.1f}</xmax><ymax>{box.xyxy[3] * 96:.1f}</ymax>"
-            "</bndbox></object>"
-            for box in scene.boxes
-        )
-        (folder / f"shot{index}.xml").write_text(
-            f"<annotation><filename>shot{index}.jpg</filename><size><width>96</width>"
-            f"<height>96</height><depth>3</depth></size>{objects}</annotation>"
-        )
-
-
 def _coco(folder: Path, scenes: int) -> Path:
     """A COCO file of the hard world with our class names as categories; returns its path."""
     from azaion_training.classes import ClassTable
@@ -178,13 +154,12 @@ def _coco(folder: Path, scenes: int) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["voc", "coco"])
-def test_user_data_gives_a_trained_model_and_a_report(tmp_path: Path, fmt: str) -> None:
-    if fmt == "voc":
-        _voc(tmp_path / "voc", 24)
-        data = UserData(tmp_path / "voc", "voc")
-    else:
-        data = UserData(_coco(tmp_path / "coco", 24), "coco")
+def test_user_data_gives_a_trained_model_and_a_report(tmp_path: Path) -> None:
+    """Once, with a COCO file and its --images folder: the demo's path for its user's data
+    (convert, then the same pipeline). Each format's reading is the converters' own tests'
+    (tests/convert), and the demo's --format choices come from their table
+    (tests/convert/test_formats.py)."""
+    data = UserData(_coco(tmp_path / "coco", 24), "coco", {"images": tmp_path / "coco"})
     tree = DataTree(root=tmp_path / "root")
     report = run_demo(_settings(tree.root), tree, plan=PLAN, data=data, progress=False)
     assert report.annotations_sent == report.annotations_in_data == 24

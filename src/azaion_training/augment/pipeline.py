@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,17 +41,21 @@ if TYPE_CHECKING:
     import albumentations as A
 
 
-def _import_albumentations() -> ModuleType:
-    """Imports Albumentations without the two things its ``__init__`` does on the side.
+@functools.cache
+def albumentations() -> ModuleType:
+    """Albumentations, imported on first use without the two things its ``__init__`` does on the
+    side (nothing happens when this module is imported).
 
     It asks PyPI for a newer version (a network call with a 2 s timeout, at every import, in every
     worker: against SPEC section 7, and slow offline), unless ``NO_ALBUMENTATIONS_UPDATE`` is set;
     and it imports its PyTorch helpers, and so torch (seconds per process), whenever torch is
-    installed. We use neither, so the first is switched off and the second skipped for this
-    import only (``albumentations.pytorch`` stays importable for whoever wants it later).
+    installed. We use neither: the variable is set for the import only (the environment is left
+    as it was), and the helpers are skipped for this import only (``albumentations.pytorch``
+    stays importable for whoever wants it later).
     """
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    before = os.environ.get(_NO_UPDATE)
     skip_torch = "albumentations" not in sys.modules and "albumentations.pytorch" not in sys.modules
+    os.environ[_NO_UPDATE] = "1"
     if skip_torch:
         sys.modules["albumentations.pytorch"] = None  # type: ignore[assignment]
     try:
@@ -58,12 +63,15 @@ def _import_albumentations() -> ModuleType:
     finally:
         if skip_torch:
             del sys.modules["albumentations.pytorch"]
+        if before is None:
+            del os.environ[_NO_UPDATE]
+        else:
+            os.environ[_NO_UPDATE] = before
     return albumentations
 
 
-A = _import_albumentations()
+_NO_UPDATE = "NO_ALBUMENTATIONS_UPDATE"
 
-from albumentations.core.bbox_utils import BboxProcessor  # noqa: E402 - after the import above
 
 PIPELINE_VERSION = 2
 """Bump when the transforms change: every annotation's samples are then made again."""
@@ -71,6 +79,7 @@ PIPELINE_VERSION = 2
 
 def default_transforms() -> list[A.BasicTransform]:
     """The transforms of SPEC section 6, in order, with their probabilities."""
+    A = albumentations()
     return [
         A.HorizontalFlip(p=0.6),
         A.RandomBrightnessContrast(p=0.4),
@@ -87,6 +96,7 @@ def build_pipeline(transforms: Sequence[A.BasicTransform] | None = None) -> A.Co
     clipped to the image on the way in and filtered once, after the last transform (only the
     flip and the affine move boxes, so checking after each transform would change nothing).
     """
+    A = albumentations()
     pipeline = A.Compose(
         list(transforms if transforms is not None else default_transforms()),
         bbox_params=A.BboxParams(
@@ -94,7 +104,7 @@ def build_pipeline(transforms: Sequence[A.BasicTransform] | None = None) -> A.Co
         ),
     )
     processor = pipeline.processors["bboxes"]
-    pipeline.processors["bboxes"] = _RuledBoxes(processor.params)
+    pipeline.processors["bboxes"] = _ruled_boxes()(processor.params)
     return pipeline
 
 
@@ -140,21 +150,27 @@ def filter_boxes(
     return clipped[~outside & ~thin], drops
 
 
-class _RuledBoxes(BboxProcessor):
-    """Albumentations' box processor with `filter_boxes` as its final filter.
+@functools.cache
+def _ruled_boxes() -> type:
+    """Albumentations' box processor with `filter_boxes` as its final filter (a class made on
+    first use, as Albumentations is imported then).
 
     ``rules`` is set before each call; ``seen`` and ``drops`` tell what the last call filtered
     (a transform may remove a box that left the image entirely before the filter sees it).
     """
+    from albumentations.core.bbox_utils import BboxProcessor
 
-    rules = BoxRules()
-    seen = 0
-    drops = BoxDrops()
+    class RuledBoxes(BboxProcessor):  # type: ignore[misc, valid-type]
+        rules = BoxRules()
+        seen = 0
+        drops = BoxDrops()
 
-    def filter(self, data: np.ndarray, shape: Mapping[str, int]) -> np.ndarray:  # type: ignore[override]
-        self.seen = len(data)
-        kept, self.drops = filter_boxes(data, shape, self.rules)
-        return kept
+        def filter(self, data: np.ndarray, shape: Mapping[str, int]) -> np.ndarray:  # type: ignore[override]
+            self.seen = len(data)
+            kept, self.drops = filter_boxes(data, shape, self.rules)
+            return kept
+
+    return RuledBoxes
 
 
 def seed_pipeline(pipeline: A.Compose, seed: int) -> None:
@@ -191,10 +207,10 @@ def augment(
     seed_pipeline(pipeline, seed)
     bboxes, class_ids = boxes_to_arrays(boxes)
     processor = pipeline.processors["bboxes"]
-    if isinstance(processor, _RuledBoxes):
+    if isinstance(processor, _ruled_boxes()):
         processor.rules, processor.seen, processor.drops = rules, len(boxes), BoxDrops()
     result = pipeline(image=image, bboxes=bboxes, class_ids=class_ids)
-    if drops is not None and isinstance(processor, _RuledBoxes):
+    if drops is not None and isinstance(processor, _ruled_boxes()):
         gone = BoxDrops(outside=len(boxes) - processor.seen)  # removed by a transform
         gone.add(processor.drops)
         drops.add(gone)

@@ -70,7 +70,7 @@ from azaion_training.augment.worker import (
 from azaion_training.config import AugmentSettings
 from azaion_training.corrupted import quarantine
 from azaion_training.errors import AzaionError, ConfigError, LabelError, MediaError
-from azaion_training.fs import DataTree
+from azaion_training.fs import DataTree, sync_folders
 from azaion_training.imageheader import check_pixels, image_size
 from azaion_training.images import ToRGB
 from azaion_training.labels import read_label
@@ -440,7 +440,7 @@ class Augmenter:
         self._last_flush = time.monotonic()
         if not self._pending:
             return
-        os.sync()
+        sync_folders((self.tree.data_processed.images, self.tree.data_processed.labels))
         self._state.record(self._pending)
         self._state.commit()
         self._pending = []

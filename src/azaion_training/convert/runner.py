@@ -56,7 +56,7 @@ UnknownPolicy = Literal["skip", "error"]
 
 
 @dataclass(frozen=True)
-class SourceFormat:
+class InputFormat:
     """One row of `READERS`.
 
     Attributes:
@@ -72,15 +72,15 @@ class SourceFormat:
     options: tuple[Option, ...] = ()
 
 
-READERS: dict[str, SourceFormat] = {
+READERS: dict[str, InputFormat] = {
     row.name: row
     for row in (
-        SourceFormat(
+        InputFormat(
             "voc",
             "azaion_training.convert.voc:read_voc",
             "every *.xml under SRC; images found by <filename> under SRC",
         ),
-        SourceFormat(
+        InputFormat(
             "oriented",
             "azaion_training.convert.oriented:read_oriented",
             "every *.txt under SRC: 14 columns per box, corners in columns 6-13 (0-based,\n"
@@ -96,7 +96,7 @@ READERS: dict[str, SourceFormat] = {
                 ),
             ),
         ),
-        SourceFormat(
+        InputFormat(
             "coco",
             "azaion_training.convert.coco:read_coco",
             "SRC is a COCO JSON file (or a folder of them); images under --images",
@@ -148,7 +148,7 @@ def convert(
         progress: show a progress bar.
         queue_ready: write images of formats the queue refuses (TIFF) as PNG, by ``to_rgb``.
         to_rgb: how such an image becomes 8-bit RGB (the ``images`` settings).
-        options: options of the format (`SourceFormat.options`): ``corner_order=`` (the column
+        options: options of the format (`InputFormat.options`): ``corner_order=`` (the column
             layout of ``oriented``, see `convert.oriented`), ``images=`` (the image folder of
             ``coco``); ``None`` is not given.
 

@@ -24,7 +24,7 @@ class ReadOptions:
 
     Attributes:
         excluded: folders never read (the destination's ``images``/``labels``, resolved).
-        values: the value of every option of the format (`runner.SourceFormat.options`), by
+        values: the value of every option of the format (`runner.InputFormat.options`), by
             name: ``options["corner_order"]``.
     """
 

@@ -29,15 +29,12 @@ Example:
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import functools
 import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from azaion_training.fs import atomic_move, atomic_write_bytes, fsync_dir
+from azaion_training.fs import atomic_move, atomic_write_bytes, fsync_dir, sync_filesystems
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +95,7 @@ class WriteBatch:
             synced = (
                 self._use_syncfs
                 and len(self._files) >= SYNCFS_MIN_FILES
-                and _sync_filesystems(self._folders)
+                and sync_filesystems(self._folders)
             )
             if not synced:
                 _fsync_files(self._files)
@@ -124,39 +121,3 @@ def _fsync_files(paths: Iterable[Path]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _sync_filesystems(folders: Iterable[Path]) -> bool:
-    """``syncfs`` once per filesystem holding ``folders``; False if it is not available.
-
-    Raises:
-        OSError: a ``syncfs`` failed (never answered by fsyncing file by file: see the module).
-    """
-    syncfs = _syncfs()
-    if syncfs is None:
-        return False
-    by_device: dict[int, Path] = {}
-    for folder in folders:
-        try:
-            by_device.setdefault(folder.stat().st_dev, folder)
-        except FileNotFoundError:
-            continue
-    for folder in by_device.values():
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            if syncfs(fd) != 0:
-                error = ctypes.get_errno()
-                if error == errno.ENOSYS:
-                    return False
-                raise OSError(error, f"syncfs of {folder}: {os.strerror(error)}")
-        finally:
-            os.close(fd)
-    return True
-
-
-@functools.cache
-def _syncfs() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True).syncfs  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None

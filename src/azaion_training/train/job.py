@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azaion_training._ultralytics import (
     launched_trainer,
@@ -55,6 +55,9 @@ from azaion_training.train.resume import (
     resume_arguments,
     trained_on,
 )
+
+if TYPE_CHECKING:
+    from azaion_training.store.models import PublishedModel
 
 logger = logging.getLogger(__name__)
 
@@ -325,9 +328,8 @@ def _finish(
         )
         if publish:
             metadata = gate.store_metadata(decision, identity)
-            published = publish_model(
-                settings, tree, model=tree.current_model_onnx, metadata=metadata
-            )
+            publish_model(settings, tree, model=tree.current_model_onnx, metadata=metadata)
+            published = True
         else:
             logger.info("publishing skipped (--no-publish)")
     result = TrainResult(
@@ -354,7 +356,7 @@ def _finish(
 
 def publish_model(
     settings: Settings, tree: DataTree, *, model: Path, metadata: Mapping[str, Any] | None = None
-) -> bool:
+) -> PublishedModel:
     """Publishes the exported model to the model store (SPEC section 10), under its file name.
 
     The store is the API + CDN when ``api.url`` is set, else the embedded local store. What is
@@ -363,15 +365,14 @@ def publish_model(
     kept in the store's record of the model.
 
     Returns:
-        True (the model was published); errors raise.
+        What the store recorded (name, where, size); errors raise.
 
     Raises:
         StoreError, ApiError, CdnError: the store refused or could not be reached.
     """
     from azaion_training.store.models import publish_file
 
-    publish_file(settings, tree, model, metadata=metadata)  # the store logs what it published
-    return True
+    return publish_file(settings, tree, model, metadata=metadata)  # the store logs it too
 
 
 def training_arguments(settings: Settings, *, data_yaml: Path, run_dir: Path) -> dict[str, Any]:
