@@ -4,8 +4,9 @@ Every folder of SPEC section 3 is derived from one root by `DataTree`. Writes ar
 bytes go to a temporary file in the same folder (its name starts with a dot, so readers that skip
 dot-files never see it), are fsynced, and are renamed into place; the folder is then fsynced so the
 rename survives a power cut. Moves between folders are renames. Names from outside (queue
-messages, CLI arguments) pass `check_name` and paths pass `DataTree.inside` before anything is
-written, so nothing lands outside the root.
+messages, CLI arguments) pass `check_name` before anything is written, and every path that the
+queue and the augmenter write is one of `DataTree`'s folders joined with such a name, so nothing
+they write lands outside the root.
 
     {root}/data/{images,labels}/            validated annotations
     {root}/data-seed/{images,labels}/       unvalidated annotations

@@ -145,3 +145,22 @@ def test_boxes_stay_inside_the_image_under_the_default_pipeline() -> None:
             x1, y1, x2, y2 = box.xyxy
             assert -1e-9 <= x1 < x2 <= 1 + 1e-9 and -1e-9 <= y1 < y2 <= 1 + 1e-9
             assert min(box.w * 100, box.h * 100) >= 2 - 1e-6  # 2 px in a 100 px image
+
+
+def test_a_new_transform_is_one_entry_in_default_transforms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Adding a transform: a class (here, one that paints the image grey) and one entry in
+    `default_transforms` (plus a `PIPELINE_VERSION` bump, in the same module, so every sample
+    is made again); `build_pipeline` and so every variant then applies it."""
+    from azaion_training.augment import pipeline
+
+    class Grey(A.ImageOnlyTransform):
+        def apply(self, img: np.ndarray, **params: object) -> np.ndarray:
+            return np.full_like(img, 128)
+
+    defaults = pipeline.default_transforms
+    monkeypatch.setattr(pipeline, "default_transforms", lambda: [*defaults(), Grey(p=1.0)])
+    image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), np.uint8)
+    out, boxes = augment(build_pipeline(), image, [Box(1, 0.5, 0.5, 0.2, 0.2)], seed=3)
+    assert (out == 128).all() and len(boxes) == 1  # painted last; the box still travels

@@ -1,19 +1,96 @@
-"""Fixtures of the export tests: the RKNN toolkit's environment (the trained model is the suite's
-`detector`, tests/infer/conftest.py)."""
+"""Fixtures of the export tests: a tiny trained model and the RKNN toolkit's environment."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.helpers import require
-from tests.infer.conftest import MODEL_IMGSZ
+from azaion_training.classes import ClassTable, WeatherMode
+from azaion_training.demo.world import write_annotations
+from azaion_training.fs import AnnotationDir
+from tests.helpers import recipe_key, require
 
 REPO = Path(__file__).resolve().parents[2]
-IMGSZ = MODEL_IMGSZ
-"""The detector's input size."""
+IMGSZ = 128
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """A yolo11n trained briefly on synthetic buildings, and its dataset."""
+
+    weights: Path
+    dataset: Path
+
+
+def make_dataset(root: Path) -> Path:
+    """A formed-dataset-like folder: ``train``/``valid`` splits of 128 px synthetic buildings."""
+    for split, count, seed in (("train", 48, 1), ("valid", 8, 2)):
+        write_annotations(
+            AnnotationDir(root / split),
+            count,
+            seed=seed,
+            width=IMGSZ,
+            height=IMGSZ,
+            classes=(15,),
+            mode=WeatherMode.NORM,
+            objects=(1, 3),
+            hard=False,
+        )
+    names = dict(enumerate(ClassTable.default().names))
+    data = {"path": str(root), "train": "train/images", "val": "valid/images", "names": names}
+    (root / "data.yaml").write_text(yaml.safe_dump(data))
+    return root
+
+
+def train_tiny_model(folder: Path) -> TinyModel:
+    """Trains yolo11n.yaml from scratch for 30 short epochs on CPU (about a minute)."""
+    from ultralytics import YOLO
+
+    dataset = make_dataset(folder / "dataset")
+    YOLO("yolo11n.yaml").train(
+        data=str(dataset / "data.yaml"),
+        epochs=30,
+        imgsz=IMGSZ,
+        batch=8,
+        optimizer="AdamW",
+        lr0=0.003,
+        warmup_epochs=0,
+        mosaic=0.0,
+        device="cpu",
+        workers=0,
+        val=False,
+        plots=False,
+        amp=False,
+        project=str(folder / "runs"),
+        name="tiny",
+        exist_ok=True,
+        verbose=False,
+    )
+    weights = folder / "tiny.pt"
+    (folder / "runs" / "tiny" / "weights" / "last.pt").rename(weights)
+    return TinyModel(weights=weights, dataset=dataset)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> TinyModel:
+    """Built from scratch in CI; cached in the pytest cache between local runs."""
+    if os.environ.get("CI"):
+        return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+    from azaion_training.demo import world
+
+    key = recipe_key("tiny-building", make_dataset, train_tiny_model, IMGSZ, world)
+    folder = Path(request.config.cache.mkdir(key))
+    model = TinyModel(weights=folder / "tiny.pt", dataset=folder / "dataset")
+    if not model.weights.is_file():
+        model = train_tiny_model(folder)
+    return model
 
 
 @pytest.fixture(scope="session")

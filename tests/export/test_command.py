@@ -11,16 +11,15 @@ from azaion_training.cli.export import main
 from azaion_training.config import Settings
 from azaion_training.fs import DataTree
 from azaion_training.store.models import open_store
-from tests.export.conftest import IMGSZ
+from tests.export.conftest import IMGSZ, TinyModel
 from tests.helpers import run_cli
-from tests.infer.conftest import Detector
 
 
 @pytest.mark.slow
 def test_onnx_then_publish_lands_beside_the_current_model(
-    detector: Detector, settings: Settings, tree: DataTree, capsys: pytest.CaptureFixture[str]
+    tiny_model: TinyModel, settings: Settings, tree: DataTree, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = [str(detector.weights), "--root", str(tree.root), "--format", "onnx"]
+    args = [str(tiny_model.weights), "--root", str(tree.root), "--format", "onnx"]
     code = main([*args, "--imgsz", str(IMGSZ), "--batch", "2", "--publish"])
     assert code == 0
     onnx = tree.models / "azaion.onnx"
@@ -34,14 +33,14 @@ def test_onnx_then_publish_lands_beside_the_current_model(
 
 @pytest.mark.slow
 def test_rknn_export_and_simulator_check(
-    detector: Detector, rknn_venv: Path, settings: Settings, tree: DataTree, tmp_path: Path
+    tiny_model: TinyModel, rknn_venv: Path, settings: Settings, tree: DataTree, tmp_path: Path
 ) -> None:
     out = tmp_path / "edge"
     finished = run_cli(
         "export",
-        *[str(detector.weights), "--root", str(tree.root), "--format", "rknn"],
+        *[str(tiny_model.weights), "--root", str(tree.root), "--format", "rknn"],
         *["--imgsz", str(IMGSZ), "--batch", "2", "--out", str(out)],
-        *["--data", str(detector.dataset / "valid"), "--verify", "8"],
+        *["--data", str(tiny_model.dataset / "valid"), "--verify", "8"],
         cwd=tmp_path,
         env={"AZAION_RKNN_VENV": str(rknn_venv)},
     )

@@ -22,8 +22,7 @@ from azaion_training.export.rknn import (
     normalise_box_rows,
 )
 from azaion_training.export.sample import form_data_sample
-from tests.export.conftest import IMGSZ
-from tests.infer.conftest import Detector
+from tests.export.conftest import IMGSZ, TinyModel
 
 # --- comparing two detectors ---------------------------------------------------------------
 
@@ -174,21 +173,21 @@ AGREEMENT = re.compile(r"(\d+) confident boxes, 0 unmatched, worst IoU ([\d.]+)"
 
 @pytest.mark.slow
 def test_int8_rknn_agrees_with_onnx_runtime(
-    detector: Detector, rknn_venv: Path, tmp_path: Path
+    tiny_model: TinyModel, rknn_venv: Path, tmp_path: Path
 ) -> None:
     from azaion_training.export.sample import write_sample_list
 
     calibration = write_sample_list(
-        form_data_sample(detector.dataset, 32), tmp_path / "dataset.txt"
+        form_data_sample(tiny_model.dataset, 32), tmp_path / "dataset.txt"
     )
     result = export_rknn(
-        detector.weights,
+        tiny_model.weights,
         tmp_path / "int8.rknn",
         imgsz=IMGSZ,
         batch=1,
         dataset=calibration,
         venv=rknn_venv,
-        verify=form_data_sample(detector.dataset / "valid", 8, seed=1),
+        verify=form_data_sample(tiny_model.dataset / "valid", 8, seed=1),
     )
     assert result.path.read_bytes()[:4] == b"RKNN"
     assert result.agreement is not None
@@ -204,7 +203,7 @@ def test_int8_rknn_agrees_with_onnx_runtime(
 
 @pytest.mark.slow
 def test_exported_rknn_and_its_metadata_drive_the_engine_like_onnx_runtime(
-    detector: Detector, rknn_venv: Path, tmp_path: Path
+    tiny_model: TinyModel, rknn_venv: Path, tmp_path: Path
 ) -> None:
     """The simulator's raw outputs, replayed as the board runtime, go through `RknnEngine`'s own
     decoding and give ONNX Runtime's detections (the NMS-in-graph ONNX) within the FP16 check's
@@ -216,9 +215,9 @@ def test_exported_rknn_and_its_metadata_drive_the_engine_like_onnx_runtime(
     from tests.infer.helpers import ReplayRuntime
 
     batch = 2
-    verify = form_data_sample(detector.dataset / "valid", 6, seed=1)
+    verify = form_data_sample(tiny_model.dataset / "valid", 6, seed=1)
     result = export_rknn(
-        detector.weights,
+        tiny_model.weights,
         tmp_path / "azaion.rk3588.rknn",
         imgsz=IMGSZ,
         batch=batch,
@@ -235,7 +234,7 @@ def test_exported_rknn_and_its_metadata_drive_the_engine_like_onnx_runtime(
     runtime = ReplayRuntime(inputs, result.simulated, batch=batch)
     engine = RknnEngine(result.path, runtime=runtime)
     onnx = load_engine(
-        export_onnx(detector.weights, tmp_path / "ref.onnx", imgsz=IMGSZ, batch=batch)
+        export_onnx(tiny_model.weights, tmp_path / "ref.onnx", imgsz=IMGSZ, batch=batch)
     )
     rknn_rows, onnx_rows = [], []
     for start in range(0, len(inputs), batch):

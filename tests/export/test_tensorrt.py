@@ -17,8 +17,7 @@ from azaion_training.export.tensorrt import (
     export_engine,
     keep_head_sigmoid_in_fp32,
 )
-from tests.export.conftest import IMGSZ
-from tests.infer.conftest import Detector
+from tests.export.conftest import IMGSZ, TinyModel
 
 
 def test_only_the_heads_sigmoids_are_kept_in_fp32() -> None:
@@ -102,7 +101,7 @@ def _tensorrt_and_gpu() -> bool:
 @pytest.mark.skipif(not _tensorrt_and_gpu(), reason="needs the tensorrt package and an NVIDIA GPU")
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_real_engine_gives_onnx_runtimes_detections(
-    detector: Detector, tmp_path: Path, precision: str
+    tiny_model: TinyModel, tmp_path: Path, precision: str
 ) -> None:
     """FP16 (the production default) and INT8 engines, run by `TensorRtEngine`, against ONNX
     Runtime on the same images; rows are matched by box, not by order (tied scores may swap)."""
@@ -112,16 +111,16 @@ def test_real_engine_gives_onnx_runtimes_detections(
     from azaion_training.infer.load import load_engine
 
     int8 = precision == "int8"
-    calibration = form_data_sample(detector.dataset / "train", 16) if int8 else []
+    calibration = form_data_sample(tiny_model.dataset / "train", 16) if int8 else []
     built = export_engine(
-        detector.weights, tmp_path, imgsz=IMGSZ, batch=2, int8=int8, calibration=calibration
+        tiny_model.weights, tmp_path, imgsz=IMGSZ, batch=2, int8=int8, calibration=calibration
     )
     assert built.metadata.build["precision"] == precision
     engine = load_engine(built.path)
     assert (engine.input_size, engine.batch_size) == ((IMGSZ, IMGSZ), 2)
     assert engine.class_names == built.metadata.names
-    onnx = load_engine(export_onnx(detector.weights, tmp_path / "r.onnx", imgsz=IMGSZ, batch=2))
-    paths = form_data_sample(detector.dataset / "valid", 8, seed=1)
+    onnx = load_engine(export_onnx(tiny_model.weights, tmp_path / "r.onnx", imgsz=IMGSZ, batch=2))
+    paths = form_data_sample(tiny_model.dataset / "valid", 8, seed=1)
     expected, found = [], []
     for start in range(0, len(paths), 2):
         images = np.stack([load_letterboxed(p, IMGSZ) for p in paths[start : start + 2]])
@@ -137,15 +136,15 @@ def test_real_engine_gives_onnx_runtimes_detections(
 @pytest.mark.gpu
 @pytest.mark.slow
 @pytest.mark.skipif(not _tensorrt_and_gpu(), reason="needs the tensorrt package and an NVIDIA GPU")
-def test_real_engine_is_reused_only_when_built_alike(detector: Detector, tmp_path: Path) -> None:
+def test_real_engine_is_reused_only_when_built_alike(tiny_model: TinyModel, tmp_path: Path) -> None:
     from azaion_training.export.tensorrt import current_gpu
 
     request = {"imgsz": IMGSZ, "batch": 2, "half": True}
-    first = export_engine(detector.weights, tmp_path, **request)
+    first = export_engine(tiny_model.weights, tmp_path, **request)
     assert first.path.name == engine_file_name(current_gpu())
     assert first.decision.action == "build" and "none here" in first.decision.reason
     built_at = first.path.stat().st_mtime_ns
-    again = export_engine(detector.weights, tmp_path, **request)
+    again = export_engine(tiny_model.weights, tmp_path, **request)
     assert again.decision.action == "reuse" and "reused" in again.summary
     assert first.path.stat().st_mtime_ns == built_at  # not rebuilt
     for change, reason in (
@@ -153,9 +152,9 @@ def test_real_engine_is_reused_only_when_built_alike(detector: Detector, tmp_pat
         ({"imgsz": IMGSZ + 32}, f"imgsz {IMGSZ} -> {IMGSZ + 32}"),
         ({"half": False}, "precision fp16 -> fp32"),
     ):
-        rebuilt = export_engine(detector.weights, tmp_path, **{**request, **change})
+        rebuilt = export_engine(tiny_model.weights, tmp_path, **{**request, **change})
         assert rebuilt.decision.action == "build" and reason in rebuilt.decision.reason
         assert "built" in rebuilt.summary
         request = {**request, **change}
-    forced = export_engine(detector.weights, tmp_path, **request, force=True)
+    forced = export_engine(tiny_model.weights, tmp_path, **request, force=True)
     assert forced.decision.action == "build" and forced.decision.reason == "forced (--force)"

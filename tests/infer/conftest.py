@@ -1,13 +1,11 @@
-"""The one trained model of the test suite (`detector`, for every area), and test videos.
+"""Fixtures for the inference tests: a small detector trained on synthetic scenes, and videos.
 
-The detector is a YOLO11n trained for a few epochs on 150 synthetic 160x120 images (two classes,
+The detector is a YOLO11n trained for a few epochs on 150 synthetic 160x120 images (three classes,
 one weather mode) and exported to ONNX with NMS inside (imgsz 128, batch 4). It detects the
-synthetic objects with high confidence, so the tests compare real detections. Its dataset is kept
-beside it as a formed dataset (``train``/``valid`` splits and ``data.yaml``) for the export
-tests' calibration and check images. It takes about 1.5 minutes on two CPU cores and is cached in
-pytest's cache folder under a key that hashes its recipe (`build_detector` and the constants
-here), the synthetic world and the ONNX export code (`detector_key`), so any change to them builds
-it anew; a clean clone (CI) builds it once per run.
+synthetic objects with high confidence, so the tests compare real detections. It takes about
+1.5 minutes on two CPU cores and is cached in pytest's cache folder under a key that hashes its
+recipe (`build_detector` and the constants here), the synthetic world and the ONNX export code
+(`detector_key`), so any change to them builds it anew.
 """
 
 from __future__ import annotations
@@ -33,16 +31,14 @@ CLASSES = (0, 15)  # ArmorVehicle, Building: chunky shapes a short run learns we
 
 @dataclass(frozen=True)
 class Detector:
-    """The trained test detector: its checkpoint, its ONNX export and the dataset it learnt."""
+    """The trained test detector: its checkpoint and its ONNX export."""
 
     weights: Path
     onnx: Path
-    dataset: Path
-    """A formed-dataset-like folder: ``train`` (150 images) and ``valid`` (8), ``data.yaml``."""
 
 
 def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Detector:
-    """Trains the test detector into ``folder`` (``detector.pt``, ``detector.onnx``, ``dataset``).
+    """Trains the test detector into ``folder`` (``detector.pt``, ``detector.onnx``).
 
     The build happens in a temporary folder beside ``folder`` that is renamed into place, so an
     interrupted build leaves nothing that looks finished.
@@ -53,9 +49,9 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    for split, count, seed in (("train", images, 0), ("valid", 8, 1)):
+    for split, count, seed in (("train", images, 0), ("val", 8, 1)):
         write_annotations(
-            AnnotationDir(work / "dataset" / split),
+            AnnotationDir(work / "data" / split),
             count,
             seed=seed,
             width=160,  # 4:3 like the test videos, letterboxed into 128x128 as they are
@@ -65,13 +61,13 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
             objects=(2, 4),
             hard=False,
         )
-    data_yaml = work / "dataset" / "data.yaml"
+    data_yaml = work / "data" / "data.yaml"
     data_yaml.write_text(
         yaml.safe_dump(
             {
-                "path": str(work / "dataset"),  # rewritten once renamed into place
+                "path": str(work / "data"),
                 "train": "train/images",
-                "val": "valid/images",
+                "val": "val/images",
                 "nc": len(ClassTable.default()),
                 "names": ClassTable.default().names,
             }
@@ -107,12 +103,10 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
     weights = work / "detector.pt"
     shutil.copyfile(work / "train" / "weights" / "last.pt", weights)
     export_onnx(weights, work / "detector.onnx", imgsz=MODEL_IMGSZ, batch=MODEL_BATCH)
-    shutil.rmtree(work / "train")
-    for cache in (work / "dataset").rglob("*.cache"):  # Ultralytics' label caches
-        cache.unlink()
-    data_yaml.write_text(data_yaml.read_text().replace(str(work), str(folder)))
+    for leftover in ("data", "train"):
+        shutil.rmtree(work / leftover)
     work.rename(folder)
-    return Detector(folder / "detector.pt", folder / "detector.onnx", folder / "dataset")
+    return Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
 
 
 def detector_key() -> str:
@@ -128,8 +122,8 @@ def detector_key() -> str:
 def detector(request: pytest.FixtureRequest) -> Detector:
     """The trained test detector, built once and kept in pytest's cache."""
     folder = request.config.cache.mkdir(detector_key()) / "model"
-    found = Detector(folder / "detector.pt", folder / "detector.onnx", folder / "dataset")
-    if found.weights.is_file() and found.onnx.is_file() and found.dataset.is_dir():
+    found = Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
+    if found.weights.is_file() and found.onnx.is_file():
         return found
     shutil.rmtree(folder, ignore_errors=True)
     return build_detector(folder)

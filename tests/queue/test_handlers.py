@@ -300,3 +300,13 @@ def test_the_pixel_budget_is_a_setting(tree: DataTree) -> None:
     with pytest.raises(MessageError, match="64x64 pixels"):
         small.apply(created("a"))
     assert AnnotationRouter(tree, WriteBatch(), max_image_megapixels=0.005).apply(created("a"))
+
+
+def test_every_status_has_a_route(router: AnnotationRouter) -> None:
+    """A new message kind is an `AnnotationStatus` member, a `wire.KINDS` row and a route here:
+    every kind of the wire table has its route, for the value type the wire decodes it into."""
+    from azaion_training.queue.wire import KINDS
+
+    routes = set(router._routes)
+    assert routes == {(kind.type, status) for status, kind in KINDS.items()}
+    assert {status for _, status in routes} == set(AnnotationStatus)
