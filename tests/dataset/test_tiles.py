@@ -116,6 +116,8 @@ def test_no_tile_lands_in_another_split_than_its_frame_as_the_dataset_grows(
     tiles_after = check(second.path)
 
     assert all(second.splits[name] == split for name, split in first.splits.items())
+    assert second.tiles == len(tiles_after) and f"{second.tiles} train tiles" in second.summary()
+    assert second.copied == 0  # samples are linked; tiles are written, not copied
     # the tiles of the frames that were there before are the same files, byte for byte
     assert {n: d for n, d in tiles_after.items() if n in tiles_before} == tiles_before
     labels = second.path / "train" / "labels"

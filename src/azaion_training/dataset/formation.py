@@ -97,6 +97,8 @@ class FormedDataset:
         incomplete: images without a label (left where they are; usually still being written).
         vanished: samples removed (or changing) while the dataset formed; left out, not corrupt.
         linked: files hard-linked; ``copied``: files copied instead.
+        tiles: train tiles written (`dataset.tiles`; image and label each), counted in the
+            train samples.
         seconds: wall time of the formation.
         generation: the split ledger's generation.
         resplit: the generation is newer than that of every earlier dataset (`SplitLedger.resplit`).
@@ -113,6 +115,7 @@ class FormedDataset:
     vanished: int = 0
     linked: int = 0
     copied: int = 0
+    tiles: int = 0
     seconds: float = 0.0
     generation: int = 1
     resplit: bool = False
@@ -126,6 +129,7 @@ class FormedDataset:
             f"{name} {c.samples} samples / {c.sources} sources" for name, c in self.counts.items()
         )
         ledger = f"split ledger generation {self.generation} ({self.new_groups} new groups)"
+        tiles = f", {self.tiles} train tiles written" if self.tiles else ""
         if self.resplit:
             ledger = (
                 f"NEW {ledger}: every group was split afresh, test scores are not comparable "
@@ -134,7 +138,7 @@ class FormedDataset:
         return (
             f"dataset {self.path}: {parts}; {ledger}; {self.corrupted} corrupted, "
             f"{self.incomplete} incomplete, {self.vanished} vanished; {self.linked} linked, "
-            f"{self.copied} copied in {self.seconds:.1f} s"
+            f"{self.copied} copied{tiles} in {self.seconds:.1f} s"
         )
 
 
@@ -483,7 +487,8 @@ class _Formation:
             incomplete=self.incomplete,
             vanished=self.vanished,
             linked=self.linked,
-            copied=2 * total - self.linked,
+            copied=2 * (total - self.tiles_written) - self.linked,
+            tiles=self.tiles_written,
             seconds=seconds,
             generation=self.ledger.generation,
             resplit=resplit,
