@@ -30,9 +30,16 @@ class VideoOutcome:
 
     @property
     def line(self) -> str:
+        summary = self.summary
+        tiling = (
+            f"tiles {summary.tile_size} at native resolution, {summary.pieces_per_frame} "
+            "inputs a frame"
+            if summary.tile_size != "whole"
+            else "whole frames"
+        )
         head = (
-            f"{self.summary.frames_inferred} frames on {self.summary.engine}: "
-            f"{self.summary.detections} detections"
+            f"{summary.frames_inferred} frames ({tiling}) on {summary.engine}: "
+            f"{summary.detections} detections"
         )
         if self.recall is None or self.precision is None:
             return head + " (no true boxes to score against)"
