@@ -67,6 +67,31 @@ def test_settings_flags_reach_the_run(workdir: Path, detector, video_100: Path) 
     assert (summary["conf"], summary["iou"]) == (0.5, 0.4)
 
 
+@pytest.mark.parametrize(
+    ("flags", "tiles", "tile_size", "pieces"),
+    [
+        ([], "auto", "128x128", 10),  # 320x240 > 1.5 x 128: 3 x 3 tiles and the whole frame
+        (["--tiles", "off"], "off", "whole", 1),
+        (["--tiles", "200x200", "--tile-overlap", "0.5"], "200x200", "200x200", 7),
+        (["--tile-factor", "3"], "auto", "whole", 1),  # 320 / 128 = 2.5 <= 3: not tiled
+    ],
+)
+def test_the_tiling_flags_reach_the_run_and_its_summary(
+    workdir: Path, detector, video_100: Path, flags, tiles, tile_size, pieces
+) -> None:
+    args = ["--model", str(detector.onnx), "--root", "root", "--no-progress", "--every", "25"]
+    assert main([str(video_100), *args, "--out", "out", *flags]) == 0
+    summary = json.loads((workdir / "out" / "summary.json").read_text())
+    assert (summary["tiles"], summary["tile_size"]) == (tiles, tile_size)
+    assert summary["pieces_per_frame"] == pieces
+    assert summary["engine_calls"] == -(-4 * pieces // 4)  # 4 frames: every call full but one
+
+
+def test_a_bad_tiles_value_exits_1(workdir: Path, detector, video_100: Path) -> None:
+    args = ["--model", str(detector.onnx), "--root", "root", "--no-progress"]
+    assert main([str(video_100), *args, "--tiles", "big"]) == 1
+
+
 def test_the_current_model_is_used_without_a_model_option(
     workdir: Path, detector, video_100: Path
 ) -> None:
