@@ -177,6 +177,16 @@ def _cpu_ddp(original: type) -> type:
     return CpuDistributedDataParallel
 
 
+def import_before_group() -> None:
+    """Imports Ultralytics before a process group is joined.
+
+    Its import reads its settings file inside ``torch_distributed_zero_first``: a barrier once a
+    process group exists. A rank that imported it later alone (rank 0 unpickling a checkpoint to
+    resume, while the others wait for its decision) would wait there until the timeout.
+    """
+    import ultralytics  # noqa: F401
+
+
 def as_single_process() -> None:
     """Makes the Ultralytics modules of this process see no launcher from now on.
 

@@ -12,8 +12,8 @@ for what it decided and check the dataset's manifest digest against their own co
 system, or a copy at the same path) before training. Ultralytics then trains with a
 `DistributedSampler` (each rank its own disjoint part of every epoch) through the trainer at the
 Ultralytics boundary (`azaion_training._ultralytics.launched_trainer`). Only rank 0 writes the
-run folder and checkpoints; after training it goes on alone (`Group.alone`) to score, gate,
-export and publish, while the others exit.
+run folder and checkpoints; after training it leaves the group (`Group.alone`) to score, gate,
+export and publish as a single process, while the others exit.
 
 A rank that dies breaks the collective the others are in: gloo fails at once, NCCL at the
 timeout; either way their job ends with one error line and exit 1, and the launcher ends the
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from azaion_training._ultralytics import as_single_process
+from azaion_training._ultralytics import as_single_process, import_before_group
 from azaion_training.dataset.formation import MANIFEST
 from azaion_training.errors import AzaionError, ConfigError, DatasetError, TrainingError
 
@@ -282,6 +282,7 @@ class Group:
         import torch
         from torch import distributed as dist
 
+        import_before_group()
         if self.cuda:
             os.environ.setdefault("TORCH_NCCL_BLOCKING_WAIT", "1")  # a timeout raises, here
             index = int(self.trainer_device().split(",")[self.launch.local_rank])
