@@ -22,6 +22,7 @@ translated at the module that talks to them and chained with ``raise ... from ex
     │   └── CdnUnreachableError  the CDN could not be connected to at all
     ├── StoreError             the model store does not hold what was asked
     ├── BusyError              another process holds the lock of this role on this root
+    ├── StorageError           the data tree or a state file cannot be written (disk full, EIO)
     └── EngineError            an inference engine cannot load or run a model
 """
 
@@ -111,6 +112,11 @@ class StoreError(AzaionError):
 
 class BusyError(AzaionError):
     """Another live process holds the lock of this role (one writer per role per root)."""
+
+
+class StorageError(AzaionError):
+    """The data tree or a state file in it cannot be read or written (disk full, I/O error, a
+    full or locked SQLite file, a damaged state file); the message names the file."""
 
 
 class EngineError(AzaionError):

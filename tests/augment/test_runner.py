@@ -14,7 +14,7 @@ from azaion_training.augment.runner import LOCK_FILE
 from azaion_training.augment.state import STATE_FILE
 from azaion_training.config import AugmentSettings
 from azaion_training.demo.world import write_annotations
-from azaion_training.errors import BusyError, ConfigError, UnsafePathError
+from azaion_training.errors import BusyError, ConfigError, StorageError, UnsafePathError
 from azaion_training.fs import DataTree
 from azaion_training.labels import read_label
 from tests.augment.helpers import (
@@ -233,16 +233,18 @@ def test_missing_source_folder_is_a_config_error(tmp_path: Path) -> None:
         Augmenter(DataTree(root=tmp_path / "nowhere"), AugmentSettings())
 
 
-def test_damaged_state_is_set_aside_and_everything_remade(
+def test_a_damaged_state_stops_with_the_file_and_the_remedy(
     tree: DataTree, annotations: list[str], augment_settings: AugmentSettings
 ) -> None:
     run_pass(tree, augment_settings)
     state = tree.data_processed.path / STATE_FILE
     state.write_bytes(b"this is not a database" * 100)
-    summary = run_pass(tree, augment_settings)
-    assert summary.made == 3
-    assert state.with_name(f"{STATE_FILE}.damaged").exists()
-    assert run_pass(tree, augment_settings).unchanged == 3
+    with pytest.raises(StorageError, match=rf"{state} is damaged .*delete it") as caught:
+        run_pass(tree, augment_settings)
+    assert "\n" not in str(caught.value)
+    assert state.read_bytes() == b"this is not a database" * 100  # never reset behind our back
+    state.unlink()  # the operator's choice
+    assert run_pass(tree, augment_settings).made == 3
 
 
 def test_the_pass_summary_counts_the_boxes_variants_dropped(tree: DataTree) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,3 +167,66 @@ def test_a_second_consumer_on_the_root_exits_at_once_naming_the_first(
     assert stop(first) == 0
     stored = load_position(tree.offset_file, stream=queue_settings.stream)
     assert stored is not None and stored.timestamp is not None
+
+
+_LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+"""
+
+
+def test_a_consumer_behind_a_locked_catalogue_waits_and_never_exits(
+    queue_settings: QueueSettings,
+    tmp_path: Path,
+    start_consumer: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    """Another process (formation, a tool) holds the catalogue's write lock for longer than
+    SQLite's busy timeout: the consumer logs, waits and applies everything once it is free."""
+    tree = DataTree(root=tmp_path / "root")
+    publish_entries(entries("before", 3), queue_settings)
+    assert stop(consumed(start_consumer, tree, queue_settings, tmp_path, 2)) == 0
+    catalogue = tree.root / "catalogue.sqlite"
+    locker = subprocess.Popen(
+        [sys.executable, "-c", _LOCKER, str(catalogue), "35"], stdout=subprocess.PIPE, text=True
+    )
+    assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
+    running = start_consumer(tree.root, **CHECK)
+    publish_entries(entries("during", 10), queue_settings)
+    wait_for(
+        lambda: "is locked by another process" in logs(tmp_path),
+        timeout=60,
+        what="the wait's log line",
+        tmp_path=tmp_path,
+    )
+    assert locker.wait(timeout=60) == 0
+    wait_for(
+        lambda: position(tree, queue_settings) == 12,
+        timeout=60,
+        what="every message after the lock",
+        tmp_path=tmp_path,
+    )
+    assert running.poll() is None
+    assert stop(running) == 0
+    assert sum(name.startswith("during_") for name in applied_names(tree)) == 10
+    assert "applied, 0 rejected" in logs(tmp_path).strip().splitlines()[-1]
+
+
+def test_a_damaged_catalogue_stops_with_the_file_and_the_remedy(
+    queue_settings: QueueSettings,
+    tmp_path: Path,
+    start_consumer: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    tree = DataTree(root=tmp_path / "root").create()
+    catalogue = tree.root / "catalogue.sqlite"
+    catalogue.write_bytes(b"garbage, not a database " * 200)
+    process = start_consumer(tree.root, **CHECK)
+    assert process.wait(timeout=60) == 1
+    text = logs(tmp_path).strip()
+    assert "Traceback" not in text, text
+    last = text.splitlines()[-1]
+    assert f"the annotation catalogue {catalogue} is damaged" in last and "backup" in last, text
+    assert catalogue.read_bytes() == b"garbage, not a database " * 200

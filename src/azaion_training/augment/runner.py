@@ -69,7 +69,13 @@ from azaion_training.augment.worker import (
 )
 from azaion_training.config import AugmentSettings
 from azaion_training.corrupted import quarantine
-from azaion_training.errors import AzaionError, ConfigError, LabelError, MediaError
+from azaion_training.errors import (
+    AzaionError,
+    ConfigError,
+    LabelError,
+    MediaError,
+    StorageError,
+)
 from azaion_training.fs import DataTree, sync_folders
 from azaion_training.imageheader import check_pixels, image_size
 from azaion_training.images import ToRGB
@@ -196,7 +202,19 @@ class Augmenter:
         Args:
             stop: once set, the pass finishes the annotations in hand and returns.
             progress: show a progress bar; ``None`` shows it only on a terminal.
+
+        Raises:
+            StorageError: the tree or the state cannot be written (disk full, I/O error): the
+                pass stopped; what was made and recorded stays, the rest is made next pass.
         """
+        try:
+            return self._pass(stop=stop, progress=progress)
+        except OSError as exc:
+            self._pending = []  # not durable: made again next pass
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise StorageError(f"{exc.strerror or exc}{where}") from exc
+
+    def _pass(self, *, stop: threading.Event | None, progress: bool | None) -> PassSummary:
         started = time.perf_counter()
         stop = stop or threading.Event()
         stamps = self._state.load()
@@ -248,9 +266,9 @@ class Augmenter:
         while not stop.is_set():
             try:
                 self.run_pass(stop=stop, progress=progress)
-            except (AzaionError, OSError):
-                logger.exception(
-                    "augment pass failed; next try in %.0f s", self.settings.interval_s
+            except AzaionError as exc:
+                logger.error(
+                    "augment pass stopped: %s; next try in %.0f s", exc, self.settings.interval_s
                 )
             _sleep(self.settings.interval_s, stop=stop)
         logger.info("augment daemon stopped")

@@ -8,18 +8,23 @@ and one table read.
 
 The table lives in SQLite at ``data-processed/.augment-state.sqlite``: dot-named, so nothing that
 reads samples mistakes it for one. A row is written only after the samples it stands for are on
-disk, so a crash at any point at worst re-makes some samples. A damaged state file is set aside
-and the next pass re-makes everything.
+disk, so a crash at any point at worst re-makes some samples. A damaged state file stops the
+augmenter with one line naming it (`StorageError`): deleting it is safe (the next pass re-makes
+every sample, the same samples), but that is the operator's choice, never a silent reset. Any
+other SQLite failure (disk full, I/O error, locked) is a `StorageError` too: the pass stops and
+the daemon tries again at its next interval.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from azaion_training.errors import StorageError
 from azaion_training.images import ToRGB
 
 logger = logging.getLogger(__name__)
@@ -83,29 +88,46 @@ class StateStore:
 
     def load(self) -> dict[str, Stamp]:
         """Every recorded stamp, by source name."""
-        rows = self._db.execute(
-            "SELECT name, image, image_mtime_ns, image_size, label_mtime_ns, label_size, recipe "
-            "FROM sources"
-        )
+        with self._failing("read"):
+            rows = self._db.execute(
+                "SELECT name, image, image_mtime_ns, image_size, label_mtime_ns, label_size, "
+                "recipe FROM sources"
+            ).fetchall()
         return {name: Stamp(*rest) for name, *rest in rows}
 
     def record(self, stamps: Iterable[tuple[str, Stamp]]) -> None:
         """Sets the stamp of each named source (visible to others after `commit`)."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((name, *stamp) for name, stamp in stamps),
-        )
+        with self._failing("write"):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((name, *stamp) for name, stamp in stamps),
+            )
 
     def forget(self, names: Iterable[str]) -> None:
         """Removes the stamps of the named sources."""
-        self._db.executemany("DELETE FROM sources WHERE name = ?", ((name,) for name in names))
+        with self._failing("write"):
+            self._db.executemany("DELETE FROM sources WHERE name = ?", ((name,) for name in names))
 
     def commit(self) -> None:
-        self._db.commit()
+        with self._failing("write"):
+            self._db.commit()
 
     def close(self) -> None:
-        self._db.commit()
-        self._db.close()
+        try:
+            self.commit()
+        finally:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """Turns a SQLite failure into one line naming the file (`StorageError`); what was
+        not committed is rolled back, so the file stays as it was."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.rollback()
+            raise StorageError(f"cannot {what} the augment state {self.path}: {exc}") from exc
 
     def __enter__(self) -> StateStore:
         return self
@@ -118,10 +140,10 @@ class StateStore:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(f"{self.path.name}.damaged")
-            logger.warning("state file %s is damaged (%s); moved to %s", self.path, exc, aside)
-            self.path.replace(aside)
-            return self._connect()
+            raise StorageError(
+                f"the augment state {self.path} is damaged ({exc}): delete it and the next pass "
+                "re-makes every sample (the same samples; it only takes time)"
+            ) from exc
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path)

@@ -61,7 +61,7 @@ from azaion_training.errors import DatasetError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, free_dir, is_temporary
 from azaion_training.images import SUFFIX_SPELLINGS
 from azaion_training.queue.catalogue import Catalogue
-from azaion_training.samples import source_of
+from azaion_training.samples import sample_names, source_of
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +276,7 @@ class _Formation:
         self.sources: dict[str, set[str]] = {split: set() for split in SPLITS}
         self.linked = self.corrupted = self.incomplete = self.vanished = self.new_groups = 0
         self._originals: dict[str, bool] = {}
+        self._completed: dict[str, bool] = {}
         self._origin: Pair  # data-processed/{images,labels}, open in `run`
         self._registered = 0
         self._data_labels = str(tree.data.labels)
@@ -323,6 +324,9 @@ class _Formation:
                 bar.update()
                 stem = image[: image.rfind(".")]
                 source = self._source(stem)
+                if not self._complete(source):
+                    self._count(Outcome.INCOMPLETE, members, split="", source=source, stem=stem)
+                    continue
                 split = self.splits.get(source) or self._place(source)
                 if split != "train" and stem != source:
                     continue  # valid and test hold only originals
@@ -390,6 +394,21 @@ class _Formation:
             self.incomplete += 1
         else:
             self.vanished += 1
+
+    def _complete(self, source: str) -> bool:
+        """True when every sample of ``source`` (the original and its variants) has its label
+        in ``data-processed/``: a source is taken with all its samples or not at all (a pass
+        that stopped half-way through it, a disk that filled up, leaves it out until the next
+        pass completes it)."""
+        complete = self._completed.get(source)
+        if complete is None:
+            labels = self._origin[1]
+            names = sample_names(source, variants=self.variants)
+            complete = all(labels.exists(f"{name}.txt") for name in names)
+            self._completed[source] = complete
+            if not complete:
+                logger.info("%s has not all its %d samples yet; left out", source, len(names))
+        return complete
 
     def _source(self, stem: str) -> str:
         """The source of sample ``stem``: a variant's original is an original sample on disk."""

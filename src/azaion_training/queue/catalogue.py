@@ -25,16 +25,24 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from azaion_training.errors import MessageError
+from azaion_training.errors import MessageError, QueueError
 from azaion_training.fs import DataTree
 from azaion_training.queue.messages import Annotation, AnnotationStatus, BulkAnnotations, Message
 
 CATALOGUE_FILE = "catalogue.sqlite"
+
+BUSY_WAIT_S = 5.0
+"""How long one attempt waits for another writer (formation, another tool) before it logs and
+tries again: a writer that meets the lock waits, it never fails for it."""
+
+logger = logging.getLogger(__name__)
 """The catalogue's file name under the data root."""
 
 _SCHEMA = """
@@ -107,10 +115,20 @@ class Catalogue:
         self.path = path
         self.folders = (data_folder, seed_folder, deleted_folder)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_WAIT_S)
+            self._waiting(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._waiting(lambda: self._db.executescript(_SCHEMA))
+            self._db.execute("SELECT count(*) FROM annotations").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _damaged(exc):
+                raise QueueError(f"cannot open the annotation catalogue {path}: {exc}") from exc
+            raise QueueError(
+                f"the annotation catalogue {path} is damaged ({exc}): restore it from a backup, "
+                "or move it aside to start an empty one (azaion-queue --from first replays the "
+                "stream into it; formation registers what it has not seen)"
+            ) from exc
         self._open = False
 
     @classmethod
@@ -144,7 +162,7 @@ class Catalogue:
         """
         if self._open:
             with self._as_os_error():
-                self._db.execute("COMMIT")
+                self._waiting(lambda: self._db.execute("COMMIT"))
             self._open = False
 
     def get(self, name: str) -> Entry | None:
@@ -317,8 +335,35 @@ class Catalogue:
 
     def _begin(self) -> None:
         if not self._open:
-            self._db.execute("BEGIN IMMEDIATE")
+            with self._as_os_error():
+                self._waiting(lambda: self._db.execute("BEGIN IMMEDIATE"))
             self._open = True
+
+    def _waiting(self, step: Callable[[], object]) -> None:
+        """Runs ``step``; while another process holds the write lock, logs and tries again."""
+        waited = 0.0
+        while True:
+            try:
+                step()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+            waited += BUSY_WAIT_S
+            logger.warning(
+                "annotation catalogue %s is locked by another process for %.0f s; waiting",
+                self.path,
+                waited,
+            )
+            time.sleep(0.1)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _damaged(exc: sqlite3.OperationalError) -> bool:
+    return "malformed" in str(exc) or "not a database" in str(exc)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
