@@ -67,7 +67,11 @@ def test_placed_keys_never_move_and_resplit_starts_over(tmp_path: Path) -> None:
         assert ledger.recorded("name:c") is None
         assert ledger.recorded("name:b") is None  # b was never committed either
         assert ledger.recorded("media:m") == first
-        assert ledger.resplit() == 2
+        assert ledger.resplit(RATIOS) == (
+            2,
+            int(bucket("media:m", RATIOS, generation=2) != first),
+            1,
+        )
         assert ledger.recorded("media:m") is None and ledger.size() == 0
     with SplitLedger(path) as ledger:
         assert ledger.generation == 2

@@ -20,6 +20,7 @@ examples:
   azaion-dataset list                   # datasets with their size and the runs trained on them
   azaion-dataset prune --keep 3         # remove old datasets (never one a model came from)
   azaion-dataset resplit                # start a new split ledger generation
+  azaion-dataset rebuild-ledger         # a lost ledger, again from the datasets' manifests
 """
 
 
@@ -51,7 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a new split ledger generation",
         description="Start a new, empty split ledger generation: the next dataset splits every "
         "group afresh (and says so in its summary). Test scores are then no longer comparable "
-        "with those of earlier datasets.",
+        "with those of earlier datasets. It says how many groups of the generation before move "
+        "to another split with the ratios now set.",
+    )
+    rebuild = commands.add_parser(
+        "rebuild-ledger",
+        help="make a lost split ledger again from the datasets' manifests",
+        description="Formation refuses to run when the split ledger is missing or empty while "
+        "datasets exist (it would split every group afresh). This records the split of every "
+        "group and annotation of the datasets of the newest ledger generation, from their "
+        "manifest-members.tsv; the ledger must be missing or empty.",
+    )
+    rebuild.add_argument(
+        "--empty",
+        action="store_true",
+        help="instead, start an empty ledger on purpose: the next dataset splits every group "
+        "afresh (test scores not comparable with earlier datasets)",
     )
     return parser
 
@@ -76,12 +92,38 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         removed = prune_datasets(tree, keep=args.keep)
         print(f"removed {len(removed)} dataset(s)" + "".join(f"\n  {p}" for p in removed))
-    else:
+    elif args.command == "resplit":
         from azaion_training.dataset.ledger import SplitLedger
 
+        ratios = settings.dataset.train_ratio, settings.dataset.valid_ratio
+        ratios += (settings.dataset.test_ratio,)
         with SplitLedger.under(tree.root) as ledger:
-            print(f"split ledger generation {ledger.resplit()} started")
+            generation, moved, groups = ledger.resplit(ratios)
+        print(
+            f"split ledger generation {generation} started: {moved} of the {groups} groups of "
+            f"generation {generation - 1} move to another split; the next dataset is split "
+            "afresh (test scores not comparable with earlier datasets)"
+        )
+    else:
+        _rebuild_ledger(tree, empty=args.empty)
     return EXIT_OK
+
+
+def _rebuild_ledger(tree: DataTree, *, empty: bool) -> None:
+    from azaion_training.dataset.ledger import SplitLedger, rebuild_from_manifests
+    from azaion_training.locks import hold
+
+    with (
+        hold(tree.lock_file("formation"), role="dataset formation"),
+        SplitLedger.under(tree.root) as ledger,
+    ):
+        if empty:
+            ledger.start_empty()
+            print(f"split ledger {ledger.path} started empty: the next dataset splits afresh")
+            return
+        datasets = sorted(path for path in tree.datasets.glob("azaion-*") if path.is_dir())
+        generation, groups = rebuild_from_manifests(ledger, datasets)
+    print(f"split ledger rebuilt: generation {generation}, {groups} groups from the manifests")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ from azaion_training.dataset.tiles import TrainTiles
 from azaion_training.errors import DatasetError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, free_dir, is_temporary
 from azaion_training.images import SUFFIX_SPELLINGS
+from azaion_training.locks import hold
 from azaion_training.queue.catalogue import Catalogue
 from azaion_training.samples import sample_names, source_of
 
@@ -213,16 +214,42 @@ def form_dataset(
 
     Raises:
         DatasetError: there are no valid samples, or too few sources for a train and a valid
-            split, or the dataset folder cannot be written.
+            split, or the dataset folder cannot be written, or the split ledger is damaged or
+            lost while datasets exist (`SplitLedger.for_formation`).
+        BusyError: another formation runs on this root (its PID is named).
     """
+    with hold(tree.lock_file("formation"), role="dataset formation"):
+        remove_leftovers(tree.datasets)
+        return _form_dataset(settings, tree, date=date, link=link, progress=progress)
+
+
+def remove_leftovers(datasets: Path) -> int:
+    """Removes the staging folders of formations that did not finish (``.azaion-*.partial``,
+    and ``.*.removing`` of an interrupted prune); call with the formation lock held or free.
+    Returns how many were removed."""
+    removed = 0
+    for leftover in [*datasets.glob(".azaion-*.partial"), *datasets.glob(".azaion-*.removing")]:
+        logger.info("removing %s, left by a formation or prune that did not finish", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _form_dataset(
+    settings: Settings, tree: DataTree, *, date: dt.date | None, link: bool, progress: bool
+) -> FormedDataset:
     started = time.perf_counter()
     base = tree.dataset_dir(date or dt.date.today())
     base.parent.mkdir(parents=True, exist_ok=True)
     staging = base.with_name(f".{base.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     earlier = _latest_generation(tree.datasets)
+    formed = len([path for path in tree.datasets.glob("azaion-*") if path.is_dir()])
     try:
-        with SplitLedger.under(tree.root) as ledger, Catalogue.for_tree(tree) as catalogue:
+        with (
+            SplitLedger.for_formation(tree.root, datasets=formed) as ledger,
+            Catalogue.for_tree(tree) as catalogue,
+        ):
             formation = _Formation(settings, tree, staging, ledger, catalogue, link=link)
             try:
                 formation.run(progress=progress)

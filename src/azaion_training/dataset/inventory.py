@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from azaion_training.dataset.formation import SPLITS, read_manifest
+from azaion_training.dataset.formation import SPLITS, read_manifest, remove_leftovers
 from azaion_training.fs import DataTree, is_temporary
+from azaion_training.locks import is_held
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +73,14 @@ def list_datasets(tree: DataTree) -> list[DatasetInfo]:
 def prune_datasets(tree: DataTree, *, keep: int) -> list[Path]:
     """Removes all but the newest ``keep`` datasets, sparing any an installed model came from.
 
+    Also removes what killed formations left (``.azaion-*.partial`` staging folders) while no
+    formation runs.
+
     Returns:
         The folders removed.
     """
+    if tree.datasets.is_dir() and not is_held(tree.lock_file("formation")):
+        remove_leftovers(tree.datasets)
     datasets = list_datasets(tree)
     spared = {info.path for info in datasets[len(datasets) - keep :]} if keep > 0 else set()
     removed = []
