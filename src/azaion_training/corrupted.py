@@ -39,20 +39,23 @@ def quarantine(
     corrupted: AnnotationDir,
     *,
     name: str,
-    image: Path,
-    label: Path,
+    image: Path | None,
+    label: Path | None,
     reason: str,
     component: str,
 ) -> Path:
     """Writes the reason, then moves ``image`` and ``label`` into ``corrupted``.
 
-    The reason is written first, so a crash half-way leaves at worst a reason whose files are
-    still in the source folder (the next pass rejects them again), never unexplained files.
+    Either file may be ``None`` (a lone file that must leave the tree, such as a symbolic link
+    without its pair). The reason is written first, so a crash half-way leaves at worst a
+    reason whose files are still in the source folder (the next pass rejects them again), never
+    unexplained files.
 
     Returns:
         The reason file.
     """
-    files = [f"images/{image.name}", f"labels/{label.name}"]
+    moves = [(path, folder) for path, folder in ((image, "images"), (label, "labels")) if path]
+    files = [f"{folder}/{path.name}" for path, folder in moves]
     record = {
         "name": name,
         "reason": reason,
@@ -62,6 +65,6 @@ def quarantine(
     }
     path = reason_path(corrupted, name)
     atomic_write_text(path, json.dumps(record, ensure_ascii=False) + "\n")
-    atomic_move(image, corrupted.images / image.name)
-    atomic_move(label, corrupted.labels / label.name)
+    for source, folder in moves:  # a symbolic link moves as the link itself, never its target
+        atomic_move(source, corrupted.path / folder / source.name)
     return path

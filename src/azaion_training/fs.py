@@ -6,7 +6,8 @@ dot-files never see it), are fsynced, and are renamed into place; the folder is 
 rename survives a power cut. Moves between folders are renames. Names from outside (queue
 messages, CLI arguments) pass `check_name` before anything is written, and every path that the
 queue and the augmenter write is one of `DataTree`'s folders joined with such a name, so nothing
-they write lands outside the root.
+they write lands outside the root; entries read from the tree are never followed (`not_regular`;
+`atomic_move` never copies through a link), so nothing outside it is read through the tree.
 
     {root}/data/{images,labels}/            validated annotations
     {root}/data-seed/{images,labels}/       unvalidated annotations
@@ -182,7 +183,8 @@ def atomic_move(source: Path, target: Path, *, durable: bool = True) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        with open(source, "rb") as src, atomic_writer(target, durable=durable) as dst:
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # never a link
+        with open(descriptor, "rb") as src, atomic_writer(target, durable=durable) as dst:
             shutil.copyfileobj(src, dst, length=1 << 20)
         source.unlink()
     if durable:
@@ -234,6 +236,20 @@ def link_or_copy(
     ):
         shutil.copyfileobj(reader, writer)
     return False
+
+
+def not_regular(entry: os.DirEntry[str]) -> str | None:
+    """Why a folder entry is not a plain file, without following it: ``None`` for a regular
+    file; a symbolic link or a special file (FIFO, socket, device) is never opened, followed or
+    linked, so nothing outside the root is read through the tree."""
+    try:
+        if entry.is_symlink():
+            return f"{entry.name} is a symbolic link (never followed)"
+        if entry.is_file(follow_symlinks=False):
+            return None
+    except FileNotFoundError:
+        return None  # gone: the caller's next look finds nothing
+    return f"{entry.name} is not a regular file (a FIFO, socket or device; never opened)"
 
 
 def is_image(path: Path) -> bool:
@@ -459,20 +475,6 @@ class DataTree:
         for path in (self.datasets, self.models, self.queue_rejected, self.logs):
             path.mkdir(parents=True, exist_ok=True)
         return self
-
-    def inside(self, path: Path) -> Path:
-        """Returns ``path`` resolved if it lies inside the root; raises otherwise.
-
-        Symbolic links are followed, so a link that points out of the tree is refused too.
-
-        Raises:
-            UnsafePathError: the path resolves outside the root.
-        """
-        root = self.root.resolve()
-        resolved = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
-        if resolved != root and root not in resolved.parents:
-            raise UnsafePathError(f"{path} resolves outside the data root {root}")
-        return resolved
 
 
 def sync_filesystems(folders: Iterable[Path]) -> bool:

@@ -41,7 +41,13 @@ from pathlib import Path
 
 from azaion_training.augment.state import Stamp
 from azaion_training.errors import ConfigError, UnsafePathError
-from azaion_training.fs import TEMPORARY_SUFFIX, AnnotationDir, check_name, is_temporary
+from azaion_training.fs import (
+    TEMPORARY_SUFFIX,
+    AnnotationDir,
+    check_name,
+    is_temporary,
+    not_regular,
+)
 from azaion_training.images import sample_suffix
 from azaion_training.samples import family, sample_names, source_of, variant_name
 
@@ -141,6 +147,9 @@ class Plan:
     incomplete: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     """Source name -> why it cannot have samples."""
+    unsafe: dict[str, tuple[str, Path | None, Path | None]] = field(default_factory=dict)
+    """Source name -> why its files must leave the tree (a symbolic link or a special file: never
+    followed or read), and its image and label paths (``None`` where there is none)."""
 
 
 def output_image_names(name: str, extension: str, *, variants: int) -> list[str]:
@@ -166,6 +175,7 @@ def scan_sources(folder: AnnotationDir, *, recipe: str, variants: int, plan: Pla
         for entry in _files(folder.labels)
         if entry.name.endswith(LABEL_EXTENSION)
     }
+    _set_unsafe_aside(images, labels, plan)
     plan.incomplete = sorted(images.keys() ^ labels.keys())
     for name in sorted(images.keys() & labels.keys()):
         reason = _unusable(name, images[name], variants=variants)
@@ -247,6 +257,7 @@ def plan_pass(
     if not shard.whole:
         plan.stale = [p for p in plan.stale if shard.owns_file(p.name, variants=variants)]
         plan.incomplete = [n for n in plan.incomplete if shard.owns(n, variants=variants)]
+        plan.unsafe = {n: why for n, why in plan.unsafe.items() if shard.owns(n, variants=variants)}
         plan.skipped = {
             n: why for n, why in plan.skipped.items() if shard.owns(n, variants=variants)
         }
@@ -270,13 +281,36 @@ def _unusable(name: str, images: list[os.DirEntry[str]], *, variants: int) -> st
     return None
 
 
+def _set_unsafe_aside(
+    images: dict[str, list[os.DirEntry[str]]], labels: dict[str, os.DirEntry[str]], plan: Plan
+) -> None:
+    """Moves the sources with a symbolic link or special file from ``images``/``labels`` to
+    ``plan.unsafe``, with the reason (`fs.not_regular`); nothing of them is ever read."""
+    for name in sorted(images.keys() | labels.keys()):
+        entries = [*images.get(name, []), *([labels[name]] if name in labels else [])]
+        reasons = [why for why in map(not_regular, entries) if why]
+        if reasons:
+            found = images.pop(name, [])
+            label = labels.pop(name, None)
+            image = Path(found[0].path) if found else None
+            plan.unsafe[name] = ("; ".join(reasons), image, label and Path(label.path))
+
+
 def _files(folder: Path) -> list[os.DirEntry[str]]:
-    """The regular, non-hidden files of ``folder`` (none when it does not exist)."""
+    """The non-hidden entries of ``folder`` but folders (none when it does not exist): regular
+    files, and links and special files for `_set_unsafe_aside`."""
     try:
         with os.scandir(folder) as entries:
-            return [e for e in entries if not is_temporary(e) and _is_file(e)]
+            return [e for e in entries if not is_temporary(e) and _not_folder(e)]
     except FileNotFoundError:
         return []
+
+
+def _not_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return not entry.is_dir(follow_symlinks=False)
+    except FileNotFoundError:
+        return False
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:

@@ -228,6 +228,8 @@ class Augmenter:
         )
         for name, reason in plan.skipped.items():
             logger.warning("skipping annotation %s: %s", name, reason)
+        for name, (reason, image, label) in plan.unsafe.items():
+            self._set_aside(name, reason, image, label)
         removed = self._remove_stale(plan, recorded=stamps.keys())
         counts = {outcome: 0 for outcome in Outcome}
         samples, dropped = 0, BoxDrops()
@@ -246,7 +248,7 @@ class Augmenter:
             unchanged=plan.unchanged,
             samples=samples,
             removed=removed,
-            corrupted=counts[Outcome.CORRUPTED],
+            corrupted=counts[Outcome.CORRUPTED] + len(plan.unsafe),
             incomplete=len(plan.incomplete),
             skipped=len(plan.skipped),
             failed=counts[Outcome.FAILED],
@@ -445,6 +447,19 @@ class Augmenter:
         self._remove_samples(source)
         self._state.forget([source.name])
         self._state.commit()
+
+    def _set_aside(self, name: str, reason: str, image: Path | None, label: Path | None) -> None:
+        """Quarantines a source with a symbolic link or special file, never reading it."""
+        with contextlib.suppress(FileNotFoundError):
+            quarantine(
+                self.tree.data_corrupted,
+                name=name,
+                image=image,
+                label=label,
+                reason=reason,
+                component="azaion-augment",
+            )
+            logger.warning("rejected annotation %s: %s", name, reason)
 
     def _remove_samples(self, source: Source) -> None:
         output, variants = self.tree.data_processed, self.settings.variants

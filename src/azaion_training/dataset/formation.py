@@ -562,7 +562,11 @@ def _images(folder: Path) -> Iterator[str]:
         return
     with entries:
         for entry in entries:
-            if not is_temporary(entry) and "." in entry.name and entry.is_file():
+            if (
+                not is_temporary(entry)
+                and "." in entry.name
+                and not entry.is_dir(follow_symlinks=False)
+            ):  # links and special files too: `take_pair` rejects them (never followed)
                 yield entry.name
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ class OpenFolder(NamedTuple):
             os.close(fd)
 
     def stat(self, name: str) -> os.stat_result:
-        return os.stat(name, dir_fd=self.fd)
+        """The entry itself (``lstat``): a symbolic link is never followed."""
+        return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
 
     def exists(self, name: str) -> bool:
         try:
@@ -103,6 +105,10 @@ def take_pair(origin: Pair, targets: Pair, names: tuple[str, str], *, link: bool
             before = (image_before, origin[1].stat(names[1]))
         except FileNotFoundError:
             return Taken(Outcome.INCOMPLETE)  # an image whose label is not (or no longer) there
+        for name, found in zip(names, before, strict=True):
+            if not stat.S_ISREG(found.st_mode):  # never followed, never hard-linked
+                kind = "a symbolic link" if stat.S_ISLNK(found.st_mode) else "not a regular file"
+                return Taken(Outcome.INVALID, reason=f"{name} is {kind} (never followed)")
         try:
             links = sum(
                 link_or_copy(name, name, src_dir_fd=source.fd, dst_dir_fd=target.fd, link=link)
