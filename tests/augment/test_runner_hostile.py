@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import random
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from azaion_training.config import AugmentSettings
 from azaion_training.demo.world import write_annotations
 from azaion_training.fs import DataTree
 from azaion_training.labels import clip_boxes, format_label, read_label
+from tests import helpers
 from tests.augment.helpers import HEIGHT, WIDTH, files, run_pass, sample_files
 from tests.poison import BOMB_FORMATS, image_bomb
 
@@ -95,19 +97,25 @@ def test_a_label_that_fails_with_eio_is_reported_and_retried_never_quarantined(
     augment_settings: AugmentSettings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The label is a link to ``/proc/self/mem``: a regular file whose read fails with a real
-    EIO from the kernel, in the worker and again in the main process."""
+    """The label is a regular file whose read fails with a real EIO from the kernel, in the
+    worker and again in the main process: ``/proc/PID/mem`` of a sleeping process, bind-mounted
+    over it (a symbolic link would be quarantined unread, see test_links)."""
     label = tree.data.label_path(annotations[0])
     good = label.read_bytes()
-    label.unlink()
-    label.symlink_to("/proc/self/mem")
-    first = run_pass(tree, augment_settings)
-    assert (first.made, first.corrupted, first.failed) == (2, 0, 1)
-    assert f"annotation {annotations[0]}: cannot read its label (EIO)" in caplog.text
-    assert _reasons(tree) == {}
-    assert label.is_symlink()
-
-    label.unlink()
+    sleeper = subprocess.Popen(["sleep", "600"])
+    mounted = subprocess.run(
+        ["mount", "--bind", f"/proc/{sleeper.pid}/mem", str(label)], capture_output=True, text=True
+    )
+    try:
+        helpers.require(None if mounted.returncode == 0 else f"cannot bind-mount: {mounted.stderr}")
+        first = run_pass(tree, augment_settings)
+        assert (first.made, first.corrupted, first.failed) == (2, 0, 1)
+        assert f"annotation {annotations[0]}: cannot read its label (EIO)" in caplog.text
+        assert _reasons(tree) == {}
+    finally:
+        subprocess.run(["umount", str(label)], check=False)
+        sleeper.kill()
+        sleeper.wait()
     label.write_bytes(good)
     second = run_pass(tree, augment_settings)
     assert (second.made, second.corrupted, second.failed) == (1, 0, 0)
