@@ -80,9 +80,7 @@ def test_every_encoded_form_of_a_secret_is_scrubbed() -> None:
         log.warning("%s: server said %s", kind, echo)
     out = stream.getvalue()
     for kind in echoes:
-        line = next(
-            line for line in out.splitlines() if f"WARNING azaion_training.test: {kind}:" in line
-        )
+        line = next(line for line in out.splitlines() if f"warning: {kind}:" in line)
         assert "Пароль" not in line and "1&2" not in line and "%D0%9F" not in line.upper(), line
         assert "\\u041f" not in line.lower() and "\\xd0\\x9f" not in line, line
         assert "***" in line, line
@@ -129,3 +127,19 @@ def test_a_non_ascii_password_echoed_by_a_real_server_is_scrubbed(tmp_path: Path
     out = stream.getvalue()
     assert "bad credentials" in out  # the server's answer did reach the log ...
     assert "Пароль" not in out and "\\u041f" not in out.lower()  # ... without the password
+
+
+def test_console_lines_are_short_and_the_file_keeps_everything(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    setup_logging(level="INFO", stream=stream, file=tmp_path / "azaion.log")
+    log = logging.getLogger("azaion_training.some.module")
+    log.info("augment pass: 3 sources")
+    log.warning("the median box is small")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    assert stream.getvalue().splitlines() == [
+        "augment pass: 3 sources",
+        "warning: the median box is small",
+    ]
+    written = (tmp_path / "azaion.log").read_text()
+    assert "INFO" in written and "azaion_training.some.module" in written

@@ -30,6 +30,10 @@ from azaion_training.fs import atomic_writer
 
 logger = logging.getLogger(__name__)
 
+CONFIG_FOLDER = ".ultralytics"
+"""Ultralytics' settings folder (its ``settings.json``, the plot fonts) under the data root,
+instead of ``~/.config/Ultralytics`` outside the root."""
+
 _PLOT_FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
 _FALLBACK_FONT = "DejaVuSans.ttf"
 
@@ -46,6 +50,14 @@ def ultralytics_errors(error: type[AzaionError], what: str) -> Iterator[None]:
         raise
     except Exception as exc:  # Ultralytics raises bare Exceptions of many kinds
         raise error(f"{what}: {exc}") from exc
+
+
+def config_environment(root: Path) -> dict[str, str]:
+    """The environment that gives Ultralytics its settings folder under ``root``
+    (`CONFIG_FOLDER`); the console scripts apply it at start-up, before Ultralytics is imported
+    (it reads ``YOLO_CONFIG_DIR`` once, at import). A folder that cannot be written makes
+    Ultralytics fall back to a temporary one."""
+    return {"YOLO_CONFIG_DIR": str(Path(root).absolute() / CONFIG_FOLDER)}
 
 
 def provide_plot_fonts() -> None:

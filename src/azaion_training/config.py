@@ -463,13 +463,37 @@ def how_to_set(key: str) -> str:
 
 
 def env_help(*sections: str) -> str:
-    """Lines for a command's ``--help`` listing the variables of the given sections."""
-    lines = ["environment:"]
+    """Lines for a command's ``--help`` listing the variables of the given sections: each with
+    its setting and default, and the setting's description when it has one."""
+    import textwrap
+
+    lines = ["environment (variable, setting, default; a value given here overrides config.yaml):"]
+    defaults = Settings()
     for name, key in ENVIRONMENT.items():
         section = key.split(".")[0] if "." in key else ""
-        if section in sections or (not section and "" in sections):
-            lines.append(f"  {name:<36} {key}")
+        if not (section in sections or (not section and "" in sections)):
+            continue
+        default = defaults.get(key)
+        shown = "none" if default is None or default == [] else str(default)
+        if isinstance(default, SecretStr):
+            shown = "set" if default.get_secret_value() else "none"
+        lines.append(f"  {name:<36} {key} (default: {shown})")
+        about = _description(key)
+        if about:
+            lines.extend(
+                textwrap.wrap(about, width=96, initial_indent=" " * 6, subsequent_indent=" " * 6)
+            )
     return "\n".join(lines)
+
+
+def _description(key: str) -> str:
+    """The first sentence of a setting's docstring, with its reST markup removed."""
+    model: type[BaseModel] = Settings
+    *parents, last = key.split(".")
+    for part in parents:
+        model = model.model_fields[part].annotation  # type: ignore[assignment]
+    text = " ".join((model.model_fields[last].description or "").split()).replace("``", "")
+    return text.split(". ")[0].rstrip(".")
 
 
 def load_settings(

@@ -23,7 +23,8 @@ from typing import TextIO
 
 _HANDLER_MARK = "_azaion_handler"
 _REDACTED = "***"
-_CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_CONSOLE_FORMAT = "%(message)s"
+_CONSOLE_DEBUG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _FILE_FORMAT = (
     "%(asctime)s %(levelname)-7s %(process)d %(name)s %(funcName)s:%(lineno)d: %(message)s"
 )
@@ -86,6 +87,21 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class ConsoleFormatter(logging.Formatter):
+    """Short console lines: the message alone for INFO, ``warning: ...`` / ``error: ...`` above
+    it; with ``debug`` (``-v``) the time, level and module as well. The log file keeps all."""
+
+    def __init__(self, *, debug: bool = False) -> None:
+        super().__init__(_CONSOLE_DEBUG_FORMAT if debug else _CONSOLE_FORMAT)
+        self._debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if self._debug or record.levelno < logging.WARNING:
+            return text
+        return f"{record.levelname.lower()}: {text}"
+
+
 class JsonLinesFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message (and exception, extra fields)."""
 
@@ -130,7 +146,8 @@ def setup_logging(
     secret_filter = SecretFilter(secrets)
     console = logging.StreamHandler(stream or sys.stderr)
     console.setLevel(level.upper())
-    console.setFormatter(JsonLinesFormatter() if json_lines else logging.Formatter(_CONSOLE_FORMAT))
+    debug = level.upper() == "DEBUG"
+    console.setFormatter(JsonLinesFormatter() if json_lines else ConsoleFormatter(debug=debug))
     handlers: list[logging.Handler] = [console]
     if file is not None:
         Path(file).parent.mkdir(parents=True, exist_ok=True)

@@ -85,3 +85,39 @@ def test_a_missing_required_setting_is_one_line(
     code = run(_parser(), ["--root", str(tmp_path)], lambda a, s: EXIT_OK, require=["queue.user"])
     assert code == EXIT_ERROR
     assert "RABBITMQ_USER" in capsys.readouterr().err
+
+
+def test_an_abbreviated_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        _parser().parse_args(["--ever", "3"])  # --every, abbreviated
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --ever 3" in capsys.readouterr().err
+
+
+def test_settings_that_do_not_load_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("training: {epoch: 3}\n")  # epochs, misspelt
+    args = ["--config", str(config), "--root", str(tmp_path)]
+    assert run(_parser(), args, lambda a, s: EXIT_OK) == 2
+    assert "invalid setting training.epoch from" in capsys.readouterr().err
+
+
+def test_ultralytics_settings_go_under_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.delenv("YOLO_CONFIG_DIR", raising=False)
+    assert run(_parser(), ["--root", str(tmp_path)], lambda a, s: EXIT_OK) == EXIT_OK
+    assert os.environ["YOLO_CONFIG_DIR"] == str(tmp_path.absolute() / ".ultralytics")
+    monkeypatch.setenv("YOLO_CONFIG_DIR", "/elsewhere")
+    assert run(_parser(), ["--root", str(tmp_path)], lambda a, s: EXIT_OK) == EXIT_OK
+    assert os.environ["YOLO_CONFIG_DIR"] == "/elsewhere", "the user's own choice is kept"
+
+
+def test_the_environment_in_help_has_defaults_and_meanings() -> None:
+    text = _parser().format_help()
+    assert "INFER_EVERY" in text and "infer.every (default: 4)" in text
+    assert "AZAION_ROOT_DIR                      root_dir (default: /azaion)" in text

@@ -65,3 +65,14 @@ def test_missing_model_is_one_clear_line(settings: Settings, tree: DataTree) -> 
     assert finished.stderr.strip() == (
         f"azaion-export: error: weights {tree.current_model_pt} do not exist"
     )
+
+
+def test_a_model_that_is_not_a_pt_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "some.onnx"
+    model.write_bytes(b"x")
+    with pytest.raises(SystemExit) as exited:
+        main([str(model), "--format", "onnx", "--root", str(tmp_path)])
+    assert exited.value.code == 2
+    assert f"a .pt checkpoint is expected, got {model}" in capsys.readouterr().err

@@ -16,7 +16,8 @@ import pytest
 
 from azaion_training.cli.demo import main
 from azaion_training.config import Settings, load_settings
-from azaion_training.demo.run import DemoPlan, DemoReport, UserData, demo_settings, run_demo
+from azaion_training.demo.run import DemoPlan, DemoReport, demo_settings, run_demo
+from azaion_training.demo.userdata import UserData
 from azaion_training.demo.world import make_scene
 from azaion_training.fs import DataTree
 from azaion_training.queue.broker import port_open

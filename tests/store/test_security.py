@@ -225,7 +225,7 @@ def test_key_file_is_created_once_with_mode_0600(
     second = security.model_key_from_settings(SecuritySettings(), default_file=path, create=True)
     assert first == second
     assert [p.name for p in path.parent.iterdir()] == ["model.key"]
-    created = [r for r in caplog.records if "CREATED A NEW MODEL KEY" in r.getMessage()]
+    created = [r for r in caplog.records if "created a new model key" in r.getMessage()]
     assert len(created) == 1 and created[0].levelname == "WARNING"
 
 

@@ -13,7 +13,8 @@ Exit codes (scripts can trust them):
 
     0    success
     1    a known error (`AzaionError`): one line on stderr says what failed
-    2    usage error, or a command that is not implemented yet
+    2    usage error (an unknown or abbreviated option, settings that do not load: a typo in
+         config.yaml, a bad value), or a command that is not implemented yet
     130  interrupted (Ctrl-C)
 """
 
@@ -28,8 +29,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NewType
 
+from azaion_training._ultralytics import config_environment
 from azaion_training.config import Settings, env_help, env_name, load_settings
-from azaion_training.errors import AzaionError
+from azaion_training.errors import AzaionError, ConfigError
 from azaion_training.logs import setup_logging
 from azaion_training.registry import Option, option_values
 
@@ -51,11 +53,20 @@ telemetry, package install or version check. The process boundary is the one pla
 third-party switches in the environment."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviations: ``--epoch`` is an unknown option, not ``--epochs`` (a
+    prefix that one day matches two options would silently change meaning). Sub-commands'
+    parsers are of this class too."""
+
+    def __init__(self, *args: Any, allow_abbrev: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+
 def command_parser(
     prog: str, description: str, *, env_sections: Iterable[str] = ()
 ) -> argparse.ArgumentParser:
     """An argument parser with the options every command takes and its environment listed."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog,
         description=description,
         epilog=env_help("", "log", *env_sections),
@@ -281,7 +292,12 @@ def start(
     flags.update(bound_settings(args))
     flags.update(overrides or {})
     os.environ.update(OFFLINE_ENVIRONMENT)
-    settings = load_settings(args.config, overrides=flags)
+    try:
+        settings = load_settings(args.config, overrides=flags)
+    except ConfigError as exc:  # a typo in config.yaml, a bad value: how the command was called
+        raise SettingsUsageError(str(exc)) from exc
+    for name, value in config_environment(settings.root_dir).items():
+        os.environ.setdefault(name, value)  # the user's own YOLO_CONFIG_DIR wins
     setup_logging(
         level=settings.log.level,
         json_lines=settings.log.json_lines,
@@ -294,10 +310,17 @@ def start(
     return settings
 
 
+class SettingsUsageError(ConfigError):
+    """The settings do not load (an unknown key, a bad value): a usage error, exit 2."""
+
+
 def run_command(prog: str, body: Callable[[], int]) -> int:
     """Runs a command body and turns its outcome into an exit code."""
     try:
         return body()
+    except SettingsUsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except AzaionError as exc:
         logger.debug("%s failed", prog, exc_info=True)
         print(f"{prog}: error: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ exit codes: 0 done (or stopped), 1 an error (or, with --once, samples that could
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(PROG, DESCRIPTION, env_sections=("augment",))
+    parser = command_parser(PROG, DESCRIPTION, env_sections=("augment", "images"))
     parser.add_argument("--once", action="store_true", help="run a single pass, then exit")
     setting(
         parser,

@@ -52,7 +52,9 @@ def _formats() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(PROG, f"{DESCRIPTION}\n{_formats()}", env_sections=("convert",))
+    parser = command_parser(
+        PROG, f"{DESCRIPTION}\n{_formats()}", env_sections=("convert", "images")
+    )
     parser.add_argument("format", choices=list(READERS), help="the source format")
     parser.add_argument("source", type=Path, metavar="SRC", help="the annotations to convert")
     parser.add_argument("dest", type=Path, metavar="DEST", help="folder for images/ and labels/")

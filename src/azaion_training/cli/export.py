@@ -93,7 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check(args: argparse.Namespace) -> str | None:
-    """An option or setting given for a format that does not take it (a usage error)."""
+    """A MODEL that is not a ``.pt``, or an option or setting given for a format that does not
+    take it (a usage error)."""
+    if args.model is not None and args.model.suffix.lower() != ".pt":
+        return (
+            f"a .pt checkpoint is expected, got {args.model} (export starts from the trained "
+            "PyTorch model, e.g. models/azaion.pt or a run's weights/best.pt)"
+        )
     row = EXPORT_FORMATS[args.format]
     problem = options_problem(row.name, row.options, args, what="export format")
     if problem is not None:

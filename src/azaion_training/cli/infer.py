@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 def infer(args: argparse.Namespace, settings: Settings) -> int:
     from azaion_training.infer.load import open_engine
     from azaion_training.infer.runner import infer_video
+    from azaion_training.infer.video import open_video
 
+    open_video(args.video)[0].release()  # a missing or broken video is said before the model loads
     tree = DataTree.from_settings(settings)
     out = args.out if args.out is not None else Path(f"{args.video.stem}-detections")
     engine = open_engine(settings, tree, model=args.model, from_store=args.from_store)

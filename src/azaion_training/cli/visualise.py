@@ -52,7 +52,7 @@ modes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = command_parser(PROG, DESCRIPTION)
+    parser = command_parser(PROG, DESCRIPTION, env_sections=("images",))
     parser.add_argument(
         "source", nargs="?", default="data", choices=SOURCES, help="what to draw (default data)"
     )

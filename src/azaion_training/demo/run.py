@@ -29,18 +29,19 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from azaion_training.classes import ClassTable
 from azaion_training.config import Settings
 from azaion_training.convert.runner import READERS
 from azaion_training.demo.delivery import deliver
 from azaion_training.demo.scoring import Found, VideoOutcome, collector, video_scores
+from azaion_training.demo.userdata import PreparedData, UserData, prepare_user_data
 from azaion_training.demo.video import video_frames
-from azaion_training.errors import ConfigError, DatasetError, TrainingError
+from azaion_training.errors import ConfigError, TrainingError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, is_temporary
 from azaion_training.labels import Box
 from azaion_training.train.report import REPORT_NAME, DemoSection, write_report
@@ -126,16 +127,6 @@ class DemoPlan:
 
 
 @dataclass(frozen=True)
-class UserData:
-    """The user's own labelled images: a folder (``yolo``, ``voc``) or a JSON file (``coco``),
-    with the options of its converter (``{"images": DIR}`` for ``coco``)."""
-
-    path: Path
-    format: str = "yolo"
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class DemoReport:
     """What the demo produced. Paths are absolute; seconds are wall time per step."""
 
@@ -159,12 +150,17 @@ class DemoReport:
     model_pt: Path
     model_onnx: Path
     store_size: int
-    annotated_video: Path
-    detections: Path
+    annotated_video: Path | None
+    detections: Path | None
     plots: list[Path]
     samples_grid: Path
     report_html: Path
     seconds: dict[str, float] = field(default_factory=dict)
+    held_out_map50: float | None = None
+    """The user's data: mAP50 of the model as deployed on the test split's full frames."""
+    held_out_line: str = ""
+    notes: tuple[str, ...] = ()
+    """What the preparation of the user's data said (conversion, warnings)."""
 
     def text(self) -> str:
         """A short readable report; its last line is the path of ``report.html``."""
@@ -183,12 +179,14 @@ class DemoReport:
                 f"  per class  test AP50: {per_class}",
                 f"  store      {MODEL_NAME} published and fetched back "
                 f"({self.store_size / 1e6:.1f} MB, decrypted in memory, SHA-256 verified)",
+                *([f"  held-out   {self.held_out_line}"] if self.held_out_line else []),
                 f"  inference  {self.video_line}",
                 f"  model      {self.model_pt}",
                 f"             {self.model_onnx}",
-                f"  video      {self.annotated_video}",
-                f"  detections {self.detections}",
+                *([f"  video      {self.annotated_video}"] if self.annotated_video else []),
+                *([f"  detections {self.detections}"] if self.detections else []),
                 f"  samples    {self.samples_grid}",
+                *(f"  note       {note}" for note in self.notes),
                 f"  time       {steps}, total {sum(self.seconds.values()):.0f}s",
                 f"report: {self.report_html}",
             ]
@@ -272,7 +270,10 @@ def run_demo(
     folder = tree.root / DEMO_FOLDER
     seconds: dict[str, float] = {}
     with _timed(seconds, "prepare"):
-        incoming = _incoming(folder / "incoming", plan, data, progress=progress)
+        prepared = _incoming(folder / "incoming", plan, data, settings=settings, progress=progress)
+    incoming = prepared.folder
+    if prepared.classes is not None:
+        settings = settings.model_copy(update={"classes": prepared.classes})
     with _timed(seconds, "queue"):
         delivery = deliver(
             settings.queue,
@@ -288,15 +289,26 @@ def run_demo(
         trained = _train(settings, tree, progress=progress)
     with _timed(seconds, "fetch"):
         model = _fetch_verified(settings, tree, trained.model_onnx)
-    with _timed(seconds, "infer"):
-        outcome = _infer(settings, model, folder, plan=plan, video=video, progress=progress)
+    held_out = None
+    if data is not None:
+        with _timed(seconds, "score"):
+            held_out = _score_held_out(settings, model, trained, progress=progress)
+    outcome = None
+    if data is None or video is not None:
+        with _timed(seconds, "infer"):
+            outcome = _infer(settings, model, folder, plan=plan, video=video, progress=progress)
     grid = _samples_grid(settings, tree, folder / "samples.png", seed=plan.seed)
-    annotated = outcome.folder / "annotated.mp4"
+    annotated = outcome.folder / "annotated.mp4" if outcome is not None else None
+    video_line = (
+        outcome.line
+        if outcome is not None
+        else "no video: your data is scored on its held-out test frames (give one with --video)"
+    )
     section = DemoSection(
         transport=f"{delivery.transport} ({delivery.reason})",
         timings=seconds,
-        video_frames=video_frames(annotated, count=_REPORT_FRAMES),
-        video_line=outcome.line,
+        video_frames=video_frames(annotated, count=_REPORT_FRAMES) if annotated else (),
+        video_line="; ".join(filter(None, [held_out.line if held_out else "", video_line])),
     )
     report = DemoReport(
         root=tree.root.resolve(),
@@ -310,21 +322,24 @@ def run_demo(
         test_map50_95=_map(trained, "test", "map50_95"),
         valid_map50=_map(trained, "valid", "map50"),
         test_classes=_class_ap(trained, "test"),
-        video_recall=outcome.recall,
-        video_precision=outcome.precision,
-        video_line=outcome.line,
-        video_detections=outcome.summary.detections,
-        frames_inferred=outcome.summary.frames_inferred,
-        engine=outcome.summary.engine,
+        video_recall=outcome.recall if outcome else None,
+        video_precision=outcome.precision if outcome else None,
+        video_line=video_line,
+        video_detections=outcome.summary.detections if outcome else 0,
+        frames_inferred=outcome.summary.frames_inferred if outcome else 0,
+        engine=outcome.summary.engine if outcome else "",
         model_pt=trained.model_pt,
         model_onnx=trained.model_onnx,
         store_size=len(model),
         annotated_video=annotated,
-        detections=outcome.folder / "detections.jsonl",
+        detections=outcome.folder / "detections.jsonl" if outcome else None,
         plots=[p for p in trained.plots if p.name in _KEY_PLOTS and p.parent == trained.run_dir],
         samples_grid=grid,
         report_html=trained.run_dir / REPORT_NAME,
         seconds=seconds,
+        held_out_map50=held_out.map50 if held_out else None,
+        held_out_line=held_out.line if held_out else "",
+        notes=prepared.notes,
     )
     write_report(trained, classes=ClassTable.load(settings.classes), demo=section)
     atomic_write_text(folder / "report.json", report.to_json())
@@ -341,22 +356,27 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
 
 
 def _incoming(
-    folder: Path, plan: DemoPlan, data: UserData | None, *, progress: bool
-) -> AnnotationDir:
-    """The annotations to send: the synthetic world's, or the user's (converted to YOLO)."""
+    folder: Path,
+    plan: DemoPlan,
+    data: UserData | None,
+    *,
+    settings: Settings,
+    progress: bool,
+) -> PreparedData:
+    """The annotations to send: the synthetic world's, or the user's, converted and checked
+    (`demo.userdata`) before the broker starts."""
     if data is None:
-        return _generate(folder, plan)
-    if data.format == "yolo":
-        if not data.path.is_dir():
-            raise DatasetError(f"{data.path} is not a folder of images and YOLO labels")
-        return AnnotationDir(data.path)
-    from azaion_training.convert.runner import convert
-
-    report = convert(data.format, data.path, folder, progress=progress, **data.options)
-    logger.info("%s", report.summary())
-    if report.images == 0:
-        raise DatasetError(f"nothing was converted from {data.path} ({data.format})")
-    return AnnotationDir(folder)
+        generated = _generate(folder, plan)
+        return PreparedData(generated, plan.annotations, 0, None)
+    return prepare_user_data(
+        data,
+        folder,
+        table=ClassTable.load(settings.classes),
+        to_rgb=settings.images.rule(),
+        imgsz=plan.imgsz,
+        tiled=settings.dataset.tiles != "off" and settings.infer.tiles != "off",
+        progress=progress,
+    )
 
 
 def _generate(folder: Path, plan: DemoPlan) -> AnnotationDir:
@@ -457,6 +477,65 @@ def _infer(
     width, height = plan.video_size
     recall, precision = video_scores(found, truths, width=width, height=height)
     return VideoOutcome(summary=summary, folder=out, recall=recall, precision=precision)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The model as deployed, scored on the full frames of the user's test split."""
+
+    split: str
+    frames: int
+    map50: float | None
+    map50_95: float | None
+    classes: dict[str, float | None]
+
+    @property
+    def line(self) -> str:
+        if self.map50 is None:
+            return f"{self.split} split: {self.frames} frames, no true box to score against"
+        per_class = ", ".join(
+            f"{name} {ap:.2f}" for name, ap in self.classes.items() if ap is not None
+        )
+        return (
+            f"{self.split} split, {self.frames} full frames, ONNX model as deployed: mAP50 "
+            f"{self.map50:.3f}, mAP50-95 {_f(self.map50_95)} ({per_class})"
+        )
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _score_held_out(
+    settings: Settings, model: bytes, trained: TrainResult, *, progress: bool
+) -> HeldOut:
+    """Scores the fetched model on the dataset's test split (valid when there is none) with
+    the deployed-path evaluator (`azaion_training.evaluate`)."""
+    from azaion_training.evaluate.run import evaluate_model
+    from azaion_training.infer import load_engine
+    from azaion_training.infer.tiles import TilePlan
+
+    dataset = trained.data_yaml.parent
+    split = "test" if _count(AnnotationDir(dataset / "test")) else "valid"
+    engine = load_engine(model, kind="onnx")
+    try:
+        evaluation = evaluate_model(
+            engine,
+            dataset / split,
+            conf=settings.infer.conf,
+            iou=settings.infer.iou,
+            model=MODEL_NAME,
+            score_conf=settings.evaluate.score_conf,
+            batch=settings.infer.batch,
+            tiles=TilePlan.from_settings(settings.infer),
+            classes=ClassTable.load(settings.classes),
+            progress=progress,
+        )
+    finally:
+        engine.close()
+    scores = evaluation.scores
+    classes = {c.name: c.map50 for c in scores.classes}
+    return HeldOut(split, scores.images, scores.map50, scores.map50_95, classes)
 
 
 def _samples_grid(settings: Settings, tree: DataTree, path: Path, *, seed: int) -> Path:

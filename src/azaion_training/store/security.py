@@ -167,8 +167,8 @@ def create_secret_file(path: Path, *, exist_ok: bool = False) -> str:
     finally:
         temporary.unlink(missing_ok=True)
     logger.warning(
-        "CREATED A NEW MODEL KEY in %s: back it up; models published with it cannot be read "
-        "without it, and models published with another key cannot be read with it",
+        "created a new model key in %s: back it up (models published with it cannot be read "
+        "without it)",
         path,
     )
     return secret
