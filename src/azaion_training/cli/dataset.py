@@ -97,7 +97,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         ratios = settings.dataset.train_ratio, settings.dataset.valid_ratio
         ratios += (settings.dataset.test_ratio,)
-        with SplitLedger.under(tree.root) as ledger:
+        from azaion_training.locks import hold
+
+        with (
+            hold(tree.lock_file("formation"), role="dataset formation"),
+            SplitLedger.under(tree.root) as ledger,
+        ):
             generation, moved, groups = ledger.resplit(ratios)
         print(
             f"split ledger generation {generation} started: {moved} of the {groups} groups of "
