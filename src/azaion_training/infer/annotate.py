@@ -3,6 +3,8 @@ name and the confidence (``Truck(W) 0.87``), as the original did with OpenCV."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -14,7 +16,11 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def draw_detections(
-    image: np.ndarray, detections: Detections, *, classes: ClassTable
+    image: np.ndarray,
+    detections: Detections,
+    *,
+    classes: ClassTable,
+    names: Sequence[str] = (),
 ) -> np.ndarray:
     """Draws ``detections`` on ``image`` in place and returns it.
 
@@ -23,6 +29,8 @@ def draw_detections(
         detections: boxes in ``image`` pixels.
         classes: colours and short names by class id; ids outside the table are drawn grey
             and labelled with the bare id.
+        names: the model's own class names (its metadata): a slot the table leaves unnamed
+            (``Class-17``) is labelled with the model's name for it (a user's ``Tree``).
     """
     height = image.shape[0]
     scale = max(height / 1000, 0.35)
@@ -30,7 +38,7 @@ def draw_detections(
     for (x1, y1, x2, y2), confidence, class_id in zip(
         detections.xyxy.round().astype(int), detections.confidence, detections.class_id, strict=True
     ):
-        colour, name = _look(classes, int(class_id))
+        colour, name = _look(classes, int(class_id), names)
         cv2.rectangle(image, (x1, y1), (x2, y2), colour, thickness)
         label = f"{name} {confidence:.2f}"
         (tw, th), baseline = cv2.getTextSize(label, _FONT, scale, 1)
@@ -41,11 +49,16 @@ def draw_detections(
     return image
 
 
-def _look(classes: ClassTable, class_id: int) -> tuple[tuple[int, int, int], str]:
+def _look(
+    classes: ClassTable, class_id: int, names: Sequence[str]
+) -> tuple[tuple[int, int, int], str]:
+    own = names[class_id] if 0 <= class_id < len(names) else ""
     if 0 <= class_id < len(classes):
         info = classes[class_id]
+        if info.base_id is None and own and own != info.name:
+            return _FOREIGN_COLOUR, own
         return info.bgr, info.short_name
-    return _FOREIGN_COLOUR, str(class_id)
+    return _FOREIGN_COLOUR, own or str(class_id)
 
 
 def _luma(bgr: tuple[int, int, int]) -> float:

@@ -28,7 +28,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -165,7 +165,7 @@ def infer_video(
                 size_wh=(info.width, info.height),
             ) as annotated,
             BackgroundWriter(
-                _annotator(annotated, window, classes),
+                _annotator(annotated, window, classes, engine.class_names),
                 finish=window.close if window is not None else None,
                 name="video-writer",
             ) as writer,
@@ -274,10 +274,10 @@ def _class_name(names: list[str], class_id: int) -> str:
 
 
 def _annotator(
-    video: VideoFile, window: PreviewWindow | None, classes: ClassTable
+    video: VideoFile, window: PreviewWindow | None, classes: ClassTable, names: Sequence[str]
 ) -> Callable[[FrameResult], None]:
     def annotate(result: FrameResult) -> None:
-        image = draw_detections(result.frame.image, result.detections, classes=classes)
+        image = draw_detections(result.frame.image, result.detections, classes=classes, names=names)
         video.write(image)
         if window is not None:
             window.show(image)
