@@ -43,6 +43,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TrainingError",
         "UnsafePathError",
     ),
+    "evaluate.run": ("evaluate_model",),
     "export.dispatch": ("ExportResult", "export_model"),
     "export.onnx": ("export_onnx",),
     "export.sample": ("form_data_sample",),
@@ -88,7 +89,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "encode_message",
     ),
     "store.security": ("decrypt", "encrypt", "hash_text"),
-    "train.job": ("TrainResult", "train"),
+    "train.job": ("train",),
+    "train.result": ("TrainResult",),
     "visualise": ("collect_stats", "grid_figure", "stats_table"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

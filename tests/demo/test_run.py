@@ -165,4 +165,4 @@ def test_user_data_gives_a_trained_model_and_a_report(tmp_path: Path) -> None:
     report = run_demo(_settings(tree.root), tree, plan=PLAN, data=data, progress=False)
     assert report.annotations_sent == report.annotations_in_data == 24
     assert report.model_onnx.is_file() and report.report_html.is_file()
-    assert "<section id='per-class'>" in report.report_html.read_text()
+    assert "<section id='classes'>" in report.report_html.read_text()

@@ -1,4 +1,4 @@
-"""Fixtures of the evaluator tests: the inference tests' trained detector, and split folders."""
+"""Fixtures of the evaluator tests: the detector loaded in ONNX Runtime, and split folders."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from azaion_training.classes import WeatherMode
 from azaion_training.demo.world import write_annotations
 from azaion_training.fs import AnnotationDir
-from tests.infer.conftest import CLASSES, detector, onnx_engine
+from tests.infer.conftest import CLASSES, onnx_engine
 
-__all__ = ["detector", "onnx_engine"]
+__all__ = ["onnx_engine"]
 
 
 def write_split(folder: Path, count: int, *, width: int, height: int, seed: int) -> Path:

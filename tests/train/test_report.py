@@ -1,12 +1,10 @@
-"""report.html: every section, images embedded, checked in a real headless Chromium.
-
-The run folder here is built from real files (PNG and JPEG plots, a dataset with labels, a gate
-record), so the report's reading and rendering is tested without a training run; the demo's
-tests check a report that a real training wrote.
-"""
+"""report.html from a result with real scores (the test detector evaluated as deployed on a
+synthetic test split), checked for its content and in a real headless Chromium."""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -14,107 +12,125 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from azaion_training.dataset.formation import SplitCounts
-from azaion_training.labels import Box, write_label
-from azaion_training.train.evaluate import ClassMetrics, SplitMetrics
-from azaion_training.train.job import TrainResult
-from azaion_training.train.report import (
-    GATE_FILE,
-    REPORT_NAME,
-    SECTIONS,
-    DemoSection,
-    class_counts,
-    write_report,
-)
+from azaion_training.evaluate.run import Evaluation, evaluate_model
+from azaion_training.fs import DataTree
+from azaion_training.train.gate import decide, write_metrics
+from azaion_training.train.report import REPORT_NAME, SECTIONS, DemoSection, write_report
+from azaion_training.train.result import TrainResult
+from tests.evaluate.conftest import write_split
 from tests.services.chromium import CHROMIUM, browser_check
+from tests.train.helpers import scores_of
 
 
-def _png(path: Path, value: int = 120) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.full((40, 60, 3), value, np.uint8))
-    return path
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory, onnx_engine) -> tuple[Path, Evaluation]:
+    """A dataset with a test split, and the detector's evaluation on it."""
+    dataset = tmp_path_factory.mktemp("datasets") / "azaion-2026-12-02"
+    write_split(dataset / "test", 8, width=160, height=120, seed=3)
+    write_split(dataset / "train", 2, width=160, height=120, seed=4)
+    (dataset / "data.yaml").write_text("test: test/images\n")
+    evaluation = evaluate_model(
+        onnx_engine, dataset / "test", conf=0.3, iou=0.3, model="best.onnx", progress=False
+    )
+    return dataset, evaluation
 
 
 @pytest.fixture
-def result(tmp_path: Path) -> TrainResult:
-    run = tmp_path / "models" / "azaion-2026-12-02"
-    dataset = tmp_path / "datasets" / "azaion-2026-12-02"
-    for split, boxes in (("train", [0, 0, 20]), ("valid", [1]), ("test", [15, 40, 40])):
-        write_label(
-            dataset / split / "labels" / "a.txt",
-            [Box(class_id=c, cx=0.5, cy=0.5, w=0.1, h=0.1) for c in boxes],
+def result(tmp_path: Path, evaluated: tuple[Path, Evaluation]) -> TrainResult:
+    tree = DataTree(root=tmp_path).create()
+    dataset, evaluation = evaluated
+    scores = evaluation.scores
+    current = scores_of(0.9, split=scores.split)
+    decision = decide(split="test", candidate=scores, current=current, tolerance=0.005, force=False)
+    previous = tree.run_dir(dt.date(2026, 12, 1))
+    previous.mkdir(parents=True)
+    write_metrics(
+        previous, decision=decision, candidate={"test": current}, current=None, dataset={}
+    )
+    run = tree.run_dir(dt.date(2026, 12, 2))
+    (run / "weights").mkdir(parents=True)
+    cv2.imwrite(str(run / "results.png"), np.full((40, 60, 3), 200, np.uint8))
+    (run / "args.yaml").write_text(
+        yaml.safe_dump(
+            {"model": "yolo11n.yaml", "epochs": 3, "imgsz": 128, "lr0": 0.01, "warmup": 1}
         )
-    (dataset / "data.yaml").write_text("test: test/images\n")
-    _png(run / "results.png")
-    for name in ("BoxPR_curve.png", "confusion_matrix_normalized.png"):
-        _png(run / "test" / name)
-    for name in ("val_batch0_labels.jpg", "val_batch0_pred.jpg"):
-        cv2.imwrite(str(run / "test" / name), np.zeros((30, 30, 3), np.uint8))
-    test = SplitMetrics(
-        split="test",
-        map50=0.5,
-        map50_95=0.25,
-        classes=(ClassMetrics(15, "Building", 1, 0.75, 0.5), ClassMetrics(40, "X", 2, 0.25, 0.0)),
-        plots_dir=run / "test",
     )
     return TrainResult(
         run_dir=run,
         data_yaml=dataset / "data.yaml",
-        counts={"train": SplitCounts(1, 8), "valid": SplitCounts(1, 1), "test": SplitCounts(1, 1)},
+        counts={"train": SplitCounts(1, 8), "test": SplitCounts(8, 8)},
         best=run / "weights" / "best.pt",
         last=run / "weights" / "last.pt",
-        model_pt=tmp_path / "azaion.pt",
-        model_onnx=tmp_path / "azaion.onnx",
-        metrics={"test": test},
+        model_pt=tree.current_model_pt,
+        model_onnx=tree.current_model_onnx,
+        metrics={"test": scores},
         plots=(),
         published=False,
+        decision=decision,
+        current_metrics=current,
+        frames=evaluation.frames,
+        previous_run=previous,
     )
 
 
-def test_class_counts_per_split(result: TrainResult) -> None:
-    counts = class_counts(result.data_yaml.parent)
-    assert counts["train"] == {0: 2, 20: 1}
-    assert counts["test"] == {15: 1, 40: 2}
-
-
 def test_the_report_holds_every_section_and_the_numbers(result: TrainResult) -> None:
-    (result.run_dir / GATE_FILE).write_text(json.dumps({"decision": "promoted", "current": 0.4}))
     path = write_report(result)
     assert path == result.run_dir / REPORT_NAME
     page = path.read_text()
-    for section in SECTIONS:
-        assert f"<section id='{section}'>" in page
-    assert "<section id='video'>" not in page  # only the demo's report has it
-    assert "promoted" in page and "0.750" in page and "Building" in page
-    assert "<th>Night test</th>" in page and "<td>Building</td><td>0</td>" in page
+    assert re.findall(r"<section id='([^']+)'>", page) == list(SECTIONS)
+    scores = result.metrics["test"]
+    assert "The candidate is worse than the current model, which stays in place." in page
+    assert f"{scores.map50_95:.3f}" in page and "very tiny (2-8 px)" in page
+    assert "ArmorVehicle" in page and "Building" in page
+    assert "azaion-2026-12-01" in page  # the previous run beside this one
+    assert "<td>lr0</td><td>0.01</td>" in page and "<td>ultralytics</td>" in page
+    assert "IoU &ge; 0.5" in page and "test split" in page
     images = re.findall(r"<img [^>]*src='([^']*)'", page)
-    assert len(images) == 5 and all(src.startswith("data:image/") for src in images)
+    assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
 
 
-def test_missing_plots_and_gate_are_said_plainly(result: TrainResult) -> None:
+def test_the_confusion_holds_only_the_classes_present(result: TrainResult) -> None:
+    confusion = result.metrics["test"].confusion
+    assert confusion.names == ("ArmorVehicle", "Building")
+    assert len(confusion.counts) == 3 and all(len(row) == 3 for row in confusion.counts)
+
+
+def test_missing_plots_and_previous_scores_are_said_plainly(result: TrainResult) -> None:
     (result.run_dir / "results.png").unlink()
-    (result.run_dir / GATE_FILE).write_text("{not json")
+    assert result.previous_run is not None
+    (result.previous_run / "metrics.json").write_text("{not json")
     page = write_report(result).read_text()
     assert "results.png was not drawn" in page
-    assert f"{GATE_FILE} is unreadable" in page
+    assert "has no scores as deployed" in page
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh)")
-def test_chromium_shows_every_section_and_no_broken_image(result: TrainResult) -> None:
+def test_chromium_shows_every_section_and_no_broken_image(
+    result: TrainResult, tmp_path: Path
+) -> None:
     demo = DemoSection(
         transport="RabbitMQ stream 'x' (a test)",
         timings={"queue": 1.5, "train": 10.0},
         video_frames=[cv2.imencode(".jpg", np.zeros((20, 30, 3), np.uint8))[1].tobytes()],
         video_line="6 frames",
+        matching="IoU >= 0.5",
     )
-    verdict = browser_check(write_report(result, demo=demo))
+    page = write_report(result, demo=demo)
+    verdict = browser_check(page)
     assert verdict["sections"] == [*SECTIONS, "video", "timings"]
     assert verdict["images"] == 6 and verdict["broken"] == 0
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup.sh)")
 def test_chromium_check_sees_a_broken_image(result: TrainResult) -> None:
-    (result.run_dir / "results.png").write_bytes(b"\x89PNG not really")
-    verdict = browser_check(write_report(result))
-    assert verdict["broken"] == 1
+    page = write_report(result)
+    text = page.read_text()
+    first = re.search(r"base64,([^']*)'", text)
+    assert first is not None
+    broken = base64.b64encode(b"\x89PNG not really").decode()
+    page.write_text(text.replace(first[1], broken, 1))
+    assert browser_check(page)["broken"] == 1
+    assert json.dumps(result.metrics["test"].to_dict())

@@ -153,12 +153,12 @@ def test_summary_reports_counts_metrics_per_class_and_paths(trained: Trained) ->
         assert f"{split:<6} {c.samples:>8} samples  {c.sources:>7} sources" in out
     assert counts["train"].samples == 8 * counts["train"].sources
     assert "gate      candidate mAP50-95" in out and "no current model to compare" in out
-    assert "valid: mAP50 " in out and "test: mAP50 " in out and "mAP50-95" in out
+    assert "valid (as deployed): mAP50 " in out and "test (as deployed): mAP50 " in out
     assert "ArmorVehicle" in out or "Truck" in out or "Vehicle" in out or "Building" in out
     assert f"onnx      {trained.tree.current_model_onnx}" in out
     assert f"plots     {trained.run_dir}" in out
     assert (trained.run_dir / "results.png").is_file()
-    assert (trained.run_dir / "valid").is_dir() and (trained.run_dir / "test").is_dir()
+    assert (trained.run_dir / "weights" / "best.onnx").is_file()  # what the gate scored
     assert "published yes" in out
     assert "published model azaion.onnx" in trained.log
 
@@ -168,7 +168,7 @@ def test_the_cli_writes_the_report_and_sends_ultralytics_to_the_console_log(
     trained: Trained,
 ) -> None:
     report = trained.run_dir / "report.html"
-    assert "<section id='per-class'>" in report.read_text()
+    assert "<section id='classes'>" in report.read_text()
     assert trained.stdout.rstrip().endswith(f"report    {report}")
     console = (trained.tree.logs / "console.log").read_text()
     # The suite runs Ultralytics with YOLO_VERBOSE=false: what is left is the export's warnings.

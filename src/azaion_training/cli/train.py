@@ -205,10 +205,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         formed = form_dataset(settings, tree, progress=not args.no_progress)
         print(formed.summary())
         return EXIT_OK
+    from azaion_training.classes import ClassTable
     from azaion_training.train.console import CONSOLE_LOG, epoch_line, quiet_console
     from azaion_training.train.distributed import launched
     from azaion_training.train.job import train
-    from azaion_training.train.report import REPORT_NAME
+    from azaion_training.train.report import write_report
 
     launch = launched()
     log = tree.logs / CONSOLE_LOG
@@ -232,9 +233,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             f"and publishes (log {log})"
         )
         return EXIT_OK
+    report = write_report(result, classes=ClassTable.load(settings.classes))
     print(result.summary())
     print(f"log       {log} (Ultralytics' and OpenCV's own output)")
-    print(f"report    {result.run_dir / REPORT_NAME}")
+    print(f"report    {report}")
     return EXIT_OK
 
 

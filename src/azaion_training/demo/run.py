@@ -40,14 +40,14 @@ from azaion_training.convert.runner import READERS
 from azaion_training.demo.delivery import deliver
 from azaion_training.demo.scoring import Found, VideoOutcome, collector, video_scores
 from azaion_training.demo.userdata import PreparedData, UserData, prepare_user_data
-from azaion_training.demo.video import video_frames
+from azaion_training.demo.video import truth_and_detections, video_frames
 from azaion_training.errors import ConfigError, TrainingError
 from azaion_training.fs import AnnotationDir, DataTree, atomic_write_text, is_temporary
 from azaion_training.labels import Box
 from azaion_training.train.report import REPORT_NAME, DemoSection, write_report
 
 if TYPE_CHECKING:
-    from azaion_training.train.job import TrainResult
+    from azaion_training.train.result import TrainResult
 
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def data_formats() -> tuple[str, ...]:
 
 
 _KEY_PLOTS = ("results.png", "BoxPR_curve.png", "confusion_matrix_normalized.png")
-_REPORT_FRAMES = 4
+_REPORT_FRAMES = 6
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class DemoReport:
                 f"  augment    {self.samples} samples in data-processed/",
                 f"  dataset    sources per split: {splits}",
                 f"  training   test mAP50 {self.test_map50:.3f}, mAP50-95 {self.test_map50_95:.3f}"
-                f" (valid mAP50 {self.valid_map50:.3f})",
+                f" (valid mAP50 {self.valid_map50:.3f}), as deployed",
                 f"  per class  test AP50: {per_class}",
                 f"  store      {MODEL_NAME} published and fetched back "
                 f"({self.store_size / 1e6:.1f} MB, decrypted in memory, SHA-256 verified)",
@@ -307,8 +307,16 @@ def run_demo(
     section = DemoSection(
         transport=f"{delivery.transport} ({delivery.reason})",
         timings=seconds,
-        video_frames=video_frames(annotated, count=_REPORT_FRAMES) if annotated else (),
+        video_frames=_video_stills(outcome, annotated, ClassTable.load(settings.classes))
+        if outcome is not None and annotated is not None
+        else (),
         video_line="; ".join(filter(None, [held_out.line if held_out else "", video_line])),
+        matching=(
+            f"Every {settings.infer.every}th frame inferred by azaion-infer (conf > "
+            f"{settings.infer.conf:g}, overlap removal at IoU {settings.infer.iou:g}, tiles "
+            f"{settings.infer.tiles}); a true box is found when a detection of its class "
+            "overlaps it with IoU >= 0.5."
+        ),
     )
     report = DemoReport(
         root=tree.root.resolve(),
@@ -473,10 +481,19 @@ def _infer(
     finally:
         engine.close()
     if truths is None:
-        return VideoOutcome(summary=summary, folder=out, recall=None, precision=None)
+        return VideoOutcome(summary, out, recall=None, precision=None, found=found, video=video)
     width, height = plan.video_size
     recall, precision = video_scores(found, truths, width=width, height=height)
-    return VideoOutcome(summary=summary, folder=out, recall=recall, precision=precision)
+    return VideoOutcome(summary, out, recall, precision, found=found, truths=truths, video=video)
+
+
+def _video_stills(outcome: VideoOutcome, annotated: Path, classes: ClassTable) -> list[bytes]:
+    """Truth beside detections when the video's truth is known, else the annotated video."""
+    if outcome.truths is None or outcome.video is None:
+        return video_frames(annotated, count=_REPORT_FRAMES)
+    return truth_and_detections(
+        outcome.video, outcome.found, outcome.truths, count=_REPORT_FRAMES, classes=classes
+    )
 
 
 @dataclass(frozen=True)
@@ -569,10 +586,11 @@ def _count(folder: AnnotationDir) -> int:
 
 
 def _map(result: TrainResult, split: str, attribute: Literal["map50", "map50_95"]) -> float:
-    metrics = result.metrics.get(split)
-    return float(getattr(metrics, attribute)) if metrics is not None else float("nan")
+    value = getattr(result.metrics.get(split), attribute, None)  # as deployed; None: no objects
+    return float(value) if value is not None else float("nan")
 
 
 def _class_ap(result: TrainResult, split: str) -> dict[str, float]:
     metrics = result.metrics.get(split)
-    return {c.name: c.map50 for c in metrics.classes} if metrics is not None else {}
+    classes = metrics.classes if metrics is not None else ()
+    return {c.name: c.map50 for c in classes if c.map50 is not None}

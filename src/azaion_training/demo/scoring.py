@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +21,21 @@ Found = list[tuple[int, np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
 class VideoOutcome:
-    """Inference over the video; ``recall`` and ``precision`` only where the truth is known."""
+    """Inference over the video; ``recall`` and ``precision`` only where the truth is known.
+
+    Attributes:
+        found: the detections of each inferred frame.
+        truths: the true boxes of every frame, when known.
+        video: the video inferred.
+    """
 
     summary: InferSummary
     folder: Path
     recall: float | None
     precision: float | None
+    found: Found = field(default_factory=list, repr=False)
+    truths: list[list[Box]] | None = field(default=None, repr=False)
+    video: Path | None = None
 
     @property
     def line(self) -> str:

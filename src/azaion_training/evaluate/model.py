@@ -46,6 +46,6 @@ def evaluate_with_settings(
             score_conf=settings.evaluate.score_conf,
             batch=settings.infer.batch,
             tiles=TilePlan.from_settings(settings.infer),
-            classes=classes,
+            classes=classes or ClassTable.load(settings.classes),
             progress=progress,
         )

@@ -187,7 +187,7 @@ class Scores:
         ]
         lines += [
             "",
-            f"{'class':<28} {'objects':>7} {'found':>6} {'AP50':>6} {'AP50-95':>7} "
+            f"{'class':<28} {'objects':>7} {'dets':>6} {'AP50':>6} {'AP50-95':>7} "
             f"{'P':>6} {'R':>6} {'F1':>6}",
         ]
         lines += [
@@ -196,7 +196,8 @@ class Scores:
             for c in self.classes
         ]
         lines.append(
-            f"\nbatch {s.batch}, overlap removal IoU {s.iou:g}, at most {s.max_detections} "
+            f"\ndets: detections above conf; AR: COCO's average recall; R@conf: recall at conf. "
+            f"batch {s.batch}, overlap removal IoU {s.iou:g}, at most {s.max_detections} "
             f"detections per image; {self.seconds:.1f} s"
         )
         return "\n".join(lines)

@@ -1,78 +1,58 @@
-"""Scoring a model on a dataset split with Ultralytics' validator."""
+"""The run's models as they are deployed, for the gate and the report: exported to ONNX (NMS
+in the graph, ``export.imgsz``, ``export.batch``) and scored by `azaion_training.evaluate`.
+
+Ultralytics' validator only draws the training curves (its validation each epoch).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from azaion_training._ultralytics import provide_plot_fonts, ultralytics_errors
 from azaion_training.config import Settings
-from azaion_training.errors import DatasetError, TrainingError
+from azaion_training.errors import DatasetError
+from azaion_training.evaluate.run import Evaluation
+from azaion_training.export.onnx import export_onnx
+from azaion_training.fs import DataTree, dated_order
+
+logger = logging.getLogger(__name__)
 
 _SPLIT_KEYS = {"valid": "val", "test": "test"}
 
 
-@dataclass(frozen=True)
-class ClassMetrics:
-    """Scores of one class on one split."""
-
-    class_id: int
-    name: str
-    instances: int
-    map50: float
-    map50_95: float
-
-
-@dataclass(frozen=True)
-class SplitMetrics:
-    """Scores of a model on one dataset split.
-
-    Attributes:
-        split: ``valid`` or ``test``.
-        map50: mean AP at IoU 0.5 over the classes present.
-        map50_95: mean AP over IoU 0.5..0.95.
-        classes: one row per class present in the split.
-        plots_dir: where Ultralytics' validator left its plots (PR curves, confusion matrix).
-    """
-
-    split: str
-    map50: float
-    map50_95: float
-    classes: tuple[ClassMetrics, ...]
-    plots_dir: Path
+def export_for_scoring(weights: Path, out: Path, settings: Settings) -> Path:
+    """Exports ``weights`` as it would be deployed (`export_onnx` with the export settings)."""
+    return export_onnx(
+        weights,
+        out,
+        imgsz=settings.export.imgsz,
+        batch=settings.export.batch,
+        nms=True,
+        device=first_device(settings.training.device),
+    )
 
 
-def evaluate(
-    weights: Path, data_yaml: Path, *, split: str, settings: Settings, out: Path
-) -> SplitMetrics:
-    """Scores ``weights`` on one split with Ultralytics' validator, at its training image size.
+def current_deployed(tree: DataTree, run_dir: Path, settings: Settings) -> Path | None:
+    """The current model as deployed: ``models/azaion.onnx`` when it is not older than
+    ``models/azaion.pt``, else that ``.pt`` exported into ``run_dir/current/``; ``None`` when
+    there is no current model."""
+    onnx, pt = tree.current_model_onnx, tree.current_model_pt
+    if onnx.is_file() and (not pt.is_file() or onnx.stat().st_mtime >= pt.stat().st_mtime):
+        return onnx
+    if pt.is_file():
+        return export_for_scoring(pt, run_dir / "current" / "azaion.onnx", settings)
+    return None
 
-    Args:
-        split: ``valid`` or ``test``.
-        out: the run folder; the validator's plots go to ``out/{split}``.
 
-    Raises:
-        TrainingError: the validator failed.
-    """
-    from ultralytics import YOLO
+def score(
+    model: Path, split_dir: Path, settings: Settings, tree: DataTree, *, progress: bool
+) -> Evaluation:
+    """Scores an exported model on one split folder (`evaluate_with_settings`)."""
+    from azaion_training.evaluate.model import evaluate_with_settings
 
-    provide_plot_fonts()
-    with ultralytics_errors(TrainingError, f"validation of {weights} on {split} failed"):
-        results = YOLO(str(weights)).val(
-            data=str(data_yaml),
-            split=_SPLIT_KEYS[split],
-            batch=settings.training.batch,
-            device=first_device(settings.training.device),
-            plots=settings.training.plots,
-            project=str(out),
-            name=split,
-            exist_ok=True,
-            verbose=False,
-        )
-    return _split_metrics(results, split=split, plots_dir=out / split)
+    return evaluate_with_settings(settings, tree, split_dir, model=model, progress=progress)
 
 
 def evaluable_splits(data_yaml: Path) -> list[str]:
@@ -84,28 +64,16 @@ def evaluable_splits(data_yaml: Path) -> list[str]:
     return [split for split, key in _SPLIT_KEYS.items() if content.get(key)]
 
 
-def _split_metrics(results: Any, *, split: str, plots_dir: Path) -> SplitMetrics:
-    names = results.names
-    counts = results.nt_per_class
-    classes = []
-    for index, class_id in enumerate(results.ap_class_index):
-        _, _, ap50, ap = results.class_result(index)
-        classes.append(
-            ClassMetrics(
-                class_id=int(class_id),
-                name=str(names[int(class_id)]),
-                instances=int(counts[int(class_id)]) if counts is not None else 0,
-                map50=float(ap50),
-                map50_95=float(ap),
-            )
-        )
-    return SplitMetrics(
-        split=split,
-        map50=float(results.box.map50),
-        map50_95=float(results.box.map),
-        classes=tuple(classes),
-        plots_dir=plots_dir,
-    )
+def previous_run(tree: DataTree, run_dir: Path) -> Path | None:
+    """The newest run folder older than ``run_dir`` (by ``(date, N)``), if any."""
+    mine = dated_order(run_dir.name)
+    older = [
+        (order, path)
+        for path in (tree.models.iterdir() if tree.models.is_dir() else ())
+        if path.is_dir() and (order := dated_order(path.name)) is not None
+        if mine is None or order < mine
+    ]
+    return max(older)[1] if older else None
 
 
 def first_device(device: str | None) -> str | None:

@@ -7,12 +7,14 @@
 2. Ultralytics training with every parameter from ``settings.training`` into the run folder
    ``models/azaion-{date}`` (``.2``, ``.3``, ... when that day already has a run); multi-GPU
    through Ultralytics' own DDP (``device="0,1"``);
-3. ``best.pt`` scored on the valid and test splits, and the current ``models/azaion.pt`` on the
-   same test split (`evaluate`);
+3. ``best.pt`` exported to ONNX with NMS in the graph (``[batch, 300, 6]``,
+   `azaion_training.export.onnx.export_onnx`) and scored as deployed on the valid and test
+   splits (`evaluate`, `azaion_training.evaluate`), and the current model as deployed on the
+   same test split;
 4. the gate (`gate`): only a candidate that is not worse (or ``force``) is copied atomically to
-   ``models/azaion.pt``, exported to ONNX with NMS in the graph (``[batch, 300, 6]``,
-   `azaion_training.export.onnx.export_onnx`) as ``models/azaion.onnx`` and published with its
-   scores; either way the run's ``metrics.json`` records both scores and the dataset.
+   ``models/azaion.pt``, its ONNX to ``models/azaion.onnx``, and published with its scores;
+   either way the run's ``metrics.json`` records both scores, the evaluator's settings and the
+   dataset.
 5. ``report.html`` in the run folder (`azaion_training.train.report`), with the gate's decision.
 
 Everything Ultralytics-specific (offline patches, error translation) is in `_ultralytics`.
@@ -24,7 +26,7 @@ import datetime as dt
 import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,21 +36,24 @@ from azaion_training._ultralytics import (
     provide_plot_fonts,
     ultralytics_errors,
 )
-from azaion_training.classes import ClassTable
 from azaion_training.config import Settings
 from azaion_training.dataset.formation import (
     DATA_YAML,
     FormedDataset,
-    SplitCounts,
     count_dataset,
     form_dataset,
 )
 from azaion_training.errors import ConfigError, DatasetError, TrainingError
-from azaion_training.export.onnx import export_onnx
 from azaion_training.fs import DataTree, atomic_writer, free_dir
 from azaion_training.train import distributed, gate
-from azaion_training.train.evaluate import SplitMetrics, evaluable_splits, evaluate, first_device
-from azaion_training.train.report import write_report
+from azaion_training.train.evaluate import (
+    current_deployed,
+    evaluable_splits,
+    export_for_scoring,
+    previous_run,
+    score,
+)
+from azaion_training.train.result import TrainResult
 from azaion_training.train.resume import (
     latest_run,
     prepare_resume,
@@ -65,70 +70,6 @@ _RESERVED_EXTRA = frozenset({"data", "project", "name", "exist_ok", "resume", "t
 
 Callback = Callable[[Any], None]
 """An Ultralytics callback: called with the trainer."""
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a training job produced.
-
-    Attributes:
-        run_dir: the Ultralytics run folder (``models/azaion-{date}``).
-        data_yaml: the dataset trained on.
-        counts: samples per split of that dataset.
-        best / last: the run's checkpoints.
-        model_pt / model_onnx: the current model (``models/azaion.pt`` / ``.onnx``).
-        metrics: the candidate's, per split (``valid``, and ``test`` when the dataset has one).
-        plots: the PNG files of the run folder (training curves, labels, validation plots).
-        published: whether the model was published to the store.
-        decision: the gate's decision (installed or not, and why).
-        current_metrics: the previous current model's scores on the gate's split, if any.
-        metrics_json: the run's ``metrics.json``.
-        formed: the formation result when this job formed the dataset.
-    """
-
-    run_dir: Path
-    data_yaml: Path
-    counts: Mapping[str, SplitCounts]
-    best: Path
-    last: Path
-    model_pt: Path
-    model_onnx: Path
-    metrics: Mapping[str, SplitMetrics]
-    plots: tuple[Path, ...]
-    published: bool
-    decision: gate.GateDecision | None = None
-    current_metrics: SplitMetrics | None = None
-    metrics_json: Path | None = None
-    formed: FormedDataset | None = field(default=None, repr=False)
-
-    def summary(self) -> str:
-        """A readable multi-line report: dataset, metrics per class, the gate, files."""
-        lines = [f"dataset {self.data_yaml.parent}"]
-        lines += [
-            f"  {name:<6} {c.samples:>8} samples  {c.sources:>7} sources"
-            for name, c in self.counts.items()
-        ]
-        for metrics in self.metrics.values():
-            lines.append(
-                f"{metrics.split}: mAP50 {metrics.map50:.4f}  mAP50-95 {metrics.map50_95:.4f}"
-            )
-            lines.append(f"  {'class':<28} {'instances':>9} {'mAP50':>7} {'mAP50-95':>8}")
-            lines += [
-                f"  {c.name:<28} {c.instances:>9} {c.map50:>7.4f} {c.map50_95:>8.4f}"
-                for c in metrics.classes
-            ]
-        if self.decision is not None:
-            lines.append(f"gate      {self.decision.reason}")
-        lines += [
-            f"run       {self.run_dir}",
-            f"best      {self.best}",
-            f"model     {self.model_pt}",
-            f"onnx      {self.model_onnx}",
-            *(f"plots     {folder}" for folder in sorted({p.parent for p in self.plots})),
-            f"metrics   {self.metrics_json}",
-            f"published {'yes' if self.published else 'no'}",
-        ]
-        return "\n".join(lines)
 
 
 def train(
@@ -184,7 +125,9 @@ def train(
                 date=date,
                 progress=progress,
             ),
-            finish=lambda run: _finish(settings, tree, run, publish=publish, force=force),
+            finish=lambda run: _finish(
+                settings, tree, run, publish=publish, force=force, progress=progress
+            ),
             callbacks=callbacks or {},
         )
     run = _prepare(
@@ -197,7 +140,14 @@ def train(
         progress=progress,
     )
     run_dir = _run_ultralytics(run.weights, run.arguments, callbacks=callbacks or {})
-    return _finish(settings, tree, replace(run, run_dir=run_dir), publish=publish, force=force)
+    return _finish(
+        settings,
+        tree,
+        replace(run, run_dir=run_dir),
+        publish=publish,
+        force=force,
+        progress=progress,
+    )
 
 
 @dataclass(frozen=True)
@@ -282,33 +232,32 @@ def _shareable(mine: list[_Run], run: _Run) -> dict[str, Any]:
 
 
 def _finish(
-    settings: Settings, tree: DataTree, run: _Run, *, publish: bool, force: bool
+    settings: Settings, tree: DataTree, run: _Run, *, publish: bool, force: bool, progress: bool
 ) -> TrainResult:
     """Scores, gates, installs, exports and publishes what the run trained (rank 0 alone)."""
     run_dir, data_yaml, formed = run.run_dir, run.data_yaml, run.formed
     best, last = run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt"
     if not best.is_file():
         raise TrainingError(f"training finished without {best}")
-    metrics = {
-        split: evaluate(best, data_yaml, split=split, settings=settings, out=run_dir)
+    candidate_onnx = export_for_scoring(best, run_dir / "weights" / "best.onnx", settings)
+    evaluations = {
+        split: score(candidate_onnx, data_yaml.parent / split, settings, tree, progress=progress)
         for split in evaluable_splits(data_yaml)
     }
+    metrics = {split: evaluation.scores for split, evaluation in evaluations.items()}
     split = "test" if "test" in metrics else "valid"
+    current_onnx = current_deployed(tree, run_dir, settings)
     current = None
-    if tree.current_model_pt.is_file():
-        current = evaluate(
-            tree.current_model_pt,
-            data_yaml,
-            split=split,
-            settings=settings,
-            out=run_dir / "current",
-        )
+    if current_onnx is not None:
+        split_dir = data_yaml.parent / split
+        current = score(current_onnx, split_dir, settings, tree, progress=progress).scores
     decision = gate.decide(
         split=split,
-        candidate=metrics[split].map50_95,
-        current=None if current is None else current.map50_95,
+        candidate=metrics[split],
+        current=current,
         tolerance=settings.training.gate_tolerance,
         force=force,
+        settings=settings.evaluate,
     )
     logger.info("gate: %s", decision.reason)
     identity = gate.dataset_identity(data_yaml)
@@ -318,21 +267,14 @@ def _finish(
     published = False
     if decision.install:
         install_model(best, tree.current_model_pt)
-        export_onnx(
-            tree.current_model_pt,
-            tree.current_model_onnx,
-            imgsz=settings.export.imgsz,
-            batch=settings.export.batch,
-            nms=True,
-            device=first_device(settings.training.device),
-        )
+        install_model(candidate_onnx, tree.current_model_onnx)
         if publish:
-            metadata = gate.store_metadata(decision, identity)
+            metadata = gate.store_metadata(decision, identity, metrics[split], current)
             publish_model(settings, tree, model=tree.current_model_onnx, metadata=metadata)
             published = True
         else:
             logger.info("publishing skipped (--no-publish)")
-    result = TrainResult(
+    return TrainResult(
         run_dir=run_dir,
         data_yaml=data_yaml,
         counts=formed.counts
@@ -349,9 +291,10 @@ def _finish(
         current_metrics=current,
         metrics_json=metrics_json,
         formed=formed,
+        candidate_onnx=candidate_onnx,
+        frames=evaluations[split].frames,
+        previous_run=previous_run(tree, run_dir),
     )
-    write_report(result, classes=ClassTable.load(settings.classes))
-    return result
 
 
 def publish_model(

@@ -1,11 +1,14 @@
 """``report.html``: one self-contained page about a training run, written into its run folder.
 
-The page holds the dataset's make-up (groups and annotations per split, class counts per
-weather mode), the training curves, the PR curve and confusion matrix of the test split (the
-valid split when there is none), the per-class AP table, test images with the predictions beside
-the truth, the model gate's decision (read from the run folder's ``metrics.json`` when the gate
-wrote one) and, for the demo, frames of the annotated video and the stage timings. Every image is
-embedded as base64, so the file can be mailed or opened anywhere without its folder.
+The caller writes it from the `TrainResult` (``azaion-train`` once, the demo once with its own
+sections). The page holds, in order: the gate's decision as a sentence and a table (candidate
+vs current, by score and size bucket, with the tolerance); the scores as deployed (the exported
+model through ``azaion-infer``'s path on the full frames of the test split) overall, by object
+size and per class; the previous run's scores beside this one's; the P/R/F1-confidence curves;
+the confusion of the classes present; test frames with the truth beside the detections; the
+training curves; the hyperparameters, versions and evaluator settings; the dataset's make-up.
+Every figure names its split. Every image is embedded as base64, so the file can be mailed or
+opened anywhere without its folder.
 
 Example:
     >>> write_report(result)  # doctest: +SKIP
@@ -16,51 +19,71 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
+
+import yaml
 
 from azaion_training.classes import ClassTable, WeatherMode
 from azaion_training.errors import LabelError
+from azaion_training.evaluate.scores import Scores
+from azaion_training.evaluate.sizes import BUCKETS
 from azaion_training.fs import atomic_write_text, is_temporary
 from azaion_training.labels import read_label
-from azaion_training.train.gate import METRICS_FILE
-
-if TYPE_CHECKING:
-    from azaion_training.train.evaluate import SplitMetrics
-    from azaion_training.train.job import TrainResult
+from azaion_training.train import plots
+from azaion_training.train.gate import GateDecision, read_metrics
+from azaion_training.train.result import TrainResult
+from azaion_training.train.versions import versions
 
 logger = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
 """The report's file name in the run folder."""
 
-GATE_FILE = METRICS_FILE
-"""The model gate's record in the run folder (candidate and current scores, the decision)."""
-
 SECTIONS = (
-    "dataset",
-    "curves",
-    "pr-curve",
-    "confusion",
-    "per-class",
-    "predictions",
     "gate",
+    "scores",
+    "sizes",
+    "classes",
+    "previous",
+    "curves",
+    "confusion",
+    "predictions",
+    "training",
+    "settings",
+    "dataset",
 )
 """The ``id`` of every section a report always has; a demo's adds ``video`` and ``timings``."""
 
+KEY_HYPERPARAMETERS = (
+    "model",
+    "epochs",
+    "imgsz",
+    "batch",
+    "optimizer",
+    "lr0",
+    "lrf",
+    "momentum",
+    "weight_decay",
+    "patience",
+    "mosaic",
+    "device",
+    "amp",
+    "seed",
+)
+"""The ``args.yaml`` keys shown first; the others follow in a folded table."""
+
 _SPLITS = ("train", "valid", "test")
-_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-top:.6em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px}
 td{text-align:right}td:first-child{text-align:left}img{max-width:100%;border:1px solid #ddd}
-.pair{display:flex;gap:1em}.pair figure{flex:1;margin:0}.note{color:#666}
+.note{color:#666}.bad{color:#b00}.good{color:#070}.lead{font-size:1.05em}
 """
 
 
@@ -71,14 +94,17 @@ class DemoSection:
     Attributes:
         transport: how the annotations reached the consumer, and why that way.
         timings: wall seconds per stage, in order.
-        video_frames: JPEG or PNG bytes of a few frames of the annotated video.
+        video_frames: JPEG or PNG bytes of frames of the video (truth beside detections when
+            the video's truth is known).
         video_line: the video's scores in one line.
+        matching: how a detection was matched to a true box for those scores.
     """
 
     transport: str
     timings: Mapping[str, float]
     video_frames: Sequence[bytes] = field(default_factory=tuple)
     video_line: str = ""
+    matching: str = ""
 
 
 def write_report(
@@ -86,22 +112,26 @@ def write_report(
 ) -> Path:
     """Writes ``report.html`` into the run folder (atomically) and returns its path."""
     table = classes or ClassTable.default()
-    metrics = result.metrics.get("test") or result.metrics.get("valid")
+    split = result.gate_split
+    scores = result.metrics.get(split) if split else None
     parts = [
         f"<h1>Training run {_e(result.run_dir.name)}</h1>",
+        _lead(result, scores),
+        _section("gate", "Model gate", _gate(result.decision, scores, result.current_metrics)),
+        _section("scores", "Scores as deployed", _scores(result.metrics)),
+        _section("sizes", "By object size", _sizes(scores, result.current_metrics)),
+        _section("classes", "Per class", _classes(scores)),
+        _section("previous", "This run and the previous one", _previous(result, scores)),
+        _section("curves", "Precision, recall and F1 against confidence", _curves(scores)),
+        _section("confusion", "Confusion of the classes present", _confusion(scores)),
+        _section("predictions", "Test frames: truth and detections", _mosaic(result, table)),
+        _section("training", "Training curves", _training(result)),
+        _section("settings", "Hyperparameters, versions, evaluator", _settings(result, scores)),
         _section("dataset", "Dataset", _dataset(result, table)),
-        _section("curves", "Training curves", _image(result.run_dir / "results.png")),
-        _section("pr-curve", "Precision-recall curve", _plot(metrics, "BoxPR_curve.png")),
-        _section(
-            "confusion", "Confusion matrix", _plot(metrics, "confusion_matrix_normalized.png")
-        ),
-        _section("per-class", "Average precision per class", _per_class(result.metrics)),
-        _section("predictions", "Test images: truth and predictions", _predictions(metrics)),
-        _section("gate", "Model gate", _gate(result.run_dir / GATE_FILE)),
     ]
     if demo is not None:
         parts += [
-            _section("video", "Annotated video", _video(demo)),
+            _section("video", "Video: truth and detections", _video(demo)),
             _section("timings", "Stages", _timings(demo)),
         ]
     page = (
@@ -131,9 +161,256 @@ def class_counts(dataset: Path) -> dict[str, Counter[int]]:
     return counts
 
 
+def _lead(result: TrainResult, scores: Scores | None) -> str:
+    if scores is None:
+        return "<p class='note'>no split was scored</p>"
+    s = scores.settings
+    return (
+        f"<p class='lead'>Dataset {_e(result.data_yaml.parent.name)}. Every score below is of "
+        f"the exported model ({_e(s.engine)}, input {s.imgsz[1]}x{s.imgsz[0]}, tiles "
+        f"{_e(s.tiles)}) run as <code>azaion-infer</code> runs it, on the full frames of a "
+        f"split at their own resolution: COCO AP from detections above {s.score_conf:g}; "
+        f"precision, recall and F1 at the deployed confidence {s.conf:g}, where a detection "
+        f"finds an object of its class that it overlaps with IoU &ge; {s.match_iou:g} (the "
+        "most confident first). Ultralytics' validator only drew the training curves.</p>"
+    )
+
+
+def _gate(decision: GateDecision | None, candidate: Scores | None, current: Scores | None) -> str:
+    if decision is None or candidate is None:
+        return "<p class='note'>no gate decision recorded for this run</p>"
+    if decision.current is None:
+        verdict = "There was no current model, so the candidate was installed."
+    elif decision.forced:
+        verdict = "The candidate is worse, and was installed because the operator forced it."
+    elif decision.install:
+        verdict = "The candidate is not worse than the current model, so it was installed."
+    else:
+        verdict = "The candidate is worse than the current model, which stays in place."
+    mark = "good" if decision.install and not decision.forced else "bad"
+    rows = [
+        [
+            c.label,
+            _f(c.candidate),
+            _f(c.current),
+            _diff(c.candidate, c.current),
+            "yes" if c.passed else "no",
+        ]
+        for c in decision.conditions
+    ]
+    conditions = _table(["gate condition", "candidate", "current", "difference", "passes"], rows)
+    rows = [
+        [b.label, str(candidate.size(b.key).truths), _f(candidate.size(b.key).map50_95)]
+        + ([_f(current.size(b.key).map50_95)] if current else [])
+        for b in BUCKETS
+    ]
+    header = ["size", "objects", "candidate mAP50-95"] + (["current"] if current else [])
+    how = (
+        f"Scored on the {_e(decision.split)} split."
+        if decision.current is None
+        else f"Both were scored on the {_e(decision.split)} split in this run; the candidate "
+        f"may be at most {decision.tolerance:g} below on each condition."
+    )
+    return (
+        f"<p class='{mark}'><b>{_e(verdict)}</b> {how}</p>{conditions}"
+        f"<p class='note'>{_e(decision.reason)}</p>"
+        f"<h3>mAP50-95 by object size</h3>{_table(header, rows)}"
+    )
+
+
+def _scores(metrics: Mapping[str, Scores]) -> str:
+    if not metrics:
+        return "<p class='note'>no split was scored</p>"
+    rows = [
+        [
+            split,
+            str(s.images),
+            str(s.truths),
+            _f(s.map50),
+            _f(s.map50_95),
+            _f(s.precision),
+            _f(s.recall),
+            _f(s.f1),
+        ]
+        for split, s in metrics.items()
+    ]
+    header = ["split", "images", "objects", "mAP50", "mAP50-95", "P @conf", "R @conf", "F1 @conf"]
+    return _table(header, rows)
+
+
+def _sizes(scores: Scores | None, current: Scores | None) -> str:
+    if scores is None:
+        return "<p class='note'>no split was scored</p>"
+    rows = [
+        [
+            r.label,
+            str(r.truths),
+            _f(r.map50),
+            _f(r.map50_95),
+            _f(r.recall),
+            _f(r.recall_at_conf),
+        ]
+        for r in scores.sizes
+    ]
+    header = ["size (sqrt of area, frame px)", "objects", "AP50", "AP50-95", "AR", "R @conf"]
+    split = _split_name(scores)
+    return (
+        f"<p>{_e(split)} split. AI-TOD's buckets; a box of exactly 8, 16, 32 or 64 px counts in "
+        "both neighbours, as COCO's ranges close at both ends. AR: COCO's average recall over "
+        "IoU 0.50-0.95.</p>"
+        + _table(header, rows)
+        + _embed(plots.sizes_png(scores, current, split=split), alt="AP by object size")
+    )
+
+
+def _classes(scores: Scores | None) -> str:
+    if scores is None:
+        return "<p class='note'>no split was scored</p>"
+    rows = [
+        [
+            c.name,
+            str(c.truths),
+            str(c.detections),
+            _f(c.map50),
+            _f(c.map50_95),
+            _f(c.precision),
+            _f(c.recall),
+            _f(c.f1),
+        ]
+        for c in scores.classes
+    ]
+    header = ["class", "objects", "detections @conf", "AP50", "AP50-95", "P", "R", "F1"]
+    return (
+        f"<p>{_e(_split_name(scores))} split; P, R and F1 at conf {scores.settings.conf:g}. "
+        "Classes with objects or detections only.</p>" + _table(header, rows)
+    )
+
+
+def _previous(result: TrainResult, scores: Scores | None) -> str:
+    if result.previous_run is None:
+        return "<p class='note'>this is the first run in this tree</p>"
+    record = read_metrics(result.previous_run)
+    split = _split_name(scores) if scores else "test"
+    before = None
+    if record is not None:
+        try:
+            before = Scores.from_dict(record["candidate"][split])
+        except (KeyError, TypeError, ValueError):
+            before = None
+    name = result.previous_run.name
+    if before is None or scores is None:
+        return (
+            f"<p class='note'>the previous run {_e(name)} has no scores as deployed on the "
+            f"{_e(split)} split in its metrics.json</p>"
+        )
+    keys = [
+        ("mAP50", "map50"),
+        ("mAP50-95", "map50_95"),
+        *((f"mAP50-95 {b.label}", f"{b.key}.map50_95") for b in BUCKETS),
+        ("precision @conf", "precision"),
+        ("recall @conf", "recall"),
+        ("F1 @conf", "f1"),
+    ]
+    rows = [
+        [
+            label,
+            _f(scores.metric(key)),
+            _f(before.metric(key)),
+            _diff(scores.metric(key), before.metric(key)),
+        ]
+        for label, key in keys
+    ]
+    same = before.split == scores.split
+    note = (
+        ""
+        if same
+        else (
+            f"<p class='note'>the previous run was scored on another dataset ({_e(before.split)}), "
+            "so the numbers compare different frames</p>"
+        )
+    )
+    installed = record.get("gate", {}).get("install") if record else None
+    return (
+        f"<p>{_e(split)} split: this run against {_e(name)} (its candidate"
+        f"{', installed' if installed else ', not installed' if installed is False else ''})."
+        f"</p>{note}" + _table(["score", "this run", name, "difference"], rows)
+    )
+
+
+def _curves(scores: Scores | None) -> str:
+    if scores is None:
+        return "<p class='note'>no split was scored</p>"
+    png = plots.curves_png(scores, split=_split_name(scores))
+    return _embed(png, alt="precision, recall and F1 against confidence")
+
+
+def _confusion(scores: Scores | None) -> str:
+    if scores is None or not scores.confusion.class_ids:
+        return "<p class='note'>no objects and no detections to confuse</p>"
+    s = scores.settings
+    png = plots.confusion_png(
+        scores.confusion, split=_split_name(scores), conf=s.conf, iou=s.match_iou
+    )
+    return (
+        "<p>A true object and a detection of any class pair up when they overlap with IoU "
+        f"&ge; {s.match_iou:g}, the largest overlaps first, each once; detections above conf "
+        f"{s.conf:g}. An object left over is <i>missed</i>, a detection left over is a "
+        "<i>false alarm</i>.</p>" + _embed(png, alt="confusion matrix")
+    )
+
+
+def _mosaic(result: TrainResult, table: ClassTable) -> str:
+    scores = result.metrics.get(result.gate_split or "")
+    if scores is None or not result.frames:
+        return "<p class='note'>no frames were scored</p>"
+    png = plots.mosaic_png(
+        result.frames, classes=table, conf=scores.settings.conf, split=_split_name(scores)
+    )
+    return _embed(png, alt="truth and detections")
+
+
+def _training(result: TrainResult) -> str:
+    path = result.run_dir / "results.png"
+    if not path.is_file():
+        return "<p class='note'>results.png was not drawn (plots off)</p>"
+    return (
+        "<p>Ultralytics' losses and its validator's scores on the <b>valid</b> split, each epoch "
+        "(whole images letterboxed to the training size, the .pt in PyTorch).</p>"
+        + _embed(path.read_bytes(), alt=path.name)
+    )
+
+
+def _settings(result: TrainResult, scores: Scores | None) -> str:
+    arguments = _arguments(result.run_dir / "args.yaml")
+    device = str(arguments.get("device", "")) if arguments else ""
+    parts = []
+    if arguments:
+        key_rows = [[k, _show(arguments[k])] for k in KEY_HYPERPARAMETERS if k in arguments]
+        other = [[k, _show(v)] for k, v in arguments.items() if k not in KEY_HYPERPARAMETERS]
+        parts.append(
+            "<h3>Hyperparameters (args.yaml)</h3>"
+            + _table(["parameter", "value"], key_rows)
+            + f"<details><summary>all {len(arguments)} parameters</summary>"
+            + _table(["parameter", "value"], other)
+            + "</details>"
+        )
+    else:
+        parts.append("<p class='note'>the run folder has no args.yaml</p>")
+    parts.append(
+        "<h3>Versions</h3>" + _table(["", ""], [[k, v] for k, v in versions(device=device).items()])
+    )
+    if scores is not None:
+        rows = [[k, _show(v)] for k, v in vars(scores.settings).items()]
+        parts.append("<h3>Evaluator</h3>" + _table(["setting", "value"], rows))
+    return "".join(parts)
+
+
 def _dataset(result: TrainResult, table: ClassTable) -> str:
     rows = [[split, str(c.sources), str(c.samples)] for split, c in result.counts.items()]
-    groups = _table(["split", "groups (source annotations)", "annotations (with variants)"], rows)
+    groups = _table(
+        ["split", "groups (source annotations)", "annotations (train: original + augmented)"],
+        rows,
+    )
     counts = class_counts(result.data_yaml.parent)
     splits = [split for split in _SPLITS if split in counts]
     bases = sorted({table[slot].base_id for c in counts.values() for slot in c} - {None})
@@ -146,62 +423,10 @@ def _dataset(result: TrainResult, table: ClassTable) -> str:
         if base is not None
     ]
     return (
-        f"<p>{_e(str(result.data_yaml.parent))}</p>{groups}"
-        f"<h3>Boxes per class and weather mode</h3>{_table(header, class_rows)}"
+        f"<p>{_e(str(result.data_yaml.parent))}. The train split holds every augmented variant "
+        "of its annotations; valid and test hold the originals only.</p>"
+        f"{groups}<h3>Boxes per class and weather mode</h3>{_table(header, class_rows)}"
     )
-
-
-def _per_class(metrics: Mapping[str, SplitMetrics]) -> str:
-    if not metrics:
-        return "<p class='note'>no split was scored</p>"
-    blocks = []
-    for split in metrics.values():
-        rows = [
-            [c.name, str(c.instances), f"{c.map50:.3f}", f"{c.map50_95:.3f}"] for c in split.classes
-        ]
-        rows.append(
-            [
-                "all",
-                str(sum(c.instances for c in split.classes)),
-                f"{split.map50:.3f}",
-                f"{split.map50_95:.3f}",
-            ]
-        )
-        blocks.append(
-            f"<h3>{_e(split.split)}</h3>" + _table(["class", "instances", "AP50", "AP50-95"], rows)
-        )
-    return "".join(blocks)
-
-
-def _predictions(metrics: SplitMetrics | None) -> str:
-    if metrics is None:
-        return "<p class='note'>no split was scored</p>"
-    pairs = []
-    for labels in sorted(metrics.plots_dir.glob("val_batch*_labels.jpg")):
-        pred = labels.with_name(labels.name.replace("_labels", "_pred"))
-        if pred.is_file():
-            pairs.append(
-                "<div class='pair'>"
-                f"<figure>{_image(labels)}<figcaption>truth</figcaption></figure>"
-                f"<figure>{_image(pred)}<figcaption>predictions</figcaption></figure></div>"
-            )
-    return "".join(pairs) or "<p class='note'>the validator drew no batches (plots off)</p>"
-
-
-def _gate(path: Path) -> str:
-    if not path.is_file():
-        return "<p class='note'>no gate decision recorded for this run</p>"
-    try:
-        record = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        return f"<p class='note'>{_e(path.name)} is unreadable: {_e(str(exc))}</p>"
-    if not isinstance(record, dict):
-        return f"<p class='note'>{_e(path.name)} holds no record</p>"
-    decision = record.get("gate", record)  # the gate's own fields, not every score again
-    if not isinstance(decision, dict):
-        return f"<p class='note'>{_e(path.name)} holds no gate decision</p>"
-    rows = [[_e(str(key)), _e(json.dumps(value))] for key, value in decision.items()]
-    return _table(["field", "value"], rows, escape=False)
 
 
 def _video(demo: DemoSection) -> str:
@@ -209,7 +434,8 @@ def _video(demo: DemoSection) -> str:
         _embed(data, "image/jpeg" if data[:2] == b"\xff\xd8" else "image/png")
         for data in demo.video_frames
     )
-    return f"<p>{_e(demo.video_line)}</p>{frames or '<p class=note>no frames</p>'}"
+    rule = f"<p class='note'>{_e(demo.matching)}</p>" if demo.matching else ""
+    return f"<p>{_e(demo.video_line)}</p>{rule}{frames or '<p class=note>no frames</p>'}"
 
 
 def _timings(demo: DemoSection) -> str:
@@ -218,19 +444,31 @@ def _timings(demo: DemoSection) -> str:
     return f"<p>queue: {_e(demo.transport)}</p>" + _table(["stage", "seconds"], rows)
 
 
-def _plot(metrics: SplitMetrics | None, name: str) -> str:
-    if metrics is None:
-        return "<p class='note'>no split was scored</p>"
-    return _image(metrics.plots_dir / name)
+def _arguments(path: Path) -> dict[str, Any]:
+    try:
+        content = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
-def _image(path: Path) -> str:
-    if not path.is_file():
-        return f"<p class='note'>{_e(path.name)} was not drawn</p>"
-    return _embed(path.read_bytes(), _MIME.get(path.suffix.lower(), "image/png"), alt=path.name)
+def _split_name(scores: Scores) -> str:
+    return Path(scores.split).name
 
 
-def _embed(data: bytes, mime: str, *, alt: str = "") -> str:
+def _show(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _diff(mine: float | None, theirs: float | None) -> str:
+    return "-" if mine is None or theirs is None else f"{mine - theirs:+.3f}"
+
+
+def _embed(data: bytes, mime: str = "image/png", *, alt: str = "") -> str:
     encoded = base64.b64encode(data).decode("ascii")
     return f"<img alt='{_e(alt)}' src='data:{mime};base64,{encoded}'>"
 
@@ -239,11 +477,10 @@ def _section(anchor: str, title: str, body: str) -> str:
     return f"<section id='{anchor}'><h2>{_e(title)}</h2>{body}</section>"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, escape: bool = True) -> str:
-    quote = _e if escape else str
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{quote(cell)}</td>" for cell in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 

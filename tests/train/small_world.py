@@ -1,0 +1,113 @@
+"""Frames with small objects at native resolution, and a model trained to see them letterboxed.
+
+`write_mosaics` puts four 160x120 synthetic scenes into one 320x240 frame: the objects keep the
+pixel size the test detector (`tests.infer.conftest`) was trained on at 160x120 -> 128 (x0.8),
+but whole frames letterboxed into 128 show them at x0.4. `build_mosaic_detector` trains the same
+recipe on such frames, so it learns the x0.4 objects: it is the better model on whole letterboxed
+frames, and the worse one when the frames are cut into 160x120 tiles at native resolution (where
+the test detector sees its own scale). Two real models whose ranking differs between the two
+evaluations: the gate's test case.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from azaion_training.classes import ClassTable, WeatherMode
+from azaion_training.demo.world import encode_jpeg, make_scene
+from azaion_training.fs import AnnotationDir, atomic_write_bytes
+from azaion_training.labels import Box, write_label
+from tests.infer.conftest import CLASSES, MODEL_BATCH, MODEL_IMGSZ
+
+TILE = (160, 120)
+"""Width and height of one scene in a mosaic (the test detector's training frames)."""
+
+
+def write_mosaics(folder: AnnotationDir, count: int, *, seed: int) -> None:
+    """``count`` 320x240 frames, each four 160x120 scenes, with their labels."""
+    rng = np.random.default_rng(seed)
+    width, height = TILE
+    for index in range(count):
+        frame = np.zeros((2 * height, 2 * width, 3), np.uint8)
+        boxes = []
+        for row in range(2):
+            for column in range(2):
+                scene = make_scene(
+                    rng,
+                    width=width,
+                    height=height,
+                    classes=CLASSES,
+                    mode=WeatherMode.NORM,
+                    objects=(1, 2),
+                    hard=False,
+                )
+                frame[row * height : (row + 1) * height, column * width : (column + 1) * width] = (
+                    scene.image
+                )
+                boxes += [
+                    Box(b.class_id, (b.cx + column) / 2, (b.cy + row) / 2, b.w / 2, b.h / 2)
+                    for b in scene.boxes
+                ]
+        name = f"mosaic_{index:06d}"
+        atomic_write_bytes(folder.image_path(name, ".jpg"), encode_jpeg(frame, 90))
+        write_label(folder.label_path(name), boxes)
+
+
+def build_mosaic_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Path:
+    """Trains the test detector's recipe on mosaics into ``folder/mosaic.pt``."""
+    from ultralytics import YOLO
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    write_mosaics(AnnotationDir(work / "data" / "train"), images, seed=10)
+    data_yaml = work / "data" / "data.yaml"
+    data_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "path": str(work / "data"),
+                "train": "train/images",
+                "val": "train/images",
+                "nc": len(ClassTable.default()),
+                "names": ClassTable.default().names,
+            }
+        )
+    )
+    YOLO("yolo11n.yaml").train(
+        data=str(data_yaml),
+        epochs=epochs,
+        imgsz=MODEL_IMGSZ,
+        batch=8,
+        workers=0,
+        device="cpu",
+        project=str(work),
+        name="train",
+        exist_ok=True,
+        plots=False,
+        amp=False,
+        val=False,
+        verbose=False,
+        seed=0,
+        deterministic=True,
+        optimizer="AdamW",
+        lr0=0.003,
+        warmup_epochs=0,
+        mosaic=0.0,
+        scale=0.2,
+        translate=0.05,
+        hsv_h=0.0,
+        hsv_s=0.2,
+        hsv_v=0.2,
+    )
+    shutil.copyfile(work / "train" / "weights" / "last.pt", work / "mosaic.pt")
+    shutil.rmtree(work / "data")
+    shutil.rmtree(work / "train")
+    work.rename(folder)
+    return folder / "mosaic.pt"
+
+
+__all__ = ["MODEL_BATCH", "TILE", "build_mosaic_detector", "write_mosaics"]
