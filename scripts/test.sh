@@ -12,10 +12,13 @@ ruff check .
 ruff format --check .
 echo "test: import layers (docs/architecture.md)"
 lint-imports
-echo "test: the RKNN toolkit's environment (built once per pin set, kept in the user's cache)"
+# Built things the tests need are kept outside the clone, each under a key of what it is made
+# from, so a fresh clone on this machine reuses them: the RKNN environment (one per pin set) and
+# the trained test models (pytest's cache, keyed by their recipes: tests/infer/conftest.py).
+cache=${AZAION_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/azaion-training}
+echo "test: the RKNN toolkit's environment (scripts/setup_rknn.sh, kept in $cache)"
 rknn=0
-AZAION_RKNN_CACHE=${AZAION_RKNN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/azaion-training} \
-    scripts/setup_rknn.sh || rknn=$?
+AZAION_RKNN_CACHE="$cache" scripts/setup_rknn.sh || rknn=$?
 [ "$rknn" -eq 0 ] || [ "$rknn" -eq 3 ] || exit "$rknn"  # 3: not installable here; its tests skip
 echo "test: pytest"
-python -m pytest --durations=15 "$@"
+python -m pytest -o cache_dir="$cache/pytest" --durations=15 "$@"
