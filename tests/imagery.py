@@ -53,6 +53,25 @@ def neon_files(cache: Path, dest: Path) -> Path:
     return dest
 
 
+OTHER_AERIAL = {
+    "AWPE Pigeon Lake 2020 DJI_0005.JPG": (1058, 997),
+    "2019_YELL_2_528000_4978000_image_crop2.png": (2299, 2472),
+}
+"""More real aerial images of the wheel, beside the NEON VOC set: a DJI drone photograph of a
+bird colony (another survey, another camera: a JPEG with EXIF) and the largest NEON crop (a 15 MB
+PNG), by their ``(width, height)``."""
+
+
+def deepforest_files(cache: Path, dest: Path, names: list[str]) -> list[Path]:
+    """Copies the named files of the wheel's ``deepforest/data`` into ``dest``."""
+    wheel = _deepforest_wheel(cache)
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive:
+        for name in names:
+            (dest / name).write_bytes(archive.read(f"deepforest/data/{name}"))
+    return [dest / name for name in names]
+
+
 def _deepforest_wheel(cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     found = sorted(cache.glob("deepforest-*.whl"))

@@ -17,7 +17,15 @@ from azaion_training.config import AugmentSettings, Settings
 from azaion_training.dataset.formation import form_dataset
 from azaion_training.fs import DataTree
 from azaion_training.labels import read_label
-from tests.imagery import NEON_CLASSES, NEON_VOC, aerial_scene, geotiff, neon_files
+from tests.imagery import (
+    NEON_CLASSES,
+    NEON_VOC,
+    OTHER_AERIAL,
+    aerial_scene,
+    deepforest_files,
+    geotiff,
+    neon_files,
+)
 
 TOTAL_BOXES = sum(boxes for _, boxes in NEON_VOC.values())
 
@@ -129,3 +137,18 @@ def test_the_demo_on_neon_files_keeps_the_users_class_names(neon: Path, tmp_path
     assert "Tree" in html and "Class-17" not in html
     names = yaml.safe_load((tree.root / "datasets").glob("*/data.yaml").__next__().read_text())
     assert names["names"][17] == "Tree"
+
+
+def test_other_real_aerial_images_read_as_ultralytics_reads_them(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from azaion_training.imageheader import image_size
+    from azaion_training.images import read_image
+
+    cache = request.config.cache.mkdir("deepforest-wheel")
+    for path in deepforest_files(cache, tmp_path, sorted(OTHER_AERIAL)):
+        assert image_size(path) == OTHER_AERIAL[path.name]
+        rgb = read_image(path)
+        ultralytics = cv2.imread(str(path))  # what its data loader does (EXIF turned)
+        assert rgb.shape == ultralytics.shape
+        assert (rgb[..., ::-1] == ultralytics).all(), path.name
