@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from azaion_training.errors import DatasetError, LabelError
+from azaion_training.errors import DatasetError, LabelError, MediaError
 from azaion_training.fs import list_images
+from azaion_training.images import ToRGB, decode, to_bgr
 from azaion_training.labels import read_label
 
 SPLITS = ("test", "valid")
@@ -79,9 +79,10 @@ def read_sample(image_path: Path) -> Sample:
     Raises:
         DatasetError: the image or its label cannot be read.
     """
-    image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f"{image_path}: not a readable image")
+    try:  # every format of the image table, 16-bit and 4-band too, as the augmenter reads them
+        image = to_bgr(decode(image_path.read_bytes(), what=str(image_path)), ToRGB())
+    except (OSError, MediaError) as exc:
+        raise DatasetError(f"{image_path}: not a readable image") from exc
     label = image_path.parent.parent / "labels" / f"{image_path.stem}.txt"
     try:
         boxes = read_label(label) if label.is_file() else []

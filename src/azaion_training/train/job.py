@@ -43,8 +43,9 @@ from azaion_training.dataset.formation import (
     count_dataset,
     form_dataset,
 )
-from azaion_training.errors import ConfigError, DatasetError, TrainingError
+from azaion_training.errors import ConfigError, DatasetError, LabelError, TrainingError
 from azaion_training.fs import DataTree, atomic_writer, free_dir
+from azaion_training.labels import read_label
 from azaion_training.train import distributed, gate
 from azaion_training.train.evaluate import (
     current_deployed,
@@ -388,7 +389,36 @@ def _dataset_for(
     if dataset is not None:
         return None, _find_data_yaml(dataset)
     formed = form_dataset(settings, tree, date=date, progress=progress)
+    check_objects(formed.path)
     return formed, formed.data_yaml
+
+
+def check_objects(dataset: Path) -> None:
+    """Checks, before any training, that the train and valid splits (and a test split that has
+    images) hold at least one box.
+
+    Raises:
+        DatasetError: a split without a box, in one line with what to try.
+    """
+    remedies = {
+        "train": "nothing to learn: check the labels in data/ (azaion-visualise data) and the "
+        "class map of the conversion",
+        "valid": "its scores would mean nothing: add annotations, or raise dataset.valid_ratio",
+        "test": "the gate would compare nothing: add annotations, or raise dataset.test_ratio",
+    }
+    for split, remedy in remedies.items():
+        labels = dataset / split / "labels"
+        if split == "test" and not any((dataset / split / "images").glob("*")):
+            continue
+        if not any(_has_box(path) for path in labels.glob("*.txt")):
+            raise DatasetError(f"the {split} split of {dataset} holds no box; {remedy}")
+
+
+def _has_box(label: Path) -> bool:
+    try:
+        return label.stat().st_size > 0 and bool(read_label(label))
+    except (OSError, LabelError):
+        return False
 
 
 def _find_data_yaml(dataset: Path) -> Path:
