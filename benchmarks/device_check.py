@@ -140,9 +140,11 @@ def train_ours(data_yaml: Path, out: Path, size: Size, imgsz: int) -> tuple[floa
 
 def train_ultralytics(data_yaml: Path, out: Path, size: Size, imgsz: int) -> float:
     """Ultralytics' own ``yolo train`` (its CLI, a process of its own) on the same data."""
-    yolo = Path(sys.executable).with_name("yolo")
     name = f"yolo-{imgsz}"
-    command = [str(yolo), "detect", "train", f"model={size.model}", f"data={data_yaml}"]
+    # the `yolo` console script's own entry point, run by this interpreter: packages installed
+    # with `pip --target` (a GPU machine without network) have no script beside the interpreter
+    yolo = [sys.executable, "-c", "from ultralytics.cfg import entrypoint; entrypoint()"]
+    command = [*yolo, "detect", "train", f"model={size.model}", f"data={data_yaml}"]
     command += [f"epochs={size.epochs}", f"imgsz={imgsz}", f"batch={size.batch}"]
     command += [f"device={size.device}", f"workers={size.workers}", "amp=True", "val=False"]
     command += ["plots=False", f"project={out}", f"name={name}", "exist_ok=True"]
@@ -186,9 +188,24 @@ def inference(weights: Path, out: Path, size: Size) -> list[Row]:
     ]
 
 
+class Rows(list[Row]):
+    """The table's rows, each also printed as soon as it is measured (a run cut short by its
+    time limit still shows what it measured)."""
+
+    def append(self, row: Row) -> None:
+        super().append(row)
+        ratio = "" if row.ratio is None else f"  ratio {row.ratio:.2f}"
+        print(f"measured: {row.check}: {row.ours} / {row.baseline}{ratio}", flush=True)
+
+    def __iadd__(self, rows: Any) -> Rows:
+        for row in rows:
+            self.append(row)
+        return self
+
+
 def check(size: Size, work: Path) -> list[Row]:
     data_yaml = make_world(work / "world", size)
-    rows = []
+    rows = Rows()
     memory: dict[str, float] = {}
     for imgsz in size.imgsz:
         ours, peak = train_ours(data_yaml, work / "runs", size, imgsz)

@@ -87,9 +87,9 @@ def test_the_tiling_flags_reach_the_run_and_its_summary(
     assert summary["engine_calls"] == -(-4 * pieces // 4)  # 4 frames: every call full but one
 
 
-def test_a_bad_tiles_value_exits_1(workdir: Path, detector, video_100: Path) -> None:
+def test_a_bad_tiles_value_is_a_usage_error(workdir: Path, detector, video_100: Path) -> None:
     args = ["--model", str(detector.onnx), "--root", "root", "--no-progress"]
-    assert main([str(video_100), *args, "--tiles", "big"]) == 1
+    assert main([str(video_100), *args, "--tiles", "big"]) == 2
 
 
 def test_the_current_model_is_used_without_a_model_option(
@@ -181,9 +181,11 @@ def test_from_store_with_an_unknown_name_is_one_clear_error(
     assert len(errors) == 1 and "nope.onnx" in errors[0]
 
 
-def test_invalid_setting_exits_1(workdir: Path, detector, video_100: Path) -> None:
+def test_an_invalid_setting_on_the_command_line_is_a_usage_error(
+    workdir: Path, detector, video_100: Path
+) -> None:
     assert (
-        main([str(video_100), "--model", str(detector.onnx), "--root", "root", "--every", "0"]) == 1
+        main([str(video_100), "--model", str(detector.onnx), "--root", "root", "--every", "0"]) == 2
     )
 
 

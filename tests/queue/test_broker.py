@@ -88,7 +88,13 @@ def test_its_files_are_private(rabbitmq: RabbitMQNode) -> None:
     assert rabbitmq.password in (rabbitmq.base / "rabbitmq.conf").read_text()
 
 
+# The owner starts with SIGTERM and SIGINT as a shell's child has them: a harness that runs the
+# suite with them ignored or blocked (CI's did) passes that on, and the owner would not stop.
 _OWNER = """
+import signal
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import sys
 from pathlib import Path
 from azaion_training.queue.broker import RabbitMQNode

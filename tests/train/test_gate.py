@@ -16,6 +16,7 @@ from azaion_training.evaluate.scores import Scores
 from azaion_training.fs import DataTree
 from azaion_training.train import gate
 from azaion_training.train.gate import decide, store_metadata, write_metrics
+from tests.dataset.helpers import add_variants_by_linking
 from tests.infer.conftest import CLASSES, MODEL_IMGSZ, Detector
 from tests.train.helpers import scores_of
 
@@ -125,7 +126,7 @@ def test_a_worse_candidate_leaves_the_better_current_model_in_place(
     for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     tree = DataTree(root=tmp_path / "azaion").create()
-    write_annotations(
+    names = write_annotations(
         tree.data_processed,
         40,
         seed=7,
@@ -136,6 +137,7 @@ def test_a_worse_candidate_leaves_the_better_current_model_in_place(
         objects=(2, 4),
         hard=False,
     )
+    add_variants_by_linking(tree.data_processed, names)  # formation takes a source's 8 or none
     shutil.copyfile(detector.weights, tree.current_model_pt)
     config = tmp_path / "config.yaml"
     training = {"model": "yolo11n.yaml", "epochs": 1, "batch": 16, "imgsz": MODEL_IMGSZ}
