@@ -115,12 +115,6 @@ print(sorted(changed), patched, "albumentations" in sys.modules)
     assert done.stdout.strip() == "[] [] False", done.stdout + done.stderr[-2000:]
 
 
-KNOWN_CIRCLES = {("azaion_training.train.job", "azaion_training.train.report")}
-"""Type-only circles still to cut (issue 27: the report re-reads what the result holds; the
-`evaluate` work moves the result into ``train/result.py``). Remove an entry once it is cut; the
-test fails on any other circle."""
-
-
 def test_no_import_circle_even_through_type_only_imports() -> None:
     """import-linter's contracts leave out type-only imports (`pyproject.toml`); this graph
     keeps them: no two modules of one package import each other, however indirectly."""
@@ -138,4 +132,4 @@ def test_no_import_circle_even_through_type_only_imports() -> None:
                     importer=child, imported=other, as_packages=True
                 ) and graph.chain_exists(importer=other, imported=child, as_packages=True):
                     circles.add((child, other))
-    assert circles <= KNOWN_CIRCLES, f"import circles: {sorted(circles - KNOWN_CIRCLES)}"
+    assert circles == set(), f"import circles: {sorted(circles)}"

@@ -4,8 +4,8 @@ The detector is a YOLO11n trained for a few epochs on 150 synthetic 160x120 imag
 one weather mode) and exported to ONNX with NMS inside (imgsz 128, batch 4). It detects the
 synthetic objects with high confidence, so the tests compare real detections. It takes about
 1.5 minutes on two CPU cores and is cached in pytest's cache folder under a key that hashes its
-recipe (`build_detector` and the constants here), the synthetic world and the ONNX export code
-(`detector_key`), so any change to them builds it anew.
+recipe (`build_detector`, `train_short_run` and the constants here), the synthetic world and the
+ONNX export code (`detector_key`), so any change to them builds it anew.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
     The build happens in a temporary folder beside ``folder`` that is renamed into place, so an
     interrupted build leaves nothing that looks finished.
     """
-    from ultralytics import YOLO
-
     from azaion_training.export.onnx import export_onnx
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -61,18 +59,24 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
             objects=(2, 4),
             hard=False,
         )
+    weights = work / "detector.pt"
+    shutil.copyfile(train_short_run(work, val="val/images", epochs=epochs), weights)
+    export_onnx(weights, work / "detector.onnx", imgsz=MODEL_IMGSZ, batch=MODEL_BATCH)
+    for leftover in ("data", "train"):
+        shutil.rmtree(work / leftover)
+    work.rename(folder)
+    return Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
+
+
+def train_short_run(work: Path, *, val: str, epochs: int) -> Path:
+    """Trains YOLO11n on the YOLO data set in ``work/data`` (``train/images``, ``val``) by the
+    test models' recipe; returns ``work/train/weights/last.pt``."""
+    from ultralytics import YOLO
+
     data_yaml = work / "data" / "data.yaml"
-    data_yaml.write_text(
-        yaml.safe_dump(
-            {
-                "path": str(work / "data"),
-                "train": "train/images",
-                "val": "val/images",
-                "nc": len(ClassTable.default()),
-                "names": ClassTable.default().names,
-            }
-        )
-    )
+    table = ClassTable.default()
+    content = {"path": str(work / "data"), "train": "train/images", "val": val}
+    data_yaml.write_text(yaml.safe_dump({**content, "nc": len(table), "names": table.names}))
     YOLO("yolo11n.yaml").train(
         data=str(data_yaml),
         epochs=epochs,
@@ -100,13 +104,7 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
         hsv_s=0.2,
         hsv_v=0.2,
     )
-    weights = work / "detector.pt"
-    shutil.copyfile(work / "train" / "weights" / "last.pt", weights)
-    export_onnx(weights, work / "detector.onnx", imgsz=MODEL_IMGSZ, batch=MODEL_BATCH)
-    for leftover in ("data", "train"):
-        shutil.rmtree(work / leftover)
-    work.rename(folder)
-    return Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
+    return work / "train" / "weights" / "last.pt"
 
 
 def detector_key() -> str:
@@ -114,7 +112,7 @@ def detector_key() -> str:
     from azaion_training.demo import world
     from azaion_training.export import onnx
 
-    recipe = (build_detector, MODEL_IMGSZ, MODEL_BATCH, CLASSES)
+    recipe = (build_detector, train_short_run, MODEL_IMGSZ, MODEL_BATCH, CLASSES)
     return recipe_key("infer-detector", *recipe, world, onnx)
 
 

@@ -16,13 +16,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from azaion_training.classes import ClassTable, WeatherMode
+from azaion_training.classes import WeatherMode
 from azaion_training.demo.world import encode_jpeg, make_scene
 from azaion_training.fs import AnnotationDir, atomic_write_bytes
 from azaion_training.labels import Box, write_label
-from tests.infer.conftest import CLASSES, MODEL_BATCH, MODEL_IMGSZ
+from tests.infer.conftest import CLASSES, MODEL_BATCH, train_short_run
 
 TILE = (160, 120)
 """Width and height of one scene in a mosaic (the test detector's training frames)."""
@@ -60,50 +59,11 @@ def write_mosaics(folder: AnnotationDir, count: int, *, seed: int) -> None:
 
 def build_mosaic_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Path:
     """Trains the test detector's recipe on mosaics into ``folder/mosaic.pt``."""
-    from ultralytics import YOLO
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     write_mosaics(AnnotationDir(work / "data" / "train"), images, seed=10)
-    data_yaml = work / "data" / "data.yaml"
-    data_yaml.write_text(
-        yaml.safe_dump(
-            {
-                "path": str(work / "data"),
-                "train": "train/images",
-                "val": "train/images",
-                "nc": len(ClassTable.default()),
-                "names": ClassTable.default().names,
-            }
-        )
-    )
-    YOLO("yolo11n.yaml").train(
-        data=str(data_yaml),
-        epochs=epochs,
-        imgsz=MODEL_IMGSZ,
-        batch=8,
-        workers=0,
-        device="cpu",
-        project=str(work),
-        name="train",
-        exist_ok=True,
-        plots=False,
-        amp=False,
-        val=False,
-        verbose=False,
-        seed=0,
-        deterministic=True,
-        optimizer="AdamW",
-        lr0=0.003,
-        warmup_epochs=0,
-        mosaic=0.0,
-        scale=0.2,
-        translate=0.05,
-        hsv_h=0.0,
-        hsv_s=0.2,
-        hsv_v=0.2,
-    )
-    shutil.copyfile(work / "train" / "weights" / "last.pt", work / "mosaic.pt")
+    last = train_short_run(work, val="train/images", epochs=epochs)
+    shutil.copyfile(last, work / "mosaic.pt")
     shutil.rmtree(work / "data")
     shutil.rmtree(work / "train")
     work.rename(folder)

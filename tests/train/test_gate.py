@@ -17,7 +17,7 @@ from azaion_training.fs import DataTree
 from azaion_training.train import gate
 from azaion_training.train.gate import decide, store_metadata, write_metrics
 from tests.dataset.helpers import add_variants_by_linking
-from tests.infer.conftest import CLASSES, MODEL_IMGSZ, Detector
+from tests.infer.conftest import CLASSES, MODEL_IMGSZ, Detector, train_short_run
 from tests.train.helpers import scores_of
 
 
@@ -171,7 +171,9 @@ def mosaic_detector(request: pytest.FixtureRequest) -> Path:
     from tests.helpers import recipe_key
     from tests.train import small_world
 
-    key = recipe_key("mosaic-detector", small_world.build_mosaic_detector, small_world)
+    key = recipe_key(
+        "mosaic-detector", small_world.build_mosaic_detector, small_world, train_short_run
+    )
     folder = request.config.cache.mkdir(key) / "model"
     if (folder / "mosaic.pt").is_file():
         return folder / "mosaic.pt"
@@ -185,8 +187,10 @@ def test_the_gate_refuses_a_candidate_better_letterboxed_but_worse_as_deployed(
 ) -> None:
     """Candidate: the mosaic detector; current: the test detector. On 320x240 frames of small
     objects, Ultralytics' validator (whole frames letterboxed to 128, the old gate) ranks the
-    candidate first; as deployed with 160x120 tiles at native resolution the current model is
-    better, overall and on the small objects, and the gate keeps it."""
+    candidate first by far; as deployed with 160x120 tiles at native resolution that lead is gone
+    (measured: worse overall and on the objects up to 32 px, or a little ahead overall and worse
+    on those objects, depending on the CPU that trained the pair) and the gate keeps the current
+    model."""
     from ultralytics import YOLO
 
     from azaion_training.evaluate.run import evaluate_model
@@ -251,5 +255,9 @@ def test_the_gate_refuses_a_candidate_better_letterboxed_but_worse_as_deployed(
     )
     assert decision.install is False
     assert [c.metric for c in decision.conditions] == ["map50_95", "under_32.map50_95"]
-    assert not any(c.passed for c in decision.conditions)  # worse overall and on small objects
+    overall, _small = decision.conditions  # install is False: one of them at least failed
+    # Overall, what the old gate saw as a wide lead shrinks to under half of it, or turns
+    # (by how much depends on the trained pair, which differs between CPUs)
+    lead = letterboxed["candidate"] - letterboxed["current"]
+    assert overall.candidate - overall.current < lead / 2, (overall, lead)
     assert "current model kept" in decision.reason

@@ -128,6 +128,52 @@ def setting(
     )
 
 
+def deployment_settings(parser: argparse.ArgumentParser, *, conf_help: str) -> None:
+    """The options of the deployed path (SPEC 11), shared by azaion-infer and azaion-evaluate:
+    frames per call, thresholds and tiles, each overriding its ``infer.*`` setting."""
+    setting(
+        parser,
+        "--batch",
+        key="infer.batch",
+        type=int,
+        metavar="N",
+        help="frames per model call; a model built for a fixed batch uses its own",
+    )
+    setting(parser, "--conf", key="infer.conf", type=float, metavar="P", help=conf_help)
+    setting(
+        parser,
+        "--iou",
+        key="infer.iou",
+        type=float,
+        metavar="R",
+        help="overlap above which the less confident box is removed",
+    )
+    setting(
+        parser,
+        "--tiles",
+        key="infer.tiles",
+        metavar="auto|off|WxH",
+        help="cut frames into tiles: of the model input when a frame is larger than it by "
+        "--tile-factor (auto), never (off), or of W x H pixels",
+    )
+    setting(
+        parser,
+        "--tile-overlap",
+        key="infer.tile_overlap",
+        type=float,
+        metavar="F",
+        help="fraction of a tile shared with its neighbour",
+    )
+    setting(
+        parser,
+        "--tile-factor",
+        key="infer.tile_factor",
+        type=float,
+        metavar="X",
+        help="with --tiles auto: tile a frame whose side exceeds the model input's by X",
+    )
+
+
 def describe_setting(key: str, default_text: str | None = None) -> str:
     """``default VALUE; ENV_NAME`` for a dotted setting (argparse's ``%`` escaped)."""
     if default_text is None:

@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run, setting
+from azaion_training.cli._common import EXIT_OK, command_parser, deployment_settings, run, setting
 from azaion_training.config import Settings
 from azaion_training.errors import DatasetError
 from azaion_training.fs import DataTree, atomic_write_text
@@ -68,23 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the JSON file to write (default: ./evaluation-MODEL-SPLIT.json)",
     )
-    setting(parser, "--conf", key="infer.conf", type=float, metavar="P", help="deployed confidence")
-    setting(
-        parser,
-        "--iou",
-        key="infer.iou",
-        type=float,
-        metavar="R",
-        help="overlap above which the less confident box is removed",
-    )
-    setting(
-        parser,
-        "--batch",
-        key="infer.batch",
-        type=int,
-        metavar="N",
-        help="frames per model call; a model built for a fixed batch uses its own",
-    )
+    deployment_settings(parser, conf_help="deployed confidence: P, R, F1 and confusion")
     setting(
         parser,
         "--score-conf",

@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from azaion_training.cli._common import EXIT_OK, command_parser, run, setting
+from azaion_training.cli._common import EXIT_OK, command_parser, deployment_settings, run, setting
 from azaion_training.config import Settings
 from azaion_training.fs import DataTree
 from azaion_training.infer.load import engines_help, suffixes
@@ -65,49 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     setting(
         parser, "--every", key="infer.every", type=int, metavar="N", help="infer every N-th frame"
     )
-    setting(
-        parser,
-        "--batch",
-        key="infer.batch",
-        type=int,
-        metavar="N",
-        help="frames per model call; a model built for a fixed batch uses its own",
-    )
-    setting(
-        parser, "--conf", key="infer.conf", type=float, metavar="P", help="confidence threshold"
-    )
-    setting(
-        parser,
-        "--iou",
-        key="infer.iou",
-        type=float,
-        metavar="R",
-        help="overlap above which the less confident box is removed",
-    )
-    setting(
-        parser,
-        "--tiles",
-        key="infer.tiles",
-        metavar="auto|off|WxH",
-        help="cut frames into tiles: of the model input when a frame is larger than it by "
-        "--tile-factor (auto), never (off), or of W x H pixels",
-    )
-    setting(
-        parser,
-        "--tile-overlap",
-        key="infer.tile_overlap",
-        type=float,
-        metavar="F",
-        help="fraction of a tile shared with its neighbour",
-    )
-    setting(
-        parser,
-        "--tile-factor",
-        key="infer.tile_factor",
-        type=float,
-        metavar="X",
-        help="with --tiles auto: tile a frame whose side exceeds the model input's by X",
-    )
+    deployment_settings(parser, conf_help="confidence threshold")
     parser.add_argument(
         "--show", action="store_true", help="show the annotated frames in a window as they come"
     )
