@@ -8,6 +8,8 @@ One table (and ``--json PATH``) from one run on one synthetic demo world:
   (warm-up) and before the last (final validation);
 - peak GPU memory of our 1280 run: the SPEC's ``yolo11m.yaml`` at batch 11 x 1280 (``torch.cuda``
   max allocated and reserved);
+- end to end: ``azaion-train`` (formation, training, the gate's deployed scoring, export, install)
+  on this device, exit code and time;
 - inference: ``azaion-infer``'s pipeline (`infer_video`) on ONNX Runtime (CUDA when the
   ``onnxruntime-gpu`` wheel is installed; the table says which provider ran) against the bare
   engine on preloaded batches, and Ultralytics' predictor on the ``.pt`` (PyTorch on CUDA).
@@ -57,10 +59,12 @@ class Size:
     workers: int
     frames: int
     video: tuple[int, int]
+    end_to_end: tuple[int, int, int]
+    """Annotations (8 samples each), image side and epochs of the ``azaion-train`` run."""
 
 
-FULL = Size("yolo11m.yaml", 11, (640, 1280), 88, 4, "0", 8, 400, (1280, 720))
-DRY = Size("yolo11n.yaml", 4, (32, 64), 8, 4, "cpu", 0, 16, (160, 96))
+FULL = Size("yolo11m.yaml", 11, (640, 1280), 88, 4, "0", 8, 400, (1280, 720), (30, 640, 2))
+DRY = Size("yolo11n.yaml", 4, (32, 64), 8, 4, "cpu", 0, 16, (160, 96), (16, 64, 1))
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,53 @@ class Rows(list[Row]):
         return self
 
 
+def end_to_end(work: Path, size: Size) -> Row:
+    """``azaion-train`` as a user runs it, on this device: formation of a tree's samples,
+    training (AMP), the gate's scoring of the exported model as deployed, and the install;
+    its exit code, time and the deployed score from ``metrics.json``."""
+    from azaion_training.demo.world import write_annotations
+    from azaion_training.fs import DataTree, link_or_copy
+    from azaion_training.samples import sample_names
+
+    tree = DataTree(root=work / "e2e" / "azaion").create()
+    sources, side, epochs = size.end_to_end
+    folder = tree.data_processed
+    for name in write_annotations(folder, sources, seed=5, width=side, height=side):
+        for sample in sample_names(name)[1:]:  # the augmenter's 7 variants, as links
+            link_or_copy(folder.images / f"{name}.jpg", folder.images / f"{sample}.jpg")
+            link_or_copy(folder.label_path(name), folder.label_path(sample))
+    training = {"model": "yolo11n.yaml", "epochs": epochs, "batch": 16, "imgsz": side}
+    training |= {"device": size.device, "workers": size.workers, "amp": True}
+    config = work / "e2e" / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"root_dir": str(tree.root), "training": training, "export": {"imgsz": side}}
+        )
+    )
+    command = [sys.executable, "-m", "azaion_training.cli.train", "--config", str(config)]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--no-progress", "--no-publish"], capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"azaion-train exited {done.returncode}: {done.stderr[-2000:]}")
+    metrics = json.loads(next(tree.models.rglob("metrics.json")).read_text())
+    installed = tree.current_model_pt.is_file() and tree.current_model_onnx.is_file()
+    return Row(
+        f"azaion-train end to end on {size.device} (form, AMP, gate as deployed, export)",
+        f"exit 0 in {seconds:.0f} s",
+        f"installed: {installed}; {_deployed_score(metrics)}",
+        None,
+    )
+
+
+def _deployed_score(metrics: dict[str, Any]) -> str:
+    """The candidate's mAP50 as deployed, on the split the gate scored it on."""
+    split, scores = next(iter(metrics["candidate"].items()))
+    return f"mAP50 {scores['map50']:.3f} on {split}"
+
+
 def check(size: Size, work: Path) -> list[Row]:
     data_yaml = make_world(work / "world", size)
     rows = Rows()
@@ -230,6 +281,7 @@ def check(size: Size, work: Path) -> list[Row]:
     )
     weights = work / "runs" / f"ours-{size.imgsz[0]}" / "weights" / "best.pt"
     rows += inference(weights, work, size)
+    rows.append(end_to_end(work, size))
     return rows
 
 

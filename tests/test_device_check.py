@@ -38,12 +38,17 @@ def test_the_dry_run_prints_every_row_of_the_table(tmp_path: Path) -> None:
         "peak GPU memory",
         "infer fps",
         "infer fps",
+        "azaion-train end to end on cpu (form",
     ]
     training = [row for row in rows if row["check"].startswith("train")]
     assert all(float(row["ours"]) > 0 and row["ratio"] > 0 for row in training)
     assert "onnxruntime/CPUExecutionProvider" in checks[3]  # the provider that ran is named
     assert rows[2]["ours"] == "n/a (no GPU)"
-    assert all(row["ratio"] > 0 for row in rows[3:])
+    assert all(row["ratio"] > 0 for row in rows[3:5])
+    assert (
+        rows[5]["ours"].startswith("exit 0 in ")
+        and "installed: True; mAP50 " in rows[5]["baseline"]
+    )
     assert "device check on CPU (dry run)" in done.stdout
     assert all(check in done.stdout for check in checks)
 

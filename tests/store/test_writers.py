@@ -28,7 +28,8 @@ def test_concurrent_publishes_never_lose_a_model(tree: DataTree, tmp_path: Path,
         subprocess.Popen(
             [*command, "publish", str(path), "--name", "azaion.onnx"],
             cwd=tmp_path,
-            env=helpers.subprocess_env({}),
+            # every version kept: with 6 or more publishes the default 5 would prune v1
+            env=helpers.subprocess_env({"AZAION_STORE_KEEP_VERSIONS": str(WRITERS)}),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
