@@ -75,6 +75,21 @@ def test_azaion_evaluate_exit_codes(detector, tmp_path: Path) -> None:
     assert usage.value.code == 2
 
 
+def test_azaion_evaluate_says_what_is_wrong_in_one_line(
+    detector, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--root", str(tmp_path), "--no-progress"]
+    assert main([str(detector.onnx), *argv, "--split", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    split = tmp_path / "split"
+    (split / "images").mkdir(parents=True)
+    assert main(["mistyped.onnx", *argv, "--split", str(split)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "mistyped.onnx is no file here, and no model named mistyped.onnx" in error
+    assert len(error.splitlines()) == 1
+    assert main([str(detector.onnx), *argv, "--split", str(split), "--tiles", "3x"]) == 2
+
+
 def test_tiles_pass_through_and_deployed_scores_are_azaion_infers(
     onnx_engine, tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from azaion_training.cli._common import EXIT_OK, command_parser, deployment_settings, run, setting
 from azaion_training.config import Settings
-from azaion_training.errors import DatasetError
+from azaion_training.errors import DatasetError, StoreError
 from azaion_training.fs import DataTree, atomic_write_text
 from azaion_training.infer.load import engines_help, suffixes
 
@@ -87,9 +87,14 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> int:
     tree = DataTree.from_settings(settings)
     split = _split_folder(args, tree)
     model, from_store = _model(args.model)
-    evaluation = evaluate_with_settings(
-        settings, tree, split, model=model, from_store=from_store, progress=not args.no_progress
-    )
+    try:
+        evaluation = evaluate_with_settings(
+            settings, tree, split, model=model, from_store=from_store, progress=not args.no_progress
+        )
+    except StoreError as error:
+        if from_store is None:
+            raise
+        raise StoreError(f"{from_store} is no file here, and {error}") from error
     scores = evaluation.scores
     out = args.out or Path(f"evaluation-{Path(scores.settings.model).stem}-{split.name}.json")
     atomic_write_text(out, json.dumps(scores.to_dict(), indent=2) + "\n")

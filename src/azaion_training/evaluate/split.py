@@ -49,8 +49,10 @@ def resolve_split(path: Path, split: str | None = None) -> Path:
     (by default ``test``, or ``valid`` when it has no test split).
 
     Raises:
-        DatasetError: no such split folder.
+        DatasetError: no such folder, or no such split in it.
     """
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such folder (give a split or a dataset folder)")
     if (path / "images").is_dir():
         return path
     names = (split,) if split else SPLITS
