@@ -374,8 +374,19 @@ class DataTree:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DataTree:
+        """The tree of ``settings.root_dir`` (which need not exist yet).
+
+        Raises:
+            UnsafePathError: the root is something other than a folder, or a folder name of the
+                settings is not a plain name.
+        """
+        root = Path(settings.root_dir)
+        if root.exists() and not root.is_dir():
+            raise UnsafePathError(
+                f"the root {root} is not a folder (check AZAION_ROOT_DIR / --root)"
+            )
         return cls(
-            root=Path(settings.root_dir),
+            root=root,
             data_name=check_name(settings.data_dir, what="data_dir"),
             data_seed_name=check_name(settings.data_seed_dir, what="data_seed_dir"),
             data_deleted_name=check_name(settings.data_deleted_dir, what="data_deleted_dir"),

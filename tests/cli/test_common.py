@@ -62,6 +62,12 @@ def test_bound_options_override_their_settings(
     [
         (DatasetError("no images"), EXIT_ERROR, "azaion-test: error: no images"),
         (KeyboardInterrupt(), EXIT_INTERRUPTED, "azaion-test: interrupted"),
+        (
+            OSError(28, "No space left on device", "/root/x.tmp"),
+            EXIT_ERROR,
+            "azaion-test: error: /root/x.tmp: No space left on device",
+        ),
+        (PermissionError("plain text"), EXIT_ERROR, "azaion-test: error: plain text"),
     ],
 )
 def test_the_error_boundary(
@@ -121,3 +127,19 @@ def test_the_environment_in_help_has_defaults_and_meanings() -> None:
     text = _parser().format_help()
     assert "INFER_EVERY" in text and "infer.every (default: 4)" in text
     assert "AZAION_ROOT_DIR                      root_dir (default: /azaion)" in text
+
+
+@pytest.mark.parametrize("command", ["dataset", "model", "train", "augment"])
+def test_a_root_that_is_a_file_is_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    root = tmp_path / "file"
+    root.write_text("not a folder")
+    argv = {"dataset": ["info"], "model": ["list"], "train": [], "augment": ["--once"]}[command]
+    main = importlib.import_module(f"azaion_training.cli.{command}").main
+    assert main(["--root", str(root), *argv]) == EXIT_ERROR
+    error = capsys.readouterr().err.strip()
+    assert error.endswith(f"the root {root} is not a folder (check AZAION_ROOT_DIR / --root)")
+    assert len(error.splitlines()) == 1

@@ -126,6 +126,7 @@ def _text(tmp_path: Path) -> Path:
     ("make", "message"),
     [
         (lambda tmp: tmp / "missing.mp4", "does not exist"),  # missing
+        (lambda tmp: tmp, "is a folder, not a video file"),  # a mistyped path: the folder
         (_corrupt, "not a video|no frame decodes"),  # random bytes
         (_truncated, "not a video|no frame decodes"),  # the index at the end is cut off
         (_text, "not a video|no frame decodes"),  # text

@@ -371,9 +371,21 @@ def run_command(prog: str, body: Callable[[], int]) -> int:
         logger.debug("%s failed", prog, exc_info=True)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # a full disk, a denied or missing path: the file and the reason
+        logger.debug("%s failed", prog, exc_info=True)
+        print(f"{prog}: error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _os_error(exc: OSError) -> str:
+    """``PATH: reason`` for an operating-system error (its text alone when it names no file)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    return f"{exc.filename}: {reason}"
 
 
 def not_implemented(prog: str, issue: int) -> int:

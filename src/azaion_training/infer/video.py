@@ -82,6 +82,8 @@ def open_video(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     Raises:
         MediaError: the file is missing, or OpenCV cannot open it as a video.
     """
+    if Path(path).is_dir():
+        raise MediaError(f"video {path} is a folder, not a video file")
     if not Path(path).is_file():
         raise MediaError(f"video {path} does not exist")
     capture = cv2.VideoCapture(str(path))
