@@ -17,6 +17,7 @@ from rstream import Producer
 from azaion_training.config import QueueSettings
 from azaion_training.fs import DataTree
 from azaion_training.queue import delete_stream, encode_message, publish
+from azaion_training.queue.catalogue import BUSY_WAIT_S
 from azaion_training.queue.connection import connection_arguments
 from azaion_training.queue.offsets import load_position
 from tests.queue.helpers import created, publish_entries, snapshot
@@ -191,7 +192,10 @@ def test_a_consumer_behind_a_locked_catalogue_waits_and_never_exits(
     assert stop(consumed(start_consumer, tree, queue_settings, tmp_path, 2)) == 0
     catalogue = tree.root / "catalogue.sqlite"
     locker = subprocess.Popen(
-        [sys.executable, "-c", _LOCKER, str(catalogue), "35"], stdout=subprocess.PIPE, text=True
+        # held for several of the catalogue's busy waits (a consumer starting under load meets it)
+        [sys.executable, "-c", _LOCKER, str(catalogue), str(4 * BUSY_WAIT_S)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert locker.stdout is not None and locker.stdout.readline() == "locked\n"
     running = start_consumer(tree.root, **CHECK)
