@@ -49,11 +49,11 @@ class OnnxEngine:
         if providers is None:
             available = ort.get_available_providers()
             providers = [p for p in (CUDA_PROVIDER, CPU_PROVIDER) if p in available]
+        # ONNX Runtime's own session options, as Ultralytics' predictor has them: its worker
+        # threads spin between runs. Sleeping threads (tried to leave the CPU to the video
+        # threads) were slower end to end in every paired round: 40.6 vs 44.5 video frames/s
+        # (median of 4, 1280x720, imgsz 640, 2 CPUs; bench_infer's ours_fps).
         options = ort.SessionOptions()
-        # Worker threads sleep instead of spinning between runs, so the video reader and writer
-        # threads that overlap with inference get the CPU (measured in benchmarks/bench_infer.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             source = str(model) if isinstance(model, Path) else model
             self._session = ort.InferenceSession(source, options, providers=providers)
