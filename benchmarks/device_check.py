@@ -211,17 +211,13 @@ def end_to_end(work: Path, size: Size) -> Row:
     """``azaion-train`` as a user runs it, on this device: formation of a tree's samples,
     training (AMP), the gate's scoring of the exported model as deployed, and the install;
     its exit code, time and the deployed score from ``metrics.json``."""
-    from azaion_training.demo.world import write_annotations
-    from azaion_training.fs import DataTree, link_or_copy
-    from azaion_training.samples import sample_names
+    from tests.dataset.helpers import write_real_samples
+
+    from azaion_training.fs import DataTree
 
     tree = DataTree(root=work / "e2e" / "azaion").create()
     sources, side, epochs = size.end_to_end
-    folder = tree.data_processed
-    for name in write_annotations(folder, sources, seed=5, width=side, height=side):
-        for sample in sample_names(name)[1:]:  # the augmenter's 7 variants, as links
-            link_or_copy(folder.images / f"{name}.jpg", folder.images / f"{sample}.jpg")
-            link_or_copy(folder.label_path(name), folder.label_path(sample))
+    write_real_samples(tree, sources, size=side, seed=5)  # the augmenter's 7 variants as links
     training = {"model": "yolo11n.yaml", "epochs": epochs, "batch": 16, "imgsz": side}
     training |= {"device": size.device, "workers": size.workers, "amp": True}
     config = work / "e2e" / "config.yaml"

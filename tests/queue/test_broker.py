@@ -89,7 +89,8 @@ def test_its_files_are_private(rabbitmq: RabbitMQNode) -> None:
 
 
 # The owner starts with SIGTERM and SIGINT as a shell's child has them: a harness that runs the
-# suite with them ignored or blocked (CI's did) passes that on, and the owner would not stop.
+# suite with them ignored or blocked (as CI's seemed to) passes that on, and the owner would not
+# stop.
 _OWNER = """
 import signal
 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})

@@ -49,14 +49,13 @@ class OnnxEngine:
         if providers is None:
             available = ort.get_available_providers()
             providers = [p for p in (CUDA_PROVIDER, CPU_PROVIDER) if p in available]
-        # ONNX Runtime's own session options, as Ultralytics' predictor has them: its worker
+        # ONNX Runtime's default session options, as Ultralytics' predictor has them: its worker
         # threads spin between runs. Sleeping threads (tried to leave the CPU to the video
         # threads) were slower end to end in every paired round: 40.6 vs 44.5 video frames/s
         # (median of 4, 1280x720, imgsz 640, 2 CPUs; bench_infer's ours_fps).
-        options = ort.SessionOptions()
         try:
             source = str(model) if isinstance(model, Path) else model
-            self._session = ort.InferenceSession(source, options, providers=providers)
+            self._session = ort.InferenceSession(source, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped pybind errors
             raise EngineError(f"{self._source}: ONNX Runtime cannot load the model: {exc}") from exc
         self.name = f"onnxruntime/{self._session.get_providers()[0]}"
