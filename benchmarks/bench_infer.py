@@ -44,18 +44,17 @@ from azaion_training.infer.load import load_engine
 from azaion_training.infer.preprocess import Letterbox, to_input
 from azaion_training.infer.runner import infer_video
 
-CACHE = Path(__file__).resolve().parent.parent / ".pytest_cache" / "d"
+BUILDS = Path(__file__).resolve().parent.parent / ".pytest_cache" / "d" / "builds"
 
 
 def detector_weights() -> Path:
-    """The tests' trained detector checkpoint, built into the pytest cache when missing."""
-    from tests.infer.conftest import build_detector, detector_key
+    """The tests' trained detector checkpoint, built into a pytest cache (`tests.builds`) when
+    missing."""
+    from tests.builds import built
+    from tests.infer.conftest import DETECTOR
 
-    folder = CACHE / detector_key() / "model"
-    if not (folder / "detector.pt").is_file():
-        print("training the test detector (once)...")
-        build_detector(folder)
-    return folder / "detector.pt"
+    BUILDS.mkdir(parents=True, exist_ok=True)
+    return built(BUILDS, DETECTOR) / "detector.pt"
 
 
 def bare_engine_fps(engine: Engine, video: Path, *, every: int) -> float:

@@ -20,5 +20,9 @@ echo "test: the RKNN toolkit's environment (scripts/setup_rknn.sh, kept in $cach
 rknn=0
 AZAION_RKNN_CACHE="$cache" scripts/setup_rknn.sh || rknn=$?
 [ "$rknn" -eq 0 ] || [ "$rknn" -eq 3 ] || exit "$rknn"  # 3: not installable here; its tests skip
-echo "test: pytest"
-python -m pytest -o cache_dir="$cache/pytest" --durations=15 "$@"
+# The tests run in parallel processes (pytest-xdist; AZAION_TEST_WORKERS=0 runs them in this one):
+# a module's tests stay in one process, so its fixtures are made once, and the trained models are
+# made once for all of them (tests/builds.py) while the modules that need none run first.
+workers=${AZAION_TEST_WORKERS:-3}
+echo "test: pytest ($workers workers)"
+python -m pytest -o cache_dir="$cache/pytest" -n "$workers" --dist loadfile --durations=15 "$@"

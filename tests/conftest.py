@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +12,10 @@ import pytest
 
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.fs import DataTree
+from tests.builds import build_needs_last, builds_root, finish_prebuild, needed, start_prebuild
 from tests.helpers import require
 from tests.infer.conftest import detector  # noqa: F401  (the trained test detector, for every area)
+from tests.network import loopback_only
 from tests.services.rabbitmq import RabbitMQNode, available
 
 # Ultralytics must never reach the network in tests (weights, fonts, datasets, telemetry).
@@ -26,62 +26,35 @@ os.environ["MPLBACKEND"] = "Agg"
 os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"  # its import-time version check calls PyPI
 
 _OUR_PREFIXES = ("AZAION_", "RABBITMQ_", "TRAINING_", "EXPORT_", "INFER_")
+_PREBUILD = pytest.StashKey[subprocess.Popen[bytes] | None]()
 
 
-class OutboundConnectionError(OSError):
-    """Raised by the network guard: tests may only talk to loopback."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that need a trained model run last (`tests.builds`)."""
+    build_needs_last(items)
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Starts making the models the selected tests need in the background: once per session, by
+    the only process or by the first pytest-xdist worker (all of them collect every test)."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+        builds = needed(session.items)
+        if builds:
+            session.config.stash[_PREBUILD] = start_prebuild(builds_root(session.config), builds)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Waits for the prebuild (another worker may still need it); stops it if interrupted."""
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    finish_prebuild(session.config.stash.get(_PREBUILD, None), interrupted=interrupted)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def network_guard() -> Iterator[list[str]]:
-    """Fails any connection or name lookup that leaves the machine, for every test.
-
-    Ultralytics, boto3 and friends all connect through `socket.socket.connect` and resolve through
-    `socket.getaddrinfo`, so a download attempt anywhere in the suite raises
-    `OutboundConnectionError`. The attempts are also listed in the fixture's value.
-    """
-    attempts: list[str] = []
-    original_connect, original_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    original_getaddrinfo = socket.getaddrinfo
-
-    def check(sock: socket.socket, address: object) -> None:
-        inet = sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple)
-        if inet and not _is_loopback(str(address[0])):
-            attempts.append(str(address))
-            raise OutboundConnectionError(f"test tried to connect to {address}")
-
-    def connect(sock: socket.socket, address: object) -> None:
-        check(sock, address)
-        return original_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: object) -> int:
-        check(sock, address)
-        return original_connect_ex(sock, address)
-
-    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if host is not None and not _is_loopback(host if isinstance(host, str) else host.decode()):
-            attempts.append(f"lookup {host}")
-            raise OutboundConnectionError(f"test tried to resolve {host}")
-        return original_getaddrinfo(host, *args, **kwargs)
-
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-    socket.getaddrinfo = getaddrinfo
-    try:
+    """Fails any connection or name lookup that leaves the machine, for every test
+    (`tests.network.loopback_only`); the attempts are the fixture's value."""
+    with loopback_only() as attempts:
         yield attempts
-    finally:
-        socket.socket.connect = original_connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
-        socket.getaddrinfo = original_getaddrinfo
 
 
 @pytest.fixture(autouse=True)

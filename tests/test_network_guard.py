@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from tests.conftest import OutboundConnectionError
+from tests.network import OutboundConnectionError
 
 
 @pytest.mark.parametrize("address", [("8.8.8.8", 53), ("10.0.0.1", 80), ("::ffff:1.1.1.1", 443)])

@@ -51,11 +51,16 @@ def test_image_bombs_are_quarantined_from_their_header(
     assert set(files(tree.data_processed)) == set().union(*map(sample_files, annotations))
 
 
-def _kill_big_workers(stop: threading.Event, limit_bytes: int, killed: list[int]) -> None:
-    """An out-of-memory killer for this test's workers: SIGKILL any descendant over the limit."""
+def _kill_big_workers(
+    stop: threading.Event, limit_bytes: int, killed: list[int], spared: set[int]
+) -> None:
+    """An out-of-memory killer for this test's workers: SIGKILL any descendant over the limit
+    but the ``spared`` (the session's own, such as the background build of the test models)."""
     me = psutil.Process()
     while not stop.is_set():
         for child in me.children(recursive=True):
+            if child.pid in spared:
+                continue
             try:
                 if child.memory_info().rss > limit_bytes:
                     child.kill()
@@ -75,7 +80,8 @@ def test_a_worker_killed_for_its_memory_quarantines_its_source_and_the_pass_goes
     (tree.data.images / "huge.png").write_bytes(image_bomb("png", 9000, 9000))
     (tree.data.labels / "huge.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     stop, killed = threading.Event(), []
-    killer = threading.Thread(target=_kill_big_workers, args=(stop, 600 * 2**20, killed))
+    spared = {child.pid for child in psutil.Process().children(recursive=True)}
+    killer = threading.Thread(target=_kill_big_workers, args=(stop, 600 * 2**20, killed, spared))
     killer.start()
     try:
         summary = run_pass(tree, augment_settings)

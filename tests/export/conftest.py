@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 from azaion_training.classes import ClassTable, WeatherMode
 from azaion_training.demo.world import write_annotations
 from azaion_training.fs import AnnotationDir
+from tests.builds import Build, builds_root, built
 from tests.helpers import recipe_key, require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,13 +42,15 @@ def make_dataset(root: Path) -> Path:
             hard=False,
         )
     names = dict(enumerate(ClassTable.default().names))
-    data = {"path": str(root), "train": "train/images", "val": "valid/images", "names": names}
+    # No "path": Ultralytics takes the folder of data.yaml, so the built folder can be moved.
+    data = {"train": "train/images", "val": "valid/images", "names": names}
     (root / "data.yaml").write_text(yaml.safe_dump(data))
     return root
 
 
 def train_tiny_model(folder: Path) -> TinyModel:
-    """Trains yolo11n.yaml from scratch for 30 short epochs on CPU (about a minute)."""
+    """Trains yolo11n.yaml from scratch for 30 short epochs on CPU (about a minute) into the empty
+    ``folder`` (``tiny.pt``, ``dataset/``)."""
     from ultralytics import YOLO
 
     dataset = make_dataset(folder / "dataset")
@@ -76,21 +78,23 @@ def train_tiny_model(folder: Path) -> TinyModel:
     return TinyModel(weights=weights, dataset=dataset)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> TinyModel:
-    """Built from scratch in CI; cached in the pytest cache between local runs."""
-    if os.environ.get("CI"):
-        return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+def tiny_model_key() -> str:
+    """The cache key of the tiny model: its recipe and the synthetic world."""
     from azaion_training.demo import world
 
-    key = recipe_key("tiny-building", make_dataset, train_tiny_model, IMGSZ, world)
-    folder = Path(request.config.cache.mkdir(key))
-    model = TinyModel(weights=folder / "tiny.pt", dataset=folder / "dataset")
-    if not model.weights.is_file():
-        model = train_tiny_model(folder)
-    return model
+    return recipe_key("tiny-building", make_dataset, train_tiny_model, IMGSZ, world)
+
+
+TINY_MODEL = Build(
+    fixture="tiny_model", key=tiny_model_key, make=train_tiny_model, products=("tiny.pt",)
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(request: pytest.FixtureRequest) -> TinyModel:
+    """The tiny model, built once and kept in pytest's cache (`tests.builds`)."""
+    folder = built(builds_root(request.config), TINY_MODEL)
+    return TinyModel(weights=folder / "tiny.pt", dataset=folder / "dataset")
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,15 @@
 
 The detector is a YOLO11n trained for a few epochs on 150 synthetic 160x120 images (three classes,
 one weather mode) and exported to ONNX with NMS inside (imgsz 128, batch 4). It detects the
-synthetic objects with high confidence, so the tests compare real detections. It takes about
-1.5 minutes on two CPU cores and is cached in pytest's cache folder under a key that hashes its
-recipe (`build_detector`, `train_short_run` and the constants here), the synthetic world and the
-ONNX export code (`detector_key`), so any change to them builds it anew.
+synthetic objects with high confidence, so the tests compare real detections. It takes under a
+minute on two CPU cores and is kept in pytest's cache folder (`tests.builds`) under a key that
+hashes its recipe (`build_detector`, `train_short_run` and the constants here), the synthetic
+world and the ONNX export code (`detector_key`), so any change to them builds it anew.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import yaml
 from azaion_training.classes import ClassTable, WeatherMode
 from azaion_training.demo.world import write_annotations, write_video
 from azaion_training.fs import AnnotationDir
+from tests.builds import Build, builds_root, built
 from tests.helpers import recipe_key
 
 MODEL_IMGSZ = 128
@@ -37,16 +37,11 @@ class Detector:
     onnx: Path
 
 
-def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Detector:
-    """Trains the test detector into ``folder`` (``detector.pt``, ``detector.onnx``).
-
-    The build happens in a temporary folder beside ``folder`` that is renamed into place, so an
-    interrupted build leaves nothing that looks finished.
-    """
+def build_detector(work: Path, *, epochs: int = 20, images: int = 150) -> Detector:
+    """Trains the test detector into the empty folder ``work`` (``detector.pt``,
+    ``detector.onnx``)."""
     from azaion_training.export.onnx import export_onnx
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     for split, count, seed in (("train", images, 0), ("val", 8, 1)):
         write_annotations(
             AnnotationDir(work / "data" / split),
@@ -64,8 +59,7 @@ def build_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Dete
     export_onnx(weights, work / "detector.onnx", imgsz=MODEL_IMGSZ, batch=MODEL_BATCH)
     for leftover in ("data", "train"):
         shutil.rmtree(work / leftover)
-    work.rename(folder)
-    return Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
+    return Detector(weights=weights, onnx=work / "detector.onnx")
 
 
 def train_short_run(work: Path, *, val: str, epochs: int) -> Path:
@@ -116,15 +110,19 @@ def detector_key() -> str:
     return recipe_key("infer-detector", *recipe, world, onnx)
 
 
+DETECTOR = Build(
+    fixture="detector",
+    key=detector_key,
+    make=build_detector,
+    products=("detector.pt", "detector.onnx"),
+)
+
+
 @pytest.fixture(scope="session")
 def detector(request: pytest.FixtureRequest) -> Detector:
-    """The trained test detector, built once and kept in pytest's cache."""
-    folder = request.config.cache.mkdir(detector_key()) / "model"
-    found = Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
-    if found.weights.is_file() and found.onnx.is_file():
-        return found
-    shutil.rmtree(folder, ignore_errors=True)
-    return build_detector(folder)
+    """The trained test detector, built once and kept in pytest's cache (`tests.builds`)."""
+    folder = built(builds_root(request.config), DETECTOR)
+    return Detector(weights=folder / "detector.pt", onnx=folder / "detector.onnx")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ evaluations: the gate's test case.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from azaion_training.classes import WeatherMode
 from azaion_training.demo.world import encode_jpeg, make_scene
 from azaion_training.fs import AnnotationDir, atomic_write_bytes
 from azaion_training.labels import Box, write_label
+from tests.builds import Build
+from tests.helpers import recipe_key
 from tests.infer.conftest import CLASSES, MODEL_BATCH, train_short_run
 
 TILE = (160, 120)
@@ -57,17 +58,32 @@ def write_mosaics(folder: AnnotationDir, count: int, *, seed: int) -> None:
         write_label(folder.label_path(name), boxes)
 
 
-def build_mosaic_detector(folder: Path, *, epochs: int = 20, images: int = 150) -> Path:
-    """Trains the test detector's recipe on mosaics into ``folder/mosaic.pt``."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+def build_mosaic_detector(work: Path, *, epochs: int = 20, images: int = 150) -> Path:
+    """Trains the test detector's recipe on mosaics into the empty folder ``work``
+    (``mosaic.pt``)."""
     write_mosaics(AnnotationDir(work / "data" / "train"), images, seed=10)
     last = train_short_run(work, val="train/images", epochs=epochs)
     shutil.copyfile(last, work / "mosaic.pt")
     shutil.rmtree(work / "data")
     shutil.rmtree(work / "train")
-    work.rename(folder)
-    return folder / "mosaic.pt"
+    return work / "mosaic.pt"
 
 
-__all__ = ["MODEL_BATCH", "TILE", "build_mosaic_detector", "write_mosaics"]
+def mosaic_detector_key() -> str:
+    """The cache key of the mosaic detector: its recipe and this world."""
+    import sys
+
+    return recipe_key(
+        "mosaic-detector", build_mosaic_detector, sys.modules[__name__], train_short_run
+    )
+
+
+MOSAIC_DETECTOR = Build(
+    fixture="mosaic_detector",
+    key=mosaic_detector_key,
+    make=build_mosaic_detector,
+    products=("mosaic.pt",),
+)
+
+
+__all__ = ["MODEL_BATCH", "MOSAIC_DETECTOR", "TILE", "build_mosaic_detector", "write_mosaics"]

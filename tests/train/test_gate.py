@@ -17,7 +17,7 @@ from azaion_training.fs import DataTree
 from azaion_training.train import gate
 from azaion_training.train.gate import decide, store_metadata, write_metrics
 from tests.dataset.helpers import add_variants_by_linking
-from tests.infer.conftest import CLASSES, MODEL_IMGSZ, Detector, train_short_run
+from tests.infer.conftest import CLASSES, MODEL_IMGSZ, Detector
 from tests.train.helpers import scores_of
 
 
@@ -166,19 +166,12 @@ def test_a_worse_candidate_leaves_the_better_current_model_in_place(
 
 @pytest.fixture(scope="session")
 def mosaic_detector(request: pytest.FixtureRequest) -> Path:
-    """The detector recipe trained on mosaics (`tests.train.small_world`), cached like the
-    test detector."""
-    from tests.helpers import recipe_key
-    from tests.train import small_world
+    """The detector recipe trained on mosaics (`tests.train.small_world`), kept like the test
+    detector (`tests.builds`)."""
+    from tests.builds import builds_root, built
+    from tests.train.small_world import MOSAIC_DETECTOR
 
-    key = recipe_key(
-        "mosaic-detector", small_world.build_mosaic_detector, small_world, train_short_run
-    )
-    folder = request.config.cache.mkdir(key) / "model"
-    if (folder / "mosaic.pt").is_file():
-        return folder / "mosaic.pt"
-    shutil.rmtree(folder, ignore_errors=True)
-    return small_world.build_mosaic_detector(folder)
+    return built(builds_root(request.config), MOSAIC_DETECTOR) / "mosaic.pt"
 
 
 @pytest.mark.slow

@@ -1,0 +1,84 @@
+"""The suite's kept builds (`tests.builds`): made once under a lock, never half-finished, and the
+test modules that wait for one ordered last."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.builds import Build, build_needs_last, built, needed
+from tests.helpers import subprocess_env
+
+
+def _make_slowly(work: Path) -> None:
+    """A build that takes a while and counts how often it was made (in the root's ``made``)."""
+    time.sleep(0.5)
+    (work / "model.pt").write_text("weights")
+    with (work.parent / "made").open("a") as made:
+        made.write("x")
+
+
+SLOW = Build(fixture="slow", key=lambda: "slow-1", make=_make_slowly, products=("model.pt",))
+
+
+def test_parallel_askers_make_a_build_once(tmp_path: Path) -> None:
+    ask = "import sys, pathlib, tests.test_builds as t; t.built(pathlib.Path(sys.argv[1]), t.SLOW)"
+    command = [sys.executable, "-c", ask, str(tmp_path)]
+    askers = [subprocess.Popen(command, env=subprocess_env()) for _ in range(3)]
+    assert [asker.wait(timeout=120) for asker in askers] == [0, 0, 0]
+    assert (tmp_path / "made").read_text() == "x"  # one made it, two waited for it
+    assert (built(tmp_path, SLOW) / "model.pt").is_file()
+    assert (tmp_path / "made").read_text() == "x"  # and a later asker takes it as it is
+
+
+def test_a_failed_build_leaves_nothing_finished_and_is_made_again(tmp_path: Path) -> None:
+    def crash(work: Path) -> None:
+        (work / "model.pt").write_text("half")
+        raise RuntimeError("training diverged")
+
+    broken = Build(fixture="slow", key=lambda: "slow-1", make=crash, products=("model.pt",))
+    with pytest.raises(RuntimeError, match="training diverged"):
+        built(tmp_path, broken)
+    assert not (tmp_path / "slow-1").exists()
+    assert (built(tmp_path, SLOW) / "model.pt").read_text() == "weights"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+
+def test_a_build_without_its_products_is_an_error(tmp_path: Path) -> None:
+    empty = Build(fixture="empty", key=lambda: "empty-1", make=lambda work: None, products=("a",))
+    with pytest.raises(RuntimeError, match="the empty build made no a"):
+        built(tmp_path, empty)
+    assert not (tmp_path / "empty-1").exists()
+
+
+def _item(nodeid: str, *fixtures: str) -> SimpleNamespace:
+    return SimpleNamespace(nodeid=nodeid, fixturenames=["tmp_path", *fixtures])
+
+
+def test_modules_that_wait_for_a_build_run_last_and_stay_together() -> None:
+    items = [
+        _item("tests/a.py::one", "tiny_model"),
+        _item("tests/a.py::two"),
+        _item("tests/b.py::one", "detector", "mosaic_detector"),
+        _item("tests/c.py::one"),
+        _item("tests/d.py::one", "detector"),
+        _item("tests/d.py::two"),
+        _item("tests/e.py::one"),
+    ]
+    build_needs_last(items)  # type: ignore[arg-type]
+    assert [item.nodeid for item in items] == [
+        "tests/c.py::one",  # no build: first, in their order
+        "tests/e.py::one",
+        "tests/d.py::one",  # the detector: the prebuild makes it first
+        "tests/d.py::two",
+        "tests/b.py::one",  # the mosaic detector is made second
+        "tests/a.py::one",  # the tiny model third; the module's other test goes with it
+        "tests/a.py::two",
+    ]
+    assert [b.fixture for b in needed(items)] == ["detector", "mosaic_detector", "tiny_model"]  # type: ignore[arg-type]
+    assert needed([_item("tests/c.py::one")]) == []  # type: ignore[list-item]
