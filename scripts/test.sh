@@ -21,8 +21,10 @@ rknn=0
 AZAION_RKNN_CACHE="$cache" scripts/setup_rknn.sh || rknn=$?
 [ "$rknn" -eq 0 ] || [ "$rknn" -eq 3 ] || exit "$rknn"  # 3: not installable here; its tests skip
 # The tests run in parallel processes (pytest-xdist; AZAION_TEST_WORKERS=0 runs them in this one):
-# a module's tests stay in one process, so its fixtures are made once, and the trained models are
-# made once for all of them (tests/builds.py) while the modules that need none run first.
+# a module's tests stay in one process, so its fixtures are made once; the modules go out in the
+# order tests/scheduling.py gives (the longest first, those waiting for a model being trained
+# last), and the trained models are made once for all of them (tests/builds.py).
 workers=${AZAION_TEST_WORKERS:-3}
 echo "test: pytest ($workers workers)"
-python -m pytest -o cache_dir="$cache/pytest" -n "$workers" --dist loadfile --durations=15 "$@"
+python -m pytest -o cache_dir="$cache/pytest" -n "$workers" --dist loadfile \
+    --no-loadscope-reorder --durations=15 "$@"

@@ -3,8 +3,8 @@
 `built` makes one under a file lock, so parallel pytest-xdist workers make each once (a second
 asker waits for the first) and an interrupted build leaves nothing that looks finished. As a
 session starts, `start_prebuild` makes the builds its tests need in a background process
-(``python -m tests.builds``), and `build_needs_last` runs the test modules that need no build
-first: the training overlaps the tests that do not wait for it.
+(``python -m tests.builds``), while the test modules that wait for none run first
+(`tests.scheduling`): the training overlaps the tests that do not need it.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def built(root: Path, build: Build) -> Path:
     key = build.key()
     folder = root / key
     with FileLock(root / f"{key}.lock"):
-        if all((folder / name).is_file() for name in build.products):
+        if finished(root, build):
             return folder
         shutil.rmtree(folder, ignore_errors=True)
         for stale in root.glob(f".{key}-*"):  # of a build that was killed
@@ -84,27 +84,16 @@ def needed(items: Sequence[pytest.Item]) -> list[Build]:
     return [build for build in known_builds() if build.fixture in wanted]
 
 
-def build_needs_last(items: list[pytest.Item]) -> None:
-    """Reorders ``items`` in place: modules that need no build first, then those that need one by
-    when the prebuild finishes their last one. A module's tests stay together and in order."""
-    order = {build.fixture: rank for rank, build in enumerate(known_builds())}
-    needs: dict[str, list[int]] = {}
-    for item in items:
-        ranks = [order[name] for name in getattr(item, "fixturenames", ()) if name in order]
-        needs.setdefault(_module(item), []).extend(ranks)
-    rank = {module: max(ranks, default=-1) for module, ranks in needs.items()}
-    first = {module: index for index, module in enumerate(needs)}
-    items.sort(key=lambda item: (rank[_module(item)], first[_module(item)]))
-
-
-def _module(item: pytest.Item) -> str:
-    return item.nodeid.split("::")[0]
+def finished(root: Path, build: Build) -> bool:
+    """Whether ``build`` is made and kept under ``root``."""
+    folder = root / build.key()
+    return all((folder / name).is_file() for name in build.products)
 
 
 def start_prebuild(root: Path, builds: Sequence[Build]) -> subprocess.Popen[bytes] | None:
     """Starts ``python -m tests.builds ROOT FIXTURE...`` for the ``builds`` that are not finished;
     its output goes to ``ROOT/prebuild.log``. None when there is nothing to make."""
-    missing = [b for b in builds if not all((root / b.key() / p).is_file() for p in b.products)]
+    missing = [build for build in builds if not finished(root, build)]
     if not missing:
         return None
     from tests.helpers import subprocess_env

@@ -12,10 +12,11 @@ import pytest
 
 from azaion_training.config import ENVIRONMENT, Settings, load_settings
 from azaion_training.fs import DataTree
-from tests.builds import build_needs_last, builds_root, finish_prebuild, needed, start_prebuild
+from tests.builds import builds_root, finish_prebuild, needed, start_prebuild
 from tests.helpers import require
 from tests.infer.conftest import detector  # noqa: F401  (the trained test detector, for every area)
 from tests.network import loopback_only
+from tests.scheduling import ModuleTimes, Plan, order
 from tests.services.rabbitmq import RabbitMQNode, available
 
 # Ultralytics must never reach the network in tests (weights, fonts, datasets, telemetry).
@@ -27,11 +28,38 @@ os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"  # its import-time version check ca
 
 _OUR_PREFIXES = ("AZAION_", "RABBITMQ_", "TRAINING_", "EXPORT_", "INFER_")
 _PREBUILD = pytest.StashKey[subprocess.Popen[bytes] | None]()
+_PLAN = pytest.StashKey[Plan]()
+_PLAN_INPUT = "azaion_plan"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules that need a trained model run last (`tests.builds`)."""
-    build_needs_last(items)
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _plan(config: pytest.Config) -> Plan:
+    """The plan of the order (`tests.scheduling`): made by the session's process, given to its
+    workers."""
+    if _is_worker(config):
+        return Plan.from_json(config.workerinput[_PLAN_INPUT])  # type: ignore[attr-defined]
+    if _PLAN not in config.stash:
+        config.stash[_PLAN] = Plan.of(config)
+    return config.stash[_PLAN]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # type: ignore[no-untyped-def]
+    """pytest-xdist's controller, for each worker it starts: the plan of the order."""
+    node.workerinput[_PLAN_INPUT] = _plan(node.config).to_json()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _is_worker(config):
+        config.pluginmanager.register(ModuleTimes(config), "azaion-module-times")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules waiting for an unfinished build last, the longest first (`tests.scheduling`)."""
+    order(items, _plan(config))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

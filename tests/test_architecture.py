@@ -95,24 +95,28 @@ def test_every_test_file_mirrors_a_module_or_is_a_listed_capability_test() -> No
 
 
 def test_importing_any_library_module_changes_nothing() -> None:
-    """No environment variable set and no ``sys.modules`` entry patched by importing every
-    module (cv2 and numpy are imported first: they set variables of their own)."""
+    """No environment variable set, no ``sys.modules`` entry patched and no signal's handling
+    changed by importing every module (cv2 and numpy are imported first: they set variables of
+    their own). A changed signal would be inherited: SIGTERM ignored by a test run that collects
+    every module reached every process the tests started."""
     code = """
-import os, sys, importlib, pkgutil, cv2, numpy
+import os, sys, importlib, pkgutil, signal, cv2, numpy
 import azaion_training
-before = dict(os.environ)
+handling = lambda: {s.name: signal.getsignal(s) for s in signal.Signals if s.name != "SIGKILL"}
+before, signals = dict(os.environ), handling()
 for info in pkgutil.walk_packages(azaion_training.__path__, "azaion_training."):
     if info.name.endswith("rknn_worker"):
         continue  # a script for the RKNN toolkit's own environment
     importlib.import_module(info.name)
 changed = {k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
 patched = [name for name, module in sys.modules.items() if module is None]
-print(sorted(changed), patched, "albumentations" in sys.modules)
+moved = sorted(name for name, handler in handling().items() if signals[name] != handler)
+print(sorted(changed), patched, "albumentations" in sys.modules, moved)
 """
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
-    assert done.stdout.strip() == "[] [] False", done.stdout + done.stderr[-2000:]
+    assert done.stdout.strip() == "[] [] False []", done.stdout + done.stderr[-2000:]
 
 
 def test_no_import_circle_even_through_type_only_imports() -> None:

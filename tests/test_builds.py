@@ -1,5 +1,4 @@
-"""The suite's kept builds (`tests.builds`): made once under a lock, never half-finished, and the
-test modules that wait for one ordered last."""
+"""The suite's kept builds (`tests.builds`): made once under a lock, never half-finished."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.builds import Build, build_needs_last, built, needed
+from tests.builds import Build, built, needed
 from tests.helpers import subprocess_env
 
 
@@ -56,29 +55,10 @@ def test_a_build_without_its_products_is_an_error(tmp_path: Path) -> None:
     assert not (tmp_path / "empty-1").exists()
 
 
-def _item(nodeid: str, *fixtures: str) -> SimpleNamespace:
-    return SimpleNamespace(nodeid=nodeid, fixturenames=["tmp_path", *fixtures])
-
-
-def test_modules_that_wait_for_a_build_run_last_and_stay_together() -> None:
+def test_the_builds_a_session_needs_are_those_its_tests_ask_for() -> None:
     items = [
-        _item("tests/a.py::one", "tiny_model"),
-        _item("tests/a.py::two"),
-        _item("tests/b.py::one", "detector", "mosaic_detector"),
-        _item("tests/c.py::one"),
-        _item("tests/d.py::one", "detector"),
-        _item("tests/d.py::two"),
-        _item("tests/e.py::one"),
+        SimpleNamespace(nodeid="tests/a.py::one", fixturenames=["tmp_path", "tiny_model"]),
+        SimpleNamespace(nodeid="tests/b.py::one", fixturenames=["onnx_engine", "detector"]),
     ]
-    build_needs_last(items)  # type: ignore[arg-type]
-    assert [item.nodeid for item in items] == [
-        "tests/c.py::one",  # no build: first, in their order
-        "tests/e.py::one",
-        "tests/d.py::one",  # the detector: the prebuild makes it first
-        "tests/d.py::two",
-        "tests/b.py::one",  # the mosaic detector is made second
-        "tests/a.py::one",  # the tiny model third; the module's other test goes with it
-        "tests/a.py::two",
-    ]
-    assert [b.fixture for b in needed(items)] == ["detector", "mosaic_detector", "tiny_model"]  # type: ignore[arg-type]
-    assert needed([_item("tests/c.py::one")]) == []  # type: ignore[list-item]
+    assert [b.fixture for b in needed(items)] == ["detector", "tiny_model"]  # type: ignore[arg-type]
+    assert needed(items[:0]) == []

@@ -88,9 +88,10 @@ def test_its_files_are_private(rabbitmq: RabbitMQNode) -> None:
     assert rabbitmq.password in (rabbitmq.base / "rabbitmq.conf").read_text()
 
 
-# The owner starts with SIGTERM and SIGINT as a shell's child has them: a harness that runs the
-# suite with them ignored or blocked (as CI's seemed to) passes that on, and the owner would not
-# stop.
+# The owner starts with SIGTERM and SIGINT as a shell's child has them, whatever the test process
+# has: ignored signals pass on to children (the suite once ignored SIGTERM from the moment the
+# doctests imported augment/_forkserver.py, and the owner would not stop; the import test of
+# tests/test_architecture.py now guards that).
 _OWNER = """
 import signal
 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})

@@ -61,6 +61,25 @@ def test_a_library_loggers_own_handler_writes_to_the_log(tmp_path: Path, capfd) 
     assert "a model table" not in capfd.readouterr().out
 
 
+def test_a_library_handler_on_a_closed_stream_is_no_error(tmp_path: Path, capfd) -> None:
+    """A handler made while ``sys.stdout`` was a stream since closed (a test's captured output, a
+    notebook's cell) keeps it; the block still starts, writes that library to the log, and puts
+    the closed stream back (before: ValueError from `logging.StreamHandler.setStream`)."""
+    closed = (tmp_path / "cell.txt").open("w")
+    closed.close()
+    library = logging.getLogger("closed_library")
+    handler = logging.StreamHandler(closed)
+    library.addHandler(handler)
+    library.propagate = False
+    try:
+        with quiet_console(tmp_path / "console.log"):
+            library.warning("still logged")
+        assert handler.stream is closed
+    finally:
+        library.removeHandler(handler)
+    assert "still logged" in (tmp_path / "console.log").read_text()
+
+
 def test_verbose_redirects_nothing_and_nesting_shares_the_log(tmp_path: Path, capfd) -> None:
     log = tmp_path / "console.log"
     with quiet_console(log, verbose=True):

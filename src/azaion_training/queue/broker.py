@@ -68,6 +68,26 @@ def port_open(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
+def _signal_group(group: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signum)
+
+
+def _group_ended(leader: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Waits up to ``timeout`` s until no process of ``leader``'s group is left (the leader
+    reaped); whether none is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        leader.poll()
+        try:
+            os.killpg(leader.pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class ServerTls:
     """The PEM files of a TLS listener: the CA that signs client certificates, the server's
@@ -251,25 +271,19 @@ class RabbitMQNode:
         raise QueueError(f"rabbitmq-server did not open its ports in {timeout} s:\n{self.tail()}")
 
     def stop(self, *, timeout: float = 60.0) -> None:
-        """Stops the server (SIGTERM, then SIGKILL of its process group); the data is kept."""
+        """Stops the server: SIGTERM to its process group, SIGKILL of what is left of the group
+        after ``timeout`` seconds; returns when none of it runs. The data is kept."""
         server, self._server = self._server, None
-        if server is None or server.poll() is not None:
+        if server is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while port_open(self.stream_port) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _signal_group(server.pid, signal.SIGTERM)
+        if not _group_ended(server, timeout):
+            _signal_group(server.pid, signal.SIGKILL)
+            _group_ended(server, 10)
 
-    def close(self) -> None:
-        """Stops the server and the node's own epmd."""
-        self.stop()
+    def close(self, *, timeout: float = 60.0) -> None:
+        """Stops the server (`stop`) and the node's own epmd."""
+        self.stop(timeout=timeout)
         epmd, self._epmd = self._epmd, None
         if epmd is not None and epmd.poll() is None:
             epmd.terminate()

@@ -64,7 +64,7 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
         os.dup2(target, 1)
         os.dup2(target, 2)
         for handler, _, stream in (*ours, *theirs):
-            handler.setStream(stream)
+            _point(handler, stream)
         sys.stdout, sys.stderr = chatter, terminal
         _active.append(terminal)
         with warnings.catch_warnings():
@@ -75,7 +75,7 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
             _active.pop()
         sys.stdout, sys.stderr = original_stdout, original_stderr
         for handler, stream, _ in (*ours, *theirs):
-            handler.setStream(stream)
+            _point(handler, stream)
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, target):
@@ -83,6 +83,15 @@ def quiet_console(log: Path, *, verbose: bool = False) -> Iterator[TextIO]:
         with contextlib.suppress(ValueError, OSError):
             chatter.flush()
             terminal.flush()
+
+
+def _point(handler: logging.StreamHandler, stream: Any) -> None:
+    """`logging.StreamHandler.setStream` that survives a closed old stream (a handler made while
+    ``sys.stdout`` was a stream since closed, e.g. a test's captured output, keeps it)."""
+    with contextlib.suppress(ValueError, OSError):
+        handler.flush()
+    with handler.lock or contextlib.nullcontext():
+        handler.stream = stream
 
 
 def epoch_line(terminal: TextIO) -> Callable[[Any], None]:
