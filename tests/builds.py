@@ -107,13 +107,21 @@ def start_prebuild(root: Path, builds: Sequence[Build]) -> subprocess.Popen[byte
         )
 
 
-def finish_prebuild(process: subprocess.Popen[bytes] | None, *, interrupted: bool) -> None:
-    """Waits for a prebuild that is still running, or ends it when the session was interrupted
-    (what it was making is dropped; the next asker makes it again)."""
+def finish_prebuild(
+    process: subprocess.Popen[bytes] | None, *, interrupted: bool, timeout: float = 900
+) -> None:
+    """Waits for a prebuild that is still running (at most ``timeout`` s, the tests' own bound),
+    or ends it when the session was interrupted (what it was making is dropped; the next asker
+    makes it again)."""
     if process is None or process.poll() is not None:
         return
-    if interrupted:
-        process.terminate()
+    if not interrupted:
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    process.terminate()
     process.wait()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.builds import Build, built, needed
+from tests.builds import Build, built, finish_prebuild, needed
 from tests.helpers import subprocess_env
 
 
@@ -62,3 +63,19 @@ def test_the_builds_a_session_needs_are_those_its_tests_ask_for() -> None:
     ]
     assert [b.fixture for b in needed(items)] == ["detector", "tiny_model"]  # type: ignore[arg-type]
     assert needed(items[:0]) == []
+
+
+def test_the_session_waits_for_its_prebuild_unless_interrupted_or_past_the_bound() -> None:
+    def sleeper(seconds: float) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
+
+    done = sleeper(0.2)
+    finish_prebuild(done, interrupted=False)
+    assert done.returncode == 0  # waited for
+    interrupted = sleeper(60)
+    finish_prebuild(interrupted, interrupted=True)
+    assert interrupted.returncode == -signal.SIGTERM
+    stuck = sleeper(60)
+    finish_prebuild(stuck, interrupted=False, timeout=0.5)
+    assert stuck.returncode == -signal.SIGTERM
+    finish_prebuild(None, interrupted=True)  # nothing was started
