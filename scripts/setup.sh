@@ -34,8 +34,7 @@ stamp="$VENV/.azaion-installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "setup: installing the package with its dev and viz extras into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    # --no-compile: Python compiles what it imports on first use (a third less time here)
-    "$VENV/bin/python" -m pip install -q --no-compile -e '.[dev,viz]'
+    "$VENV/bin/python" -m pip install -q -e '.[dev,viz]'
     rm -f "$VENV"/.azaion-installed-*
     touch "$stamp"
 fi
