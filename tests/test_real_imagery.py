@@ -116,25 +116,34 @@ def test_a_16_bit_geotiff_is_drawn_visibly(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_demo_on_neon_files_keeps_the_users_class_names(neon: Path, tmp_path: Path) -> None:
-    """The short form of ``azaion-demo --data NEON --format voc --map ...=Tree --chips 96``
-    (one epoch: the pipeline and the names, not the score; a longer run by hand gives held-out
-    mAP50 > 0, see docs/operations.md)."""
+    """The short form of ``azaion-demo --data NEON --format voc --map ...=Tree --chips 96``: the
+    demo's one run on its user's data (convert, chips, then the same pipeline through a private
+    stream; one epoch: the pipeline and the names, not the score; a longer run by hand gives
+    held-out mAP50 > 0, see docs/operations.md). Each format's reading is the converters' own
+    tests' (tests/convert), and the demo's --format choices come from their table
+    (tests/convert/test_formats.py)."""
     from azaion_training.config import load_settings
     from azaion_training.demo.run import DemoPlan, run_demo
     from azaion_training.demo.userdata import UserData
+    from tests.helpers import require
+    from tests.services.rabbitmq import available
 
+    require(available())
     mapping = ",".join(f"{name}=Tree" for name in NEON_CLASSES)
     data = UserData(neon, "voc", maps=(mapping,), chips=96)
     tree = DataTree(root=tmp_path / "root")
     settings = load_settings(environ={"AZAION_ROOT_DIR": str(tree.root)}, env_file=None)
     plan = DemoPlan(epochs=1, imgsz=96)
-    report = run_demo(settings, tree, plan=plan, stream=False, data=data, progress=False)
+    report = run_demo(settings, tree, plan=plan, data=data, progress=False)
+    assert "private node" in report.transport
+    assert report.annotations_sent == report.annotations_in_data > 0  # every chip arrived
     assert set(report.test_classes) == {"Tree"}
     assert report.held_out_line.startswith("test split, ") and "(Tree " in report.held_out_line
     assert report.annotated_video is None and "no video" in report.video_line
     assert "converted 3 images, 377 boxes" in " ".join(report.notes)
+    assert report.model_onnx.is_file() and report.report_html.is_file()
     html = report.report_html.read_text()
-    assert "Tree" in html and "Class-17" not in html
+    assert "Tree" in html and "Class-17" not in html and "<section id='classes'>" in html
     names = yaml.safe_load((tree.root / "datasets").glob("*/data.yaml").__next__().read_text())
     assert names["names"][17] == "Tree"
 

@@ -17,8 +17,6 @@ import pytest
 from azaion_training.cli.demo import main
 from azaion_training.config import Settings, load_settings
 from azaion_training.demo.run import DemoPlan, DemoReport, demo_settings, run_demo
-from azaion_training.demo.userdata import UserData
-from azaion_training.demo.world import make_scene
 from azaion_training.fs import DataTree
 from azaion_training.queue.broker import port_open
 from azaion_training.store.models import open_store
@@ -121,48 +119,3 @@ def test_demo_settings_train_small_on_the_cpu_and_use_the_local_store() -> None:
     assert (t.model, t.epochs, t.imgsz, t.device) == ("yolo11n.yaml", 1, PLAN.imgsz, "cpu")
     assert (adapted.export.imgsz, adapted.export.batch) == (PLAN.imgsz, 4)
     assert settings.training.epochs == 120  # the caller's settings are untouched
-
-
-def _coco(folder: Path, scenes: int) -> Path:
-    """A COCO file of the hard world with our class names as categories; returns its path."""
-    from azaion_training.classes import ClassTable
-    from azaion_training.demo.world import encode_jpeg
-
-    table = ClassTable.default()
-    rng = np.random.default_rng(12)
-    folder.mkdir(parents=True)
-    images, annotations = [], []
-    for index in range(scenes):
-        scene = make_scene(rng, width=96, height=96, objects=(2, 5))
-        (folder / f"img{index}.jpg").write_bytes(encode_jpeg(scene.image))
-        images.append({"id": index, "file_name": f"img{index}.jpg", "width": 96, "height": 96})
-        for box in scene.boxes:
-            x1, y1, x2, y2 = (v * 96 for v in box.xyxy)
-            annotations.append(
-                {
-                    "id": len(annotations),
-                    "image_id": index,
-                    "category_id": box.class_id,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                }
-            )
-    categories = [{"id": info.id, "name": info.name} for info in table.used()]
-    path = folder / "annotations.json"
-    path.write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": categories})
-    )
-    return path
-
-
-@pytest.mark.slow
-def test_user_data_gives_a_trained_model_and_a_report(tmp_path: Path) -> None:
-    """Once, with a COCO file and its --images folder: the demo's path for its user's data
-    (convert, then the same pipeline). Each format's reading is the converters' own tests'
-    (tests/convert), and the demo's --format choices come from their table
-    (tests/convert/test_formats.py)."""
-    data = UserData(_coco(tmp_path / "coco", 24), "coco", {"images": tmp_path / "coco"})
-    tree = DataTree(root=tmp_path / "root")
-    report = run_demo(_settings(tree.root), tree, plan=PLAN, data=data, progress=False)
-    assert report.annotations_sent == report.annotations_in_data == 24
-    assert report.model_onnx.is_file() and report.report_html.is_file()
-    assert "<section id='classes'>" in report.report_html.read_text()
