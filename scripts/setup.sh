@@ -34,11 +34,7 @@ stamp="$VENV/.azaion-installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "setup: installing the package with its dev and viz extras into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    # Byte-compiled by compileall on every core rather than by pip on one (15 s instead of 23 s
-    # here); like pip's, a file that does not compile (a template, a test fixture) is skipped.
-    "$VENV/bin/python" -m pip install -q --no-compile -e '.[dev,viz]'
-    site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-    "$VENV/bin/python" -m compileall -q -j 0 "$site" >/dev/null || true
+    "$VENV/bin/python" -m pip install -q -e '.[dev,viz]'
     rm -f "$VENV"/.azaion-installed-*
     touch "$stamp"
 fi
