@@ -60,7 +60,7 @@ def built(root: Path, build: Build) -> Path:
     key = build.key()
     folder = root / key
     with FileLock(root / f"{key}.lock"):
-        if finished(root, build):
+        if not _missing(folder, build):
             return folder
         shutil.rmtree(folder, ignore_errors=True)
         for stale in root.glob(f".{key}-*"):  # of a build that was killed
@@ -68,7 +68,7 @@ def built(root: Path, build: Build) -> Path:
         work = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}-"))
         try:
             build.make(work)
-            missing = [name for name in build.products if not (work / name).is_file()]
+            missing = _missing(work, build)
             if missing:
                 raise RuntimeError(f"the {build.fixture} build made no {', '.join(missing)}")
         except BaseException:
@@ -86,8 +86,12 @@ def needed(items: Sequence[pytest.Item]) -> list[Build]:
 
 def finished(root: Path, build: Build) -> bool:
     """Whether ``build`` is made and kept under ``root``."""
-    folder = root / build.key()
-    return all((folder / name).is_file() for name in build.products)
+    return not _missing(root / build.key(), build)
+
+
+def _missing(folder: Path, build: Build) -> list[str]:
+    """The products of ``build`` that ``folder`` lacks."""
+    return [name for name in build.products if not (folder / name).is_file()]
 
 
 def start_prebuild(root: Path, builds: Sequence[Build]) -> subprocess.Popen[bytes] | None:

@@ -281,9 +281,9 @@ class RabbitMQNode:
             _signal_group(server.pid, signal.SIGKILL)
             _group_ended(server, 10)
 
-    def close(self, *, timeout: float = 60.0) -> None:
+    def close(self) -> None:
         """Stops the server (`stop`) and the node's own epmd."""
-        self.stop(timeout=timeout)
+        self.stop()
         epmd, self._epmd = self._epmd, None
         if epmd is not None and epmd.poll() is None:
             epmd.terminate()
