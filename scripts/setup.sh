@@ -32,9 +32,16 @@ PY
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 stamp="$VENV/.azaion-installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    echo "setup: installing the package with its dev and viz extras into $VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev,viz]'
+    echo "setup: installing the package with its dev and viz extras into $VENV (uv)"
+    # uv installs what pip would, from the same sources, but links each package from its cache
+    # (~/.cache/uv): a new clone's 6.8 GB venv takes seconds instead of pip's minute and a half.
+    # uv reads no pip configuration: scripts/uv_sources.py passes on pip's indexes, find-links and
+    # constraints; unsafe-best-match is pip's rule (the best version on any index).
+    "$VENV/bin/python" -m pip install -q 'uv>=0.9,<1'
+    mapfile -t sources < <("$VENV/bin/python" -m pip config list |
+        "$VENV/bin/python" scripts/uv_sources.py)
+    "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --index-strategy unsafe-best-match \
+        --compile-bytecode "${sources[@]}" -e '.[dev,viz]' pip
     rm -f "$VENV"/.azaion-installed-*
     touch "$stamp"
 fi
