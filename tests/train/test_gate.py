@@ -141,12 +141,12 @@ def test_a_worse_candidate_leaves_the_better_current_model_in_place(
     shutil.copyfile(detector.weights, tree.current_model_pt)
     config = tmp_path / "config.yaml"
     training = {"model": "yolo11n.yaml", "epochs": 1, "batch": 16, "imgsz": MODEL_IMGSZ}
-    training |= {"plots": False}  # Ultralytics' plots: test_train.py's and the demo's to check
     config.write_text(
         yaml.safe_dump(
             {
                 "root_dir": str(tree.root),
-                "training": {**training, "device": "cpu", "workers": 0},
+                # no Ultralytics plots: test_train.py and the demo's test check them
+                "training": {**training, "device": "cpu", "workers": 0, "plots": False},
                 "export": {"imgsz": MODEL_IMGSZ, "batch": 4},
             }
         )
